@@ -1,0 +1,17 @@
+"""seqkit: recurrent sequence models in PyTorch, assembled from plugins and YAML recipes."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("seqkit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+from seqkit.cell import Cell
+from seqkit.errors import SeqkitError
+from seqkit.hookspecs import hookimpl
+from seqkit.options import Option
+from seqkit.plugin_types import Dataset, Decoder, Task
+from seqkit.recurrent import Recurrent
+
+__all__ = ["Cell", "Dataset", "Decoder", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
+           "__version__"]

@@ -1,0 +1,110 @@
+"""The ``seqkit`` command line. Input errors print one line each and exit with status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+from seqkit.errors import PluginWarning, SeqkitError
+
+EXIT_INPUT_ERROR = 2
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks (also SEQKIT_DEBUG=1)")
+    return parent
+
+
+def _recipe_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.steps=100 (value parsed as YAML)")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides the recipe)")
+
+
+def cmd_validate(args) -> int:
+    from seqkit.recipe import load_recipe
+
+    load_recipe(args.recipe, _overrides(args))
+    print(f"{args.recipe}: ok")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from seqkit.registry import get_registry
+
+    plugins = list(get_registry().plugins.values())
+    if args.json:
+        print(json.dumps([vars(p) for p in plugins], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="seqkit plugins")
+    for column in ("plugin", "version", "source", "hooks", "registers"):
+        table.add_column(column)
+    for p in plugins:
+        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.components.items())
+        if p.error:
+            registers = f"[red]failed: {p.error}[/red]"
+        table.add_row(p.name, p.version or "", p.source, ", ".join(p.hooks), registers)
+    Console().print(table)
+    return 0
+
+
+def _overrides(args) -> list[str]:
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "device", None):
+        overrides.append(f"device={args.device}")
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from seqkit import __version__
+
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="seqkit", parents=[common],
+        description="Recurrent sequence models from YAML recipes: cells, decoders and tasks as plugins.")
+    parser.add_argument("--version", action="version", version=f"seqkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", parents=[common], help="check a recipe without running it")
+    p.add_argument("recipe")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    prefix = "seqkit: warning: " if issubclass(category, PluginWarning) else f"{category.__name__}: "
+    print(prefix + str(message).replace("\n", " "), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get("SEQKIT_DEBUG", "") not in ("", "0")
+    if not debug:
+        warnings.showwarning = _one_line_warning
+    try:
+        return args.func(args)
+    except SeqkitError as exc:
+        if debug:
+            raise
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("seqkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""The one exception type for problems a user can fix (bad recipe, unknown plugin, bad file)."""
+
+
+class SeqkitError(Exception):
+    """One or more input problems, each a single line; the CLI prints them and exits with 2."""
+
+    def __init__(self, *problems: str):
+        self.problems = [p for p in problems if p]
+        super().__init__("\n".join(self.problems))
+
+
+class PluginWarning(UserWarning):
+    """A third-party plugin failed to load; the rest of seqkit still works."""

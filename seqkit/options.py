@@ -1,0 +1,110 @@
+"""Declared options for recipe sections: each plugin owns and validates its own keys."""
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One recipe key: its default, accepted type(s), and the range or choices allowed.
+
+    ``type`` is inferred from ``default`` when not given; ``required`` options have no default.
+    """
+
+    default: Any = None
+    type: type | tuple[type, ...] | None = None
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    required: bool = False
+
+    def types(self) -> tuple[type, ...]:
+        if self.type is not None:
+            return self.type if isinstance(self.type, tuple) else (self.type,)
+        if self.default is None:
+            return ()
+        if isinstance(self.default, float):
+            return (float, int)
+        return (type(self.default),)
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             dict: "a mapping", list: "a list"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _check_value(value: Any, option: Option) -> str | None:
+    if value is None:
+        return None if option.default is None and not option.required else "must be set"
+    types = option.types()
+    # bool is a subclass of int in Python; a recipe's `true` is never a count.
+    ok = not types or any(
+        isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in types
+    )
+    if not ok:
+        return f"expected {_type_name(types)}, got {type(value).__name__} {value!r}"
+    if option.choices is not None and value not in option.choices:
+        return f"must be one of {', '.join(map(str, option.choices))}; got {value!r}"
+    if option.min is not None and value < option.min:
+        return f"must be >= {option.min}; got {value!r}"
+    if option.max is not None and value > option.max:
+        return f"must be <= {option.max}; got {value!r}"
+    return None
+
+
+def suggest(name: str, known) -> str:
+    """' (did you mean 'x'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_options(values: dict | None, schema: dict[str, Option], path: str,
+                  ignore: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
+    """Fill defaults into ``values`` and return (resolved, problems), problems as 'path.key: msg'.
+
+    Keys in ``ignore`` are checked elsewhere (a selector key such as ``strategy``).
+    """
+    values = {} if values is None else values
+    prefix = f"{path}." if path else ""
+    if not isinstance(values, dict):
+        return {}, [f"{path}: expected a mapping, got {type(values).__name__}"]
+    problems, resolved = [], {}
+    for key in values:
+        if key not in schema and key not in ignore:
+            problems.append(f"{prefix}{key}: unknown key{suggest(key, schema)}; "
+                            f"allowed: {', '.join(schema) or 'none'}")
+    for key, option in schema.items():
+        value = values.get(key, _MISSING)
+        if value is _MISSING:
+            if option.required:
+                problems.append(f"{prefix}{key}: required key is missing")
+                continue
+            value = option.default
+        problem = _check_value(value, option)
+        if problem:
+            problems.append(f"{prefix}{key}: {problem}")
+        resolved[key] = value
+    return resolved, problems
+
+
+def options_of(cls, skip: tuple[str, ...] = ("self",)) -> dict[str, Option]:
+    """A plugin's options: its ``options`` attribute, else the keyword arguments of its __init__."""
+    declared = getattr(cls, "options", None)
+    if isinstance(declared, dict):
+        return declared
+    schema = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is inspect.Parameter.empty:
+            schema[name] = Option(required=True)
+        else:
+            schema[name] = Option(default=param.default)
+    return schema

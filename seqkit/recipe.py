@@ -1,0 +1,179 @@
+"""YAML recipes: load, apply ``--set`` overrides, validate every key at once, fill defaults.
+
+The core owns the skeleton (task, seed, device, output, and the generic model/train keys);
+the chosen task, dataset, cell and decoder validate the keys that belong to them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from seqkit.errors import SeqkitError
+from seqkit.options import Option, check_options, options_of, suggest
+
+TOP_OPTIONS = {
+    "task": Option(type=str, required=True, help="registered task name"),
+    "seed": Option(0, min=0, help="seed for every random number generator"),
+    "device": Option("auto", help="auto | cpu | cuda | cuda:N | mps"),
+    "output": Option(type=str, help="run directory (default runs/<task>)"),
+}
+SECTIONS = ("data", "model", "train", "decode")
+
+MODEL_OPTIONS = {
+    "cell": Option("lstm", help="registered cell name"),
+    "hidden_size": Option(256, min=1),
+    "layers": Option(1, min=1),
+    "dropout": Option(0.0, min=0.0, max=0.99, help="between layers, as torch.nn.LSTM"),
+    "cell_options": Option({}, help="keyword arguments of the cell"),
+}
+
+TRAIN_OPTIONS = {
+    "steps": Option(1000, min=1, help="optimizer steps"),
+    "batch_size": Option(32, min=1),
+    "optimizer": Option("adam", choices=("adam", "adamw", "sgd")),
+    "lr": Option(1e-3, min=0.0),
+    "weight_decay": Option(0.0, min=0.0),
+    "momentum": Option(0.0, min=0.0, help="SGD only"),
+    "schedule": Option("constant", choices=("constant", "cosine")),
+    "warmup_steps": Option(0, min=0),
+    "clip_grad_norm": Option(1.0, min=0.0, help="0 turns clipping off"),
+    "eval_every": Option(200, min=1, help="steps between validation and checkpoints"),
+    "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
+    "log_every": Option(20, min=1),
+}
+
+DECODE_OPTIONS = {
+    "strategy": Option("greedy", help="registered decoder name"),
+}
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeqkitError(f"{path}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeqkitError(f"{path}: cannot read recipe: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SeqkitError(f"{path}: {where}invalid YAML: {reason}") from None
+    if data is None:
+        raise SeqkitError(f"{path}: recipe is empty; it needs at least 'task:'")
+    if not isinstance(data, dict):
+        raise SeqkitError(f"{path}: a recipe is a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """Apply ``key.path=value`` overrides in place (values parsed as YAML); return problems."""
+    problems = []
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--set {override}: expected key.path=value")
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parents):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f"--set {override}: {'.'.join(parents[:i + 1])} is not a mapping")
+                break
+            node = child
+        else:
+            node[leaf] = value
+    return problems
+
+
+def _lookup(registry, kind: str, name, key: str, problems: list[str]):
+    if not isinstance(name, str):
+        problems.append(f"{key}: expected a {kind} name, got {name!r}")
+        return None
+    if name not in registry.names(kind):
+        known = registry.names(kind)
+        problems.append(f"{key}: unknown {kind} '{name}'{suggest(name, known)}; "
+                        f"registered: {', '.join(known) or 'none'}")
+        return None
+    return registry.get(kind, name)
+
+
+def resolve(data: dict, registry, source: str = "recipe") -> dict:
+    """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
+
+    Raises ``SeqkitError`` listing every problem, each as ``SOURCE: key.path: message``.
+    """
+    problems: list[str] = []
+    top = {k: v for k, v in data.items() if k not in SECTIONS}
+    resolved, found = check_options(top, TOP_OPTIONS, "", ignore=SECTIONS)
+    problems += found
+
+    task_cls = _lookup(registry, "task", resolved.get("task"), "task", problems) \
+        if resolved.get("task") is not None else None
+    extra = getattr(task_cls, "options", {}) if task_cls else {}
+    for section in extra:
+        if section not in SECTIONS:
+            problems.append(f"task: plugin declares options for unknown section '{section}'")
+
+    def section(name: str, core: dict[str, Option], selector: tuple[str, str] | None = None):
+        values = data.get(name) or {}
+        if not isinstance(values, dict):
+            problems.append(f"{name}: expected a mapping, got {type(values).__name__}")
+            values = {}
+        schema = {**core, **extra.get(name, {})}
+        plugin_options = {}
+        if selector:
+            key, kind = selector
+            if key in schema:
+                chosen = values.get(key, schema[key].default)
+                cls = _lookup(registry, kind, chosen, f"{name}.{key}", problems)
+                plugin_options = options_of(cls) if cls else {}
+                # Keys belonging to other plugins of this kind are not silently ignored.
+                schema = {**schema, **plugin_options}
+        out, found = check_options(values, schema, name)
+        problems.extend(found)
+        return out
+
+    resolved["data"] = section("data", {}, ("dataset", "dataset"))
+    model = section("model", MODEL_OPTIONS)
+    cell_cls = _lookup(registry, "cell", model.get("cell"), "model.cell", problems)
+    if cell_cls is not None and isinstance(model.get("cell_options"), dict):
+        schema = options_of(cell_cls, skip=("self", "input_size", "hidden_size"))
+        model["cell_options"], found = check_options(model["cell_options"], schema,
+                                                     "model.cell_options")
+        problems += found
+    resolved["model"] = model
+    resolved["train"] = section("train", TRAIN_OPTIONS)
+    resolved["decode"] = section("decode", DECODE_OPTIONS, ("strategy", "decoder"))
+
+    if resolved.get("output") is None and isinstance(resolved.get("task"), str):
+        resolved["output"] = f"runs/{resolved['task']}"
+    if problems:
+        raise SeqkitError(*(f"{source}: {p}" for p in problems))
+    return resolved
+
+
+def load_recipe(path: str | Path, overrides=(), registry=None) -> dict:
+    """Read, override and resolve a recipe file; every problem is reported at once."""
+    from seqkit.registry import get_registry
+
+    data = load_yaml(path)
+    problems = apply_overrides(data, overrides)
+    if problems:
+        raise SeqkitError(*(f"{path}: {p}" for p in problems))
+    return resolve(data, registry or get_registry(), str(path))
+
+
+def dump_recipe(recipe: dict) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,81 @@
+"""Stacked, optionally bidirectional recurrence over any cell, shaped like torch.nn.LSTM(batch_first=True)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqkit.cell import Cell
+from seqkit.state import State
+
+
+class Recurrent(nn.Module):
+    """``layers`` of ``cell`` (a ``seqkit.Cell`` subclass or a registered cell name).
+
+    ``forward(inputs, states=None, lengths=None)`` takes ``(batch, time, input_size)`` and returns
+    ``(outputs, states)``: outputs ``(batch, time, hidden_size * directions)`` from the last layer,
+    and a list with one final state per layer and direction (index ``layer * directions + d``).
+    Dropout applies between layers, as in ``torch.nn.LSTM``.
+    """
+
+    def __init__(self, cell: type[Cell] | str, input_size: int, hidden_size: int, layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, **cell_options):
+        super().__init__()
+        if isinstance(cell, str):
+            from seqkit.registry import get_registry
+            cell = get_registry().get("cell", cell)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.layers, self.bidirectional = layers, bidirectional
+        self.directions = 2 if bidirectional else 1
+        self.cells = nn.ModuleList(
+            cell(input_size if layer == 0 else hidden_size * self.directions, hidden_size, **cell_options)
+            for layer in range(layers)
+            for _ in range(self.directions)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def initial_states(self, batch_size: int, device=None, dtype=None) -> list[State]:
+        return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]
+
+    def forward(self, inputs: torch.Tensor, states: list[State] | None = None,
+                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, list[State]]:
+        if states is None:
+            states = [None] * len(self.cells)
+        finals, x = [], inputs
+        for layer in range(self.layers):
+            if layer:
+                x = self.dropout(x)
+            outputs = []
+            for d in range(self.directions):
+                k = layer * self.directions + d
+                if d == 0:
+                    out, final = self.cells[k](x, states[k], lengths)
+                else:
+                    out, final = self.cells[k](_reverse(x, lengths), states[k], lengths)
+                    out = _reverse(out, lengths)
+                outputs.append(out)
+                finals.append(final)
+            x = outputs[0] if self.directions == 1 else torch.cat(outputs, dim=2)
+        return x, finals
+
+    def step(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
+        """One time step through every layer (forward direction only: decoding is left to right)."""
+        if self.bidirectional:
+            raise ValueError("a bidirectional Recurrent cannot be stepped one token at a time")
+        new_states = []
+        for layer, cell in enumerate(self.cells):
+            if layer:
+                x_t = self.dropout(x_t)
+            x_t, state = cell.step(x_t, states[layer])
+            new_states.append(state)
+        return x_t, new_states
+
+
+def _reverse(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Reverse each sequence in time within its own length (padding stays at the end)."""
+    if lengths is None:
+        return x.flip(1)
+    time = x.shape[1]
+    steps = torch.arange(time, device=x.device).unsqueeze(0)
+    lengths = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index.unsqueeze(2).expand_as(x))

@@ -1,0 +1,28 @@
+"""Recurrent state is a tensor or a (nested) tuple of tensors, batch first. Helpers to map over it."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+State = torch.Tensor | tuple
+
+
+def map_state(fn: Callable[..., torch.Tensor], *states: State) -> State:
+    """Apply ``fn`` leaf-wise to one or more states of the same structure."""
+    first = states[0]
+    if isinstance(first, torch.Tensor):
+        return fn(*states)
+    return tuple(map_state(fn, *parts) for parts in zip(*states))
+
+
+def select_state(state: State, index: torch.Tensor) -> State:
+    """Rows ``index`` of every tensor (reorders or repeats batch entries, as beam search needs)."""
+    return map_state(lambda s: s.index_select(0, index), state)
+
+
+def where_state(mask: torch.Tensor, new: State, old: State) -> State:
+    """``new`` where ``mask`` (batch,) is true, ``old`` elsewhere: padding leaves a state unchanged."""
+    def pick(n, o):
+        return torch.where(mask.view(-1, *([1] * (n.dim() - 1))), n, o)
+    return map_state(pick, new, old)
