@@ -10,7 +10,8 @@ from seqkit.cell import Cell
 from seqkit.errors import SeqkitError
 from seqkit.hookspecs import hookimpl
 from seqkit.options import Option
-from seqkit.plugin_types import Dataset, Decoder, Task
+from seqkit.decoding import Decoder
+from seqkit.plugin_types import Dataset, Task
 from seqkit.recurrent import Recurrent
 
 __all__ = ["Cell", "Dataset", "Decoder", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from seqkit.options import Option
 from seqkit.state import State
 
 
@@ -35,3 +36,9 @@ class DecodeResult:
 
     hypotheses: list[Hypothesis]
     extras: dict = field(default_factory=dict)
+
+
+class Decoder:
+    """A search strategy over a step model, built with its own ``options`` from ``decode``."""
+
+    options: dict[str, Option] = {}

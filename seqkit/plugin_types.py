@@ -1,4 +1,4 @@
-"""Base classes of the components that plugins register besides cells.
+"""Base classes of tasks and datasets (cells: seqkit.cell; decoders: seqkit.decoding).
 
 Each declares ``options``: the recipe keys it owns, validated by seqkit before it is built.
 """
@@ -19,11 +19,5 @@ class Task:
 
 class Dataset:
     """A data source, built with its own ``options`` from the recipe's ``data`` section."""
-
-    options: dict[str, Option] = {}
-
-
-class Decoder:
-    """A search strategy over a step model, built with its own ``options`` from ``decode``."""
 
     options: dict[str, Option] = {}

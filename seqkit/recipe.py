@@ -45,6 +45,7 @@ TRAIN_OPTIONS = {
 
 DECODE_OPTIONS = {
     "strategy": Option("greedy", help="registered decoder name"),
+    "length": Option(100, min=1, help="tokens to generate"),
 }
 
 

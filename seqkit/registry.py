@@ -19,7 +19,8 @@ from seqkit import hookspecs
 from seqkit.cell import Cell
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.options import suggest
-from seqkit.plugin_types import Dataset, Decoder, Task
+from seqkit.decoding import Decoder
+from seqkit.plugin_types import Dataset, Task
 
 ENTRY_POINT_GROUP = "seqkit"
 BUILTIN_PACKAGE = "seqkit.plugins"
