@@ -4,20 +4,111 @@ Each declares ``options``: the recipe keys it owns, validated by seqkit before i
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqkit.errors import SeqkitError
 from seqkit.options import Option
 
 
-class Task:
+class Task(ABC):
     """Owns data, model assembly, loss and metrics for one kind of problem.
 
     ``options`` maps a recipe section (``data``, ``model``, ``train``, ``decode``) to the extra
-    keys this task adds to it.
+    keys this task adds to it. If ``options["data"]`` has a ``dataset`` key, the chosen dataset
+    plugin's own options are merged into ``data:`` and validated too.
+
+    The generic trainer (``seqkit.trainer``) drives a task through this life cycle::
+
+        task = TaskClass(recipe, device)        # recipe: resolved (defaults filled in)
+        task.prepare()                          # read data, build vocabulary, put tokens on device
+        #   ... or, when rebuilding from a checkpoint without rereading data:
+        task.load_state_dict(checkpoint["task"])
+        model = task.build_model().to(device)
+        for step in range(start, steps):
+            batch = task.train_batch(step)      # a pure function of ``step`` (plus saved state)
+            loss, tokens = task.loss(model, batch)
+        metrics = task.evaluate(model)          # {"loss": ..., more metrics}; lower loss is better
+        checkpoint["task"] = task.state_dict()  # vocabulary, carried state: tensors and plain types
+
+    Batches must be index arithmetic on tensors already on the device, never a Python loop
+    over samples. ``train_batch(step)`` depends only on ``step``, the seed and ``state_dict()``,
+    so a resumed run reads exactly the batches an uninterrupted run would have read.
     """
 
     options: dict[str, dict[str, Option]] = {}
 
+    def __init__(self, recipe: dict, device: torch.device | str = "cpu"):
+        self.recipe = recipe
+        self.device = torch.device(device)
 
-class Dataset:
-    """A data source, built with its own ``options`` from the recipe's ``data`` section."""
+    # -- data ------------------------------------------------------------------------------
+    @abstractmethod
+    def prepare(self) -> None:
+        """Read the data, build whatever the model needs (a vocabulary) and hold tensors on the device."""
+
+    @abstractmethod
+    def train_batch(self, step: int) -> Any:
+        """The batch for optimizer step ``step`` (0-based)."""
+
+    # -- model, loss, metrics --------------------------------------------------------------
+    @abstractmethod
+    def build_model(self) -> nn.Module:
+        """A fresh model for this task (on the CPU; the trainer moves it)."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
+        """(mean loss over the batch's predicted tokens as a 0-dim tensor, number of those tokens)."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation metrics; must include ``loss`` (the trainer keeps the checkpoint with the lowest).
+
+        Called under ``torch.no_grad()`` with the model in eval mode.
+        """
+
+    def sample(self, model: nn.Module) -> str | None:
+        """Text shown at the end of a run (a generated sample), or None for nothing."""
+        return None
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """What a checkpoint must hold to rebuild this task without data: tensors and plain types only."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` output; enough to build the model and decode."""
+
+    # -- decoding (seqkit.decoding.StepModel) ----------------------------------------------
+    def step_model(self, model: nn.Module):
+        """A ``seqkit.decoding.StepModel`` over ``model`` that carries state token by token."""
+        raise SeqkitError(f"task {type(self).__name__} does not support decoding")
+
+    def start_decoding(self, model: nn.Module, inputs: list[str]):
+        """(state, tokens (batch,)) from which the first decoder step predicts the first new token."""
+        raise SeqkitError(f"task {type(self).__name__} does not support decoding")
+
+    def detokenize(self, ids: list[int]) -> str:
+        """Token ids back to text."""
+        raise SeqkitError(f"task {type(self).__name__} does not support decoding")
+
+
+class Dataset(ABC):
+    """A data source, built with its own ``options`` from the recipe's ``data`` section.
+
+    ``Dataset(**options).load()`` returns the raw data a task consumes: text datasets return
+    one ``str``. Problems the user can fix (missing file, binary or empty input) are raised as
+    ``seqkit.SeqkitError`` naming the file.
+    """
 
     options: dict[str, Option] = {}
+
+    def __init__(self, **options):
+        self.config = options
+
+    @abstractmethod
+    def load(self) -> Any:
+        """The data: one ``str`` for a text dataset."""

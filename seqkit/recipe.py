@@ -41,6 +41,7 @@ TRAIN_OPTIONS = {
     "eval_every": Option(200, min=1, help="steps between validation and checkpoints"),
     "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
     "log_every": Option(20, min=1),
+    "time_limit": Option(0.0, min=0.0, help="seconds; stop (and evaluate) once exceeded; 0: none"),
 }
 
 DECODE_OPTIONS = {

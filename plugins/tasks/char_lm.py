@@ -1,0 +1,272 @@
+"""``char_lm``: next-character prediction, the lecture's speech generator (section 12.4).
+
+Data is one token tensor per split on the device; a batch is index arithmetic on it:
+
+* ``sampling: stream`` cuts the training text into ``batch_size`` parallel streams and reads
+  consecutive ``window``-character slices of them, so the hidden state can be carried from one
+  window to the next (truncated back-propagation through time).
+* ``sampling: random`` draws ``batch_size`` random windows per step, or, with ``pool: N``,
+  cycles through N windows drawn once (the lecture: 10,000 windows, full batch).
+
+``loss_on: every`` scores every position of a window; ``loss_on: last`` only the character
+after it (the lecture's procedure). Metrics: loss in nats, bits per character, perplexity.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+import seqkit
+from seqkit import Option, SeqkitError, Task
+from seqkit.registry import get_registry
+from seqkit.state import map_state, where_state
+from seqkit.vocab import Vocabulary
+
+from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
+
+_EVAL_SEED = 1234  # validation windows are the same for every run, whatever the training seed
+
+
+class CharLM(Task):
+    options = {
+        "data": {
+            "dataset": Option("python-docs", help="registered dataset name"),
+            "val_fraction": Option(0.1, min=0.001, max=0.5, help="the text's tail kept for validation"),
+            "lowercase": Option(False),
+            "alphabet": Option("", help="keep only these characters (after lowercasing); '': all"),
+            "unknown": Option("map", choices=("map", "drop"),
+                              help="characters outside the vocabulary: map to an unknown symbol, or drop"),
+            "eval_windows": Option(2000, min=1, help="validation windows scored when loss_on: last"),
+        },
+        "model": {
+            "embedding_size": Option(64, min=0, help="0: one-hot inputs, as the lecture"),
+        },
+        "train": {
+            "window": Option(100, min=1, help="characters per training window (BPTT length)"),
+            "sampling": Option("stream", choices=("stream", "random")),
+            "carry_state": Option(True, help="stream only: carry the hidden state across windows"),
+            "pool": Option(0, min=0, help="random only: draw this many windows once and cycle; 0: fresh"),
+            "loss_on": Option("every", choices=("every", "last"),
+                              help="score every position, or only the character after the window"),
+            "sample_chars": Option(300, min=0, help="characters sampled at the end of a run; 0: none"),
+            "sample_temperature": Option(0.8, min=0.01),
+        },
+        "decode": {
+            "prompt": Option("The ", type=str, help="text the model continues"),
+        },
+    }
+
+    def __init__(self, recipe: dict, device="cpu"):
+        super().__init__(recipe, device)
+        self.data, self.train_cfg = recipe["data"], recipe["train"]
+        self.seed = recipe.get("seed", 0)
+        if self.train_cfg["carry_state"] and self.train_cfg["sampling"] != "stream":
+            raise SeqkitError("train.carry_state: state is only carried between consecutive windows "
+                              "(train.sampling: stream); set train.carry_state=false")
+        self.vocab: Vocabulary | None = None
+        self.carry = None  # hidden state carried into the next training window
+
+    # -- data ------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        dataset_cls = get_registry().get("dataset", self.data["dataset"])
+        keys = dataset_cls.options
+        text = dataset_cls(**{k: self.data[k] for k in keys if k in self.data}).load()
+        if not isinstance(text, str) or not text:
+            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' returned no text")
+        n_val = max(1, int(len(text) * self.data["val_fraction"]))
+        train_text, val_text = text[:-n_val], text[-n_val:]
+        self.vocab = Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
+                                      self.data["unknown"])
+        self.train_tokens = self.vocab.encode(train_text).to(self.device)
+        self.val_tokens = self.vocab.encode(val_text).to(self.device)
+        window, batch = self.train_cfg["window"], self.recipe["train"]["batch_size"]
+        for split, tokens in (("training", self.train_tokens), ("validation", self.val_tokens)):
+            if len(tokens) < window + 2:
+                raise SeqkitError(f"data: the {split} split has {len(tokens)} characters, fewer than "
+                                  f"train.window + 2 = {window + 2}; use more text or a smaller window")
+        if self.train_cfg["sampling"] == "stream":
+            streams_len = len(self.train_tokens) // batch
+            if streams_len < window + 1:
+                raise SeqkitError(f"train.batch_size: {batch} streams of the {len(self.train_tokens)}-"
+                                  f"character training split are shorter than train.window + 1; "
+                                  f"lower train.batch_size or train.window")
+            self.streams = self.train_tokens[:batch * streams_len].view(batch, streams_len)
+            self.windows_per_epoch = (streams_len - 1) // window
+        elif self.train_cfg["pool"]:
+            self.pool = self._random_starts(len(self.train_tokens), self.train_cfg["pool"], self.seed)
+
+    def _random_starts(self, n_tokens: int, count: int, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        high = n_tokens - self.train_cfg["window"]  # a window plus its next character fits
+        return torch.randint(0, high, (count,), generator=generator).to(self.device)
+
+    def _windows(self, tokens: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (n, window) and the characters that follow each input position (n, window)."""
+        offsets = torch.arange(self.train_cfg["window"] + 1, device=tokens.device)
+        chunk = tokens[starts.unsqueeze(1) + offsets]
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def train_batch(self, step: int):
+        """(inputs, targets, fresh): ``fresh`` says the carried state starts over (a new epoch)."""
+        window, batch = self.train_cfg["window"], self.recipe["train"]["batch_size"]
+        if self.train_cfg["sampling"] == "stream":
+            index = step % self.windows_per_epoch
+            start = index * window
+            return (self.streams[:, start:start + window], self.streams[:, start + 1:start + window + 1],
+                    index == 0)
+        # a step's windows depend only on (seed, step): a resumed run reads the same ones
+        step_seed = (self.seed * 1_000_003 + step) % 2**63
+        if not self.train_cfg["pool"]:
+            starts = self._random_starts(len(self.train_tokens), batch, step_seed)
+        else:
+            pool = len(self.pool)
+            per_epoch = max(1, pool // batch)
+            epoch, index = divmod(step, per_epoch)
+            if batch >= pool:
+                starts = self.pool  # full batch, as the lecture
+            else:
+                order = torch.randperm(pool, generator=torch.Generator().manual_seed(self.seed + epoch))
+                starts = self.pool[order[index * batch:(index + 1) * batch].to(self.device)]
+        x, y = self._windows(self.train_tokens, starts)
+        return x, y, True
+
+    # -- model, loss, metrics --------------------------------------------------------------
+    def build_model(self) -> CharLanguageModel:
+        model = self.recipe["model"]
+        cell = get_registry().get("cell", model["cell"])
+        return CharLanguageModel(len(self.vocab), model["embedding_size"], cell, model["hidden_size"],
+                                 model["layers"], model["dropout"], **model["cell_options"])
+
+    def _score(self, model, x, y, states):
+        """(summed loss in nats, count, final states) for every position, or for the last one."""
+        outputs, states = model.features(x, states)
+        if self.train_cfg["loss_on"] == "last":
+            logits, targets = model.head(outputs[:, -1]), y[:, -1]
+        else:
+            logits, targets = model.head(outputs).flatten(0, 1), y.flatten()
+        return F.cross_entropy(logits.float(), targets, reduction="sum"), targets.numel(), states
+
+    def loss(self, model, batch):
+        x, y, fresh = batch
+        carry = self.train_cfg["carry_state"]
+        states = None if (fresh or not carry) else self.carry
+        total, count, states = self._score(model, x, y, states)
+        if carry:
+            self.carry = map_state(torch.Tensor.detach, tuple(states))  # truncate the gradient here
+        return total / count, count
+
+    def evaluate(self, model) -> dict[str, float]:
+        if self.train_cfg["loss_on"] == "last":
+            nats = next_char_loss(model, self.val_tokens, self.train_cfg["window"],
+                                  self.data["eval_windows"])
+        else:
+            nats = stream_loss(model, self.val_tokens, self.train_cfg["window"],
+                               self.recipe["train"]["batch_size"], self.train_cfg["carry_state"])
+        return char_metrics(nats)
+
+    def sample(self, model) -> str | None:
+        length = self.train_cfg["sample_chars"]
+        if not length:
+            return None
+        prompt = self.recipe["decode"]["prompt"]
+        generator = torch.Generator().manual_seed(self.seed)
+        step_model = self.step_model(model)
+        with torch.no_grad():
+            state, tokens = self.start_decoding(model, [prompt])
+            out = []
+            for _ in range(length):
+                log_probs, state = step_model.step(tokens, state)
+                probs = (log_probs / self.train_cfg["sample_temperature"]).softmax(-1).cpu()
+                tokens = torch.multinomial(probs, 1, generator=generator).view(1).to(self.device)
+                out.append(int(tokens))
+        return self.vocab.normalize(prompt) + self.detokenize(out)
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"vocab": self.vocab.state_dict(), "carry": self.carry}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.vocab = Vocabulary.from_state_dict(state["vocab"])
+        carry = state.get("carry")
+        self.carry = None if carry is None else map_state(lambda t: t.to(self.device), tuple(carry))
+
+    # -- decoding --------------------------------------------------------------------------
+    def step_model(self, model) -> CharStepModel:
+        return CharStepModel(model)
+
+    def start_decoding(self, model, inputs: list[str]):
+        """Run each prompt but its last character in one batched pass (``lengths`` masks padding).
+
+        Returns the state before each prompt's last character and that character, so the first
+        decoder step predicts the first new one. A prompt that is empty (or empty once
+        normalized) starts from the initial state with a newline, else a space, else symbol 0,
+        as its last character: the model continues as if at the start of a line.
+        """
+        start = next((self.vocab.index[c] for c in ("\n", " ") if c in self.vocab.index), 0)
+        encoded = [self.vocab.encode(text) for text in inputs]
+        encoded = [ids if len(ids) else torch.tensor([start]) for ids in encoded]
+        lengths = torch.tensor([len(ids) for ids in encoded])
+        padded = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True).to(self.device)
+        last = padded[torch.arange(len(encoded), device=self.device), (lengths - 1).to(self.device)]
+        batch, prefix = len(encoded), int(lengths.max()) - 1
+        initial = model.recurrent.initial_states(batch, device=self.device,
+                                                 dtype=model.head.weight.dtype)
+        if prefix == 0:
+            return tuple(initial), last
+        with torch.no_grad():
+            # rows with a one-character prompt run one masked-out step, then take the initial state
+            _, states = model.features(padded[:, :prefix], None, (lengths - 1).clamp(min=1))
+        has_prefix = (lengths > 1).to(self.device)
+        return tuple(where_state(has_prefix, s, s0) for s, s0 in zip(states, initial)), last
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.vocab.decode(ids)
+
+
+def char_metrics(nats: float) -> dict[str, float]:
+    return {"loss": nats, "bits_per_char": nats / math.log(2), "perplexity": math.exp(min(nats, 700.0))}
+
+
+@torch.no_grad()
+def stream_loss(model, tokens: torch.Tensor, window: int, streams: int, carry: bool) -> float:
+    """Mean loss in nats over every position of ``tokens``.
+
+    With ``carry`` the text is cut into ``streams`` parallel streams read window after window
+    with the state carried (each character sees all text before it in its stream); without,
+    into independent windows that each start from the initial state, as in training.
+    """
+    if carry:
+        length = (len(tokens) - 1) // streams
+        x = tokens[:streams * length].view(streams, length)
+        y = tokens[1:streams * length + 1].view(streams, length)
+        chunks = [(x[:, i:i + window], y[:, i:i + window]) for i in range(0, length, window)]
+    else:
+        count = (len(tokens) - 1) // window
+        x = tokens[:count * window].view(count, window)
+        y = tokens[1:count * window + 1].view(count, window)
+        rows = max(1, streams * 4)  # bound memory: a few training batches at a time
+        chunks = [(x[i:i + rows], y[i:i + rows]) for i in range(0, count, rows)]
+    total, n, states = 0.0, 0, None
+    for xs, ys in chunks:
+        logits, new_states = model(xs, states if carry else None)
+        states = new_states
+        total += float(F.cross_entropy(logits.flatten(0, 1).float(), ys.flatten(), reduction="sum"))
+        n += ys.numel()
+    return total / n
+
+
+@torch.no_grad()
+def next_char_loss(model, tokens: torch.Tensor, window: int, count: int) -> float:
+    """Mean loss in nats of the character after each of ``count`` fixed random windows (the lecture's)."""
+    generator = torch.Generator().manual_seed(_EVAL_SEED)
+    starts = torch.randint(0, len(tokens) - window, (count,), generator=generator).to(tokens.device)
+    chunk = tokens[starts.unsqueeze(1) + torch.arange(window + 1, device=tokens.device)]
+    outputs, _ = model.features(chunk[:, :-1])
+    return float(F.cross_entropy(model.head(outputs[:, -1]).float(), chunk[:, -1]))
+
+
+@seqkit.hookimpl
+def register_tasks(register):
+    register("char_lm", CharLM)

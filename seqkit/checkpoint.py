@@ -1,0 +1,68 @@
+"""Checkpoints: written atomically, read only through ``torch.load(weights_only=True)``.
+
+A checkpoint is a plain dict of tensors and Python primitives. Writing goes to a temporary
+file in the same folder, which is flushed to disk and then renamed over the old one, so a kill
+at any moment leaves either the previous checkpoint or the new one, never a torn file.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from seqkit.errors import SeqkitError
+
+FORMAT = "seqkit-checkpoint/1"
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)  # make the rename itself durable
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a directory; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """The checkpoint's dict, or a one-line ``SeqkitError`` naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeqkitError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses any pickle that would import or call arbitrary code
+        reason = str(exc).strip().splitlines()
+        detail = next((line for line in reason if "Unsupported" in line or "global" in line.lower()), "")
+        raise SeqkitError(f"{path}: refused: this file needs arbitrary code to unpickle, which "
+                          f"seqkit never runs; it is not a seqkit checkpoint"
+                          + (f" ({detail.strip()})" if detail else "")) from None
+    except Exception as exc:  # a torn or foreign file fails in many ways inside the unpickler
+        first = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+        raise SeqkitError(f"{path}: not a readable checkpoint (corrupt or truncated): "
+                          f"{type(exc).__name__}: {first}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise SeqkitError(f"{path}: not a seqkit checkpoint (expected format {FORMAT})")
+    return state

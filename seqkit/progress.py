@@ -1,0 +1,72 @@
+"""What a run shows while it trains: a rich progress bar, or plain log lines with ``--quiet``."""
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class ProgressBar:
+    """step, training loss, validation loss, tokens/s and time left, redrawn a few times a second."""
+
+    def __init__(self, total: int, start: int = 0, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("[bold]train[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]} tok/s"),
+            TimeRemainingColumn(), console=self.console, transient=False)
+        self.task = self.bar.add_task("train", total=total, completed=start, loss="-", val="-", speed="-")
+        self.bar.start()
+
+    def advance(self, step: int) -> None:
+        self.bar.update(self.task, completed=step)
+
+    def train_log(self, step: int, loss: float, tokens_per_s: float) -> None:
+        self.bar.update(self.task, completed=step, loss=_fmt(loss), speed=f"{tokens_per_s:,.0f}")
+
+    def val_log(self, step: int, metrics: dict) -> None:
+        self.bar.update(self.task, val=_fmt(metrics.get("loss")))
+
+    def message(self, text: str) -> None:
+        self.bar.console.print(text, highlight=False, markup=False)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+class LogLines:
+    """``--quiet``: no bar; one plain line per validation and for messages, on stderr."""
+
+    def __init__(self, total: int, start: int = 0, stream=None):
+        self.total, self.stream = total, stream or sys.stderr
+
+    def advance(self, step: int) -> None:
+        """Nothing to redraw without a bar."""
+
+    def train_log(self, step: int, loss: float, tokens_per_s: float) -> None:
+        """Training losses go to metrics.jsonl only; the log stays short."""
+
+    def val_log(self, step: int, metrics: dict) -> None:
+        fields = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        print(f"step {step}/{self.total}  val {fields}", file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Nothing to tear down."""
+
+
+class Silent(LogLines):
+    """Nothing at all: ranks other than 0, and library use with ``show_progress=False``."""
+
+    def val_log(self, step: int, metrics: dict) -> None:
+        """Other ranks stay quiet."""
+
+    def message(self, text: str) -> None:
+        """Other ranks stay quiet."""

@@ -1,0 +1,190 @@
+"""Run directories: start a training run, resume one, and load one back for decoding.
+
+A run directory holds ``recipe.yaml`` (resolved), ``metrics.jsonl`` and
+``checkpoints/{last,best}.pt``. A run is resumed from ``last.pt``; its ``metrics.jsonl`` is cut
+back to that checkpoint's step first, so the file reads as if the run had never stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import yaml
+
+from seqkit.checkpoint import load_checkpoint
+from seqkit.device import resolve_device
+from seqkit.distributed import is_main
+from seqkit.errors import SeqkitError
+from seqkit.plugin_types import Task
+from seqkit.progress import LogLines, ProgressBar, Silent
+from seqkit.recipe import dump_recipe, resolve
+from seqkit.trainer import Trainer, TrainResult
+
+
+class LoadedRun(NamedTuple):
+    recipe: dict  # the resolved recipe stored in the checkpoint
+    task: Task  # rebuilt from the checkpoint (vocabulary etc.), without reading data
+    model: torch.nn.Module  # on the device, in eval mode
+
+
+def make_display(mode: str, total: int, start: int = 0):
+    """``mode``: "bar", "log" (--quiet) or "silent"; ranks other than 0 are always silent."""
+    if not is_main() or mode == "silent":
+        return Silent(total, start)
+    return LogLines(total, start) if mode == "log" else ProgressBar(total, start)
+
+
+def _task(recipe: dict, device: torch.device) -> Task:
+    from seqkit.registry import get_registry
+
+    return get_registry().get("task", recipe["task"])(recipe, device)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | None) -> TrainResult:
+    device = resolve_device(recipe["device"])
+    torch.manual_seed(recipe["seed"])
+    task = _task(recipe, device)
+    task.prepare()
+    if checkpoint is not None:
+        stored = checkpoint["task"]
+        if stored.get("vocab") is not None and stored.get("vocab") != task.state_dict().get("vocab"):
+            raise SeqkitError(f"{run_dir}: the data has changed since this run started (its "
+                              f"vocabulary differs); start a new run instead of resuming")
+        task.load_state_dict(stored)
+    model = task.build_model().to(device)
+    display = make_display(display_mode, recipe["train"]["steps"],
+                           checkpoint["step"] if checkpoint else 0)
+    trainer = Trainer(recipe, task, model, run_dir, display, device)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+    try:
+        return trainer.fit()
+    finally:
+        display.close()
+
+
+def start_run(recipe: dict, display: str = "bar") -> TrainResult:
+    """Train a resolved recipe from scratch into ``recipe['output']``."""
+    run_dir = Path(recipe["output"])
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        raise SeqkitError(f"{run_dir}: already holds a run; continue it with "
+                          f"'seqkit run --resume {run_dir}', or pick another folder with "
+                          f"--set output=DIR")
+    if is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
+        _write_text(run_dir / "metrics.jsonl", "")
+    return _train(recipe, run_dir, display, None)
+
+
+def recipe_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key.path: old -> new' for every leaf that differs."""
+    lines = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += recipe_diff(a, b, name + ".")
+        elif a != b:
+            lines.append(f"{name}: {a!r} -> {b!r}")
+    return lines
+
+
+def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), force: bool = False,
+               display: str = "bar") -> TrainResult:
+    """Continue ``run_dir`` from ``checkpoints/last.pt``.
+
+    ``recipe`` (resolved) or ``overrides`` that change the stored recipe are refused, naming
+    the keys, unless ``force``. ``output`` is ignored: the run continues where it is.
+    """
+    from seqkit.recipe import apply_overrides
+    from seqkit.registry import get_registry
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SeqkitError(f"{run_dir}: no such run directory")
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.exists():
+        raise SeqkitError(f"{path}: no checkpoint to resume from (the run stopped before its "
+                          f"first evaluation); start it again without --resume")
+    checkpoint = _checked(load_checkpoint(path), path)
+    stored = checkpoint["recipe"]
+    wanted = dict(recipe) if recipe is not None else json.loads(json.dumps(stored))
+    if overrides:
+        problems = apply_overrides(wanted, overrides)
+        if problems:
+            raise SeqkitError(*(f"{run_dir}: {p}" for p in problems))
+        wanted = resolve(wanted, get_registry(), f"{run_dir}/recipe.yaml")
+    wanted["output"] = str(run_dir)
+    differences = recipe_diff({**stored, "output": str(run_dir)}, wanted)
+    if differences and not force:
+        raise SeqkitError(*(f"{run_dir}: recipe differs from the run's: {d}" for d in differences),
+                          f"{run_dir}: resume with the run's own recipe, or add --force to continue "
+                          f"with the new values")
+    if is_main():
+        _write_text(run_dir / "recipe.yaml", dump_recipe(wanted))
+        _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
+    return _train(wanted, run_dir, display, checkpoint)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop lines logged after the checkpoint's step: they will be logged again."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            break  # a line torn by the kill: everything after it is newer anyway
+    _write_text(path, "".join(line + "\n" for line in kept))
+
+
+_REQUIRED = ("step", "recipe", "model", "task")
+
+
+def _checked(state: dict, path: Path) -> dict:
+    missing = [k for k in _REQUIRED if k not in state]
+    if missing:
+        raise SeqkitError(f"{path}: checkpoint lacks {', '.join(missing)}; it was not written by "
+                          f"'seqkit run'")
+    if not isinstance(state["recipe"], dict) or not isinstance(state["recipe"].get("task"), str):
+        raise SeqkitError(f"{path}: checkpoint holds no valid recipe")
+    return state
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device=None) -> LoadedRun:
+    """The recipe, task and model (eval mode) of a trained run, for decoding.
+
+    ``checkpoint`` is "best", "last" or a path to a .pt file. ``device`` defaults to ``auto``.
+    Missing, corrupt or hostile files raise a one-line ``SeqkitError`` naming the file.
+    """
+    run_dir = Path(run_dir)
+    if checkpoint in ("best", "last"):
+        if not run_dir.is_dir():
+            raise SeqkitError(f"{run_dir}: no such run directory")
+        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    else:
+        path = Path(checkpoint)
+    state = _checked(load_checkpoint(path), path)
+    recipe = state["recipe"]
+    device = resolve_device(device or "auto")
+    task = _task(recipe, device)
+    try:
+        task.load_state_dict(state["task"])
+        model = task.build_model()
+        model.load_state_dict(state["model"])
+    except SeqkitError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SeqkitError(f"{path}: checkpoint does not match its recipe's task and model: {first}") from None
+    return LoadedRun(recipe, task, model.to(device).eval())

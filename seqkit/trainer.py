@@ -1,0 +1,220 @@
+"""The one generic training loop: any task, any model, resumable to the exact same numbers.
+
+Each optimizer step asks the task for the batch of that step and its loss; every
+``eval_every`` steps it evaluates, appends to metrics.jsonl and writes checkpoints. Everything
+that decides the next step (weights, optimizer, schedule, RNG states, the task's carried
+state, running sums) is in the checkpoint, so a resumed run continues bit for bit on CPU.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from seqkit.checkpoint import save_checkpoint
+from seqkit.distributed import is_main
+from seqkit.errors import SeqkitError
+from seqkit.plugin_types import Task
+
+
+def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
+    name, lr, decay = train["optimizer"], train["lr"], train["weight_decay"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], weight_decay=decay)
+
+
+def lr_factor(step: int, train: dict) -> float:
+    """Multiplier of the base learning rate at ``step``: linear warm-up, then constant or cosine to 0."""
+    warmup, total = train["warmup_steps"], train["steps"]
+    if step < warmup:
+        return (step + 1) / warmup
+    if train["schedule"] == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped: str  # "finished", "patience" or "time_limit"
+    final: dict  # validation metrics at the last step
+    best: dict  # {"step": ..., **metrics} of the best validation loss
+    sample: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Counters:
+    """Trainer state that is not in the model or optimizer; saved in every checkpoint."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    best_loss: float = math.inf
+    best_step: int = -1
+    best_metrics: dict = field(default_factory=dict)
+    bad_evals: int = 0
+
+
+class Trainer:
+    """Train ``model`` for ``task`` as the resolved ``recipe['train']`` says, writing to ``run_dir``.
+
+    Only rank 0 (``seqkit.distributed.is_main``) writes files; ``display`` is a
+    ``seqkit.progress`` object (bar, log lines or silent).
+    """
+
+    def __init__(self, recipe: dict, task: Task, model: torch.nn.Module, run_dir: str | Path,
+                 display, device: torch.device):
+        self.recipe, self.train = recipe, recipe["train"]
+        self.task, self.model, self.device = task, model, device
+        self.run_dir = Path(run_dir)
+        self.display = display
+        self.optimizer = build_optimizer(model.parameters(), self.train)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.train))
+        self.counters = _Counters()
+        self.running = torch.zeros((), device=device)  # sum of step losses since the last log line
+        self.running_steps = 0
+        self.last_metrics: dict = {}
+        self.saved_step: int | None = None  # step of the newest checkpoint on disk
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        c = self.counters
+        return {
+            "step": c.step, "recipe": self.recipe, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "task": self.task.state_dict(), "rng": rng, "metrics": self.last_metrics,
+            "trainer": {"elapsed": c.elapsed, "best_loss": c.best_loss, "best_step": c.best_step,
+                        "best_metrics": c.best_metrics, "bad_evals": c.bad_evals,
+                        "running": self.running.detach().cpu(), "running_steps": self.running_steps},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint written by ``state_dict`` (the task's state is loaded by the caller)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        t = state["trainer"]
+        self.counters = _Counters(state["step"], t["elapsed"], t["best_loss"], t["best_step"],
+                                  dict(t["best_metrics"]), t["bad_evals"])
+        self.running = t["running"].to(self.device)
+        self.running_steps = t["running_steps"]
+        self.last_metrics = dict(state.get("metrics") or {})
+        self.saved_step = state["step"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _save(self, improved: bool) -> None:
+        if not is_main():
+            return
+        state = self.state_dict()
+        folder = self.run_dir / "checkpoints"
+        if improved:  # best first: a kill between the two leaves last.pt older, which is safe
+            save_checkpoint(state, folder / "best.pt")
+        save_checkpoint(state, folder / "last.pt")
+        self.saved_step = self.counters.step
+
+    def _log(self, record: dict) -> None:
+        if not is_main():
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the loop --------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        train, c = self.train, self.counters
+        total, log_every, eval_every = train["steps"], train["log_every"], train["eval_every"]
+        time_limit = train["time_limit"]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        stopped = "finished"
+        started, tokens_since, log_clock = time.perf_counter(), 0, time.perf_counter()
+        elapsed_before = c.elapsed
+        self.model.train()
+        while c.step < total:
+            batch = self.task.train_batch(c.step)
+            loss, tokens = self.task.loss(self.model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if train["clip_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(params, train["clip_grad_norm"])
+            self.optimizer.step()
+            self.scheduler.step()
+            self.running += loss.detach()
+            self.running_steps += 1
+            tokens_since += tokens
+            c.step += 1
+            c.elapsed = elapsed_before + time.perf_counter() - started
+            out_of_time = bool(time_limit) and c.elapsed >= time_limit
+            evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
+            if c.step % log_every == 0 or evaluate:
+                now = time.perf_counter()
+                speed = tokens_since / max(now - log_clock, 1e-9)
+                self._train_line(speed)
+                tokens_since, log_clock = 0, now
+            self.display.advance(c.step)
+            if evaluate:
+                if self._evaluate():
+                    stopped = "patience"
+                    break
+            if out_of_time:
+                stopped = "time_limit"
+                break
+        sample = None
+        if is_main():
+            self.model.eval()
+            sample = self.task.sample(self.model)
+        return TrainResult(c.step, stopped, dict(self.last_metrics),
+                           {"step": c.best_step, **c.best_metrics}, sample, c.elapsed)
+
+    def _train_line(self, speed: float) -> None:
+        c = self.counters
+        mean = float(self.running) / max(1, self.running_steps)  # one device sync per log line
+        if not math.isfinite(mean):
+            self._diverged(f"the training loss became {mean} between steps "
+                           f"{c.step - self.running_steps + 1} and {c.step}")
+        self.running.zero_()
+        self.running_steps = 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        self._log({"step": c.step, "split": "train", "loss": mean, "lr": lr,
+                   "tokens_per_s": speed, "elapsed": c.elapsed})
+        self.display.train_log(c.step, mean, speed)
+
+    def _evaluate(self) -> bool:
+        """Validate, log, checkpoint; True when patience has run out."""
+        c = self.counters
+        self.model.eval()
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in self.task.evaluate(self.model).items()}
+        self.model.train()
+        if not math.isfinite(metrics["loss"]):
+            self._diverged(f"the validation loss became {metrics['loss']} at step {c.step}")
+        self.last_metrics = metrics
+        improved = metrics["loss"] < c.best_loss
+        if improved:
+            c.best_loss, c.best_step, c.best_metrics, c.bad_evals = metrics["loss"], c.step, metrics, 0
+        else:
+            c.bad_evals += 1
+        self._log({"step": c.step, "split": "val", **metrics, "elapsed": c.elapsed})
+        self.display.val_log(c.step, metrics)
+        self._save(improved)
+        patience = self.train["patience"]
+        return bool(patience) and c.bad_evals >= patience
+
+    def _diverged(self, what: str) -> None:
+        checkpoint = self.run_dir / "checkpoints" / "last.pt"
+        kept = (f"the last good checkpoint {checkpoint} (step {self.saved_step}) is kept"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        raise SeqkitError(f"training stopped: {what}; {kept}; try a lower train.lr or "
+                          f"train.clip_grad_norm")
