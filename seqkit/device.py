@@ -7,7 +7,7 @@ import torch
 
 from seqkit.errors import SeqkitError
 
-_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_SPEC = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _mps_available() -> bool:
@@ -17,7 +17,7 @@ def _mps_available() -> bool:
 def resolve_device(spec: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU. A device that is absent is an error, not a fallback."""
     spec = str(spec).strip().lower()
-    if not _PATTERN.match(spec):
+    if not DEVICE_SPEC.match(spec):
         raise SeqkitError(f"device '{spec}' is not one of auto, cpu, cuda, cuda:N, mps")
     if spec == "auto":
         if torch.cuda.is_available():

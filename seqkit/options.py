@@ -37,6 +37,8 @@ class Option:
 def _type_name(types: tuple[type, ...]) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
              dict: "a mapping", list: "a list"}
+    if float in types:  # an integer is a number too
+        types = tuple(t for t in types if t is not int)
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 

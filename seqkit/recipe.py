@@ -5,10 +5,12 @@ the chosen task, dataset, cell and decoder validate the keys that belong to them
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
+from seqkit.device import DEVICE_SPEC
 from seqkit.errors import SeqkitError
 from seqkit.options import Option, check_options, options_of, suggest
 
@@ -50,6 +52,24 @@ DECODE_OPTIONS = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` as a string; recipes mean a number (as YAML 1.2 does)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                 |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                 |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                 |[-+]?\.(?:inf|Inf|INF)
+                 |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -59,7 +79,7 @@ def load_yaml(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeqkitError(f"{path}: cannot read recipe: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -81,7 +101,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[
             problems.append(f"--set {override}: expected key.path=value")
             continue
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError:
             value = text
         *parents, leaf = key.strip().split(".")
@@ -120,6 +140,8 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     top = {k: v for k, v in data.items() if k not in SECTIONS}
     resolved, found = check_options(top, TOP_OPTIONS, "", ignore=SECTIONS)
     problems += found
+    if isinstance(resolved.get("device"), str) and not DEVICE_SPEC.match(resolved["device"]):
+        problems.append(f"device: '{resolved['device']}' is not one of auto, cpu, cuda, cuda:N, mps")
 
     task_cls = _lookup(registry, "task", resolved.get("task"), "task", problems) \
         if resolved.get("task") is not None else None
@@ -143,7 +165,9 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
                 plugin_options = options_of(cls) if cls else {}
                 # Keys belonging to other plugins of this kind are not silently ignored.
                 schema = {**schema, **plugin_options}
-        out, found = check_options(values, schema, name)
+        # Without a known task, keys it would own cannot be judged; report only the rest.
+        unjudged = tuple(k for k in values if k not in schema) if task_cls is None else ()
+        out, found = check_options(values, schema, name, ignore=unjudged)
         problems.extend(found)
         return out
 

@@ -95,7 +95,10 @@ class Registry:
         info = PluginInfo(name, version, source)
         try:
             self.pm.register(plugin, name)
+            self.pm.check_pending()  # a hook name seqkit does not define is a typo, not a no-op
         except Exception as exc:
+            if self.pm.has_plugin(name) and self.pm.get_plugin(name) is plugin:
+                self.pm.unregister(name=name)
             return self._fail(info, exc, strict)
         staged: dict[str, dict[str, object]] = {kind: {} for kind in KINDS}
         try:

@@ -1,0 +1,104 @@
+"""Shared fixtures: fresh registries, and installed-looking plugin distributions without pip."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seqkit.registry import Registry, reset_registry
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def registry():
+    """A registry with the built-in plugins only (no third-party entry points)."""
+    reg = Registry(strict=True)
+    reg.load_builtins()
+    return reg
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_registry():
+    """Tests that touch the process-wide registry or its env variables start from scratch."""
+    reset_registry()
+    yield
+    reset_registry()
+
+
+def make_plugin_dist(site: Path, dist: str, module: str, source: str, entry_point: str | None = None,
+                     version: str = "1.0") -> Path:
+    """Lay out ``module.py`` and a ``dist-info`` with a ``seqkit`` entry point under ``site``.
+
+    Putting ``site`` on sys.path (or PYTHONPATH) makes importlib.metadata see it exactly as an
+    installed distribution, so the real entry-point loading path runs without pip.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[seqkit]\n{entry_point or dist} = {module}\n")
+    return site
+
+
+TOY_PLUGIN = """
+    import torch
+    import seqkit
+    from seqkit import Option
+
+
+    class ToyTask(seqkit.Task):
+        options = {"data": {"size": Option(10, min=1)}, "decode": {"prompt": Option("a")}}
+
+
+    class ToyCell(seqkit.Cell):
+        def __init__(self, input_size, hidden_size, scale=1.0):
+            super().__init__(input_size, hidden_size)
+            self.scale = scale
+            self.linear = torch.nn.Linear(input_size + hidden_size, hidden_size)
+
+        def step(self, x_t, state):
+            h = torch.tanh(self.linear(torch.cat([x_t, state], 1))) * self.scale
+            return h, h
+
+
+    class ToyDecoder(seqkit.Decoder):
+        options = {"width": Option(2, min=1)}
+
+
+    @seqkit.hookimpl
+    def register_decoders(register):
+        register("toydec", ToyDecoder)
+
+
+    @seqkit.hookimpl
+    def register_tasks(register):
+        register("toy", ToyTask)
+
+
+    @seqkit.hookimpl
+    def register_cells(register):
+        register("toycell", ToyCell)
+"""
+
+
+@pytest.fixture
+def toy_site(tmp_path):
+    """A site folder with the 'seqkit-toy' distribution (task toy, cell toycell, decoder toydec)."""
+    return make_plugin_dist(tmp_path / "site", "seqkit-toy", "toy_seqkit_plugin", TOY_PLUGIN, "toy")
+
+
+def run_cli(*args, site: Path | None = None, env: dict | None = None, cwd=None):
+    """Run ``python -m seqkit ARGS`` in a subprocess, optionally with extra plugin sites."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+    if site is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(site)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "seqkit", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, cwd=cwd or REPO, timeout=300)
