@@ -1,0 +1,69 @@
+"""The command line itself: entry points, help, debug tracebacks, devices."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from seqkit.device import resolve_device
+from seqkit.errors import SeqkitError
+
+from conftest import run_cli
+
+
+def test_help_lists_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("validate", "plugins"):
+        assert command in result.stdout
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("seqkit")
+    assert exe, "the 'seqkit' console script is not on PATH; install with pip install -e ."
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("seqkit ")
+
+
+def test_unknown_command_is_a_usage_error():
+    result = run_cli("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_traceback(tmp_path, how):
+    missing = tmp_path / "missing.yaml"
+    quiet = run_cli("validate", missing)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    if how == "flag":
+        loud = run_cli("validate", missing, "--debug")
+    else:
+        loud = run_cli("validate", missing, env={"SEQKIT_DEBUG": "1"})
+    assert "Traceback" in loud.stderr and "SeqkitError" in loud.stderr
+    assert loud.returncode != 0
+
+
+def test_device_auto_and_cpu():
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("tpu", "is not one of auto, cpu, cuda, cuda:N, mps"),
+    ("cuda:99", "cuda:99"),
+])
+def test_bad_or_absent_device_is_an_error_not_a_fallback(spec, message):
+    with pytest.raises(SeqkitError, match=message):
+        resolve_device(spec)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_absent_cuda_says_so():
+    with pytest.raises(SeqkitError, match="sees no CUDA device"):
+        resolve_device("cuda")
