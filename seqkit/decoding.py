@@ -3,15 +3,24 @@
 A task turns its trained model into a ``StepModel``; decoders only ever see that, so they
 work for any cell and any task. State is carried from step to step: decoding T tokens costs
 T model steps, never a re-run of the prefix.
+
+Using a decoder from Python::
+
+    decoder = build_decoder("beam", {"beam_size": 8})
+    state, tokens = task.start_decoding(model, ["The "])
+    results = decoder.decode(task.step_model(model), state, tokens, length=40)
+    results[0].hypotheses[0].tokens        # the best continuation of the first input
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 
-from seqkit.options import Option
+from seqkit.errors import SeqkitError
+from seqkit.options import Option, check_options, suggest
 from seqkit.state import State
 
 
@@ -20,25 +29,94 @@ class StepModel(Protocol):
     end_token: int | None  # a symbol that ends a sequence, or None when sequences only stop at a length
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """``tokens`` (batch,) last tokens -> (log-probabilities (batch, vocab_size), next state)."""
+        """Feed ``tokens`` (batch,) to the model in ``state``.
+
+        Returns the log-probabilities of the token that follows, ``(batch, vocab_size)``
+        (each row a normalised distribution), and the state after ``tokens``.
+        """
         ...
 
 
 @dataclass
 class Hypothesis:
+    """One output sequence. ``tokens`` ends with the end token when the sequence ended early;
+    ``log_prob`` is the model's log-probability of exactly these tokens (the sum over steps)."""
+
     tokens: list[int]
     log_prob: float
+    score: float | None = None  # what the strategy ranked by, where that is not log_prob
 
 
 @dataclass
 class DecodeResult:
-    """The output for one input: hypotheses best first, plus strategy-specific extras."""
+    """The output for one input: hypotheses best first (samples: in the order drawn), plus
+    strategy-specific extras (``exact``: marginals and the probability mass enumerated)."""
 
     hypotheses: list[Hypothesis]
     extras: dict = field(default_factory=dict)
 
 
-class Decoder:
-    """A search strategy over a step model, built with its own ``options`` from ``decode``."""
+class Decoder(ABC):
+    """A search strategy over a step model.
+
+    ``options`` are the keys it accepts in the recipe's ``decode:`` section (and as flags of
+    ``seqkit decode``); ``Decoder(**values)`` validates them and stores them in ``config``.
+    """
 
     options: dict[str, Option] = {}
+
+    def __init__(self, **values):
+        self.config, problems = check_options(values, self.options, "decode")
+        if problems:
+            raise SeqkitError(*problems)
+
+    def decode(self, model: StepModel, state: State, tokens: torch.Tensor,
+               length: int) -> list[DecodeResult]:
+        """Decode up to ``length`` new tokens for each of the ``batch`` start points.
+
+        ``state`` and ``tokens`` (batch,) are where decoding starts (``task.start_decoding``):
+        the first ``model.step(tokens, state)`` gives the distribution of the first new token.
+        Returns one ``DecodeResult`` per batch entry.
+        """
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise SeqkitError(f"decode.length: must be a positive integer; got {length!r}")
+        if tokens.dim() != 1 or tokens.numel() == 0:
+            raise SeqkitError(f"decode: start tokens must have shape (batch,), got {tuple(tokens.shape)}")
+        with torch.inference_mode():
+            return self.search(model, state, tokens, length)
+
+    @abstractmethod
+    def search(self, model: StepModel, state: State, tokens: torch.Tensor,
+               length: int) -> list[DecodeResult]:
+        """The strategy itself; called by ``decode`` with checked arguments, without autograd."""
+
+
+def inapplicable_options(registry, strategy: str, keys) -> list[str]:
+    """Problems for ``keys`` that belong to other decoders but not to ``strategy``.
+
+    A key no decoder owns is left to the caller's unknown-key check.
+    """
+    owners: dict[str, list[str]] = {}
+    for name in registry.names("decoder"):
+        for key in getattr(registry.get("decoder", name), "options", {}):
+            owners.setdefault(key, []).append(name)
+    own = getattr(registry.get("decoder", strategy), "options", {})
+    accepted = ", ".join(own) or "no options"
+    return [f"{key}: does not apply to strategy '{strategy}' (it is an option of "
+            f"{', '.join(owners[key])}); '{strategy}' accepts: {accepted}"
+            for key in keys if key in owners and key not in own]
+
+
+def build_decoder(strategy: str, values: dict, registry=None) -> Decoder:
+    """The registered decoder ``strategy`` built from ``values`` (its options only)."""
+    from seqkit.registry import get_registry
+
+    registry = registry or get_registry()
+    known = registry.names("decoder")
+    if strategy not in known:
+        raise SeqkitError(f"decode.strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
+                          f"registered: {', '.join(known) or 'none'}")
+    problems = [f"decode.{p}" for p in inapplicable_options(registry, strategy, values)]
+    if problems:
+        raise SeqkitError(*problems)
+    return registry.get("decoder", strategy)(**values)

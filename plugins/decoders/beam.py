@@ -1,0 +1,129 @@
+"""Beam search: keep the ``beam_size`` most probable prefixes at every step, batched over inputs."""
+from __future__ import annotations
+
+import torch
+
+import seqkit
+from seqkit import Option
+from seqkit.decoding import Decoder
+from seqkit.state import select_state
+
+from ._common import count_sequences, pack, repeat_each
+
+NEG_INF = float("-inf")
+
+
+class Beam(Decoder):
+    """Beam search with an n-best list and length normalisation.
+
+    Prefixes are ranked by log-probability while they grow. A sequence that produces the end token
+    leaves the beam for a pool of finished ones, so the beam always holds ``beam_size`` live
+    prefixes. At the end, finished and full-length sequences are ranked by
+    ``log_prob / length ** length_penalty``: 0 compares raw log-probabilities, 1 the average per
+    token, values between penalise short outputs less. Without an end token every output has the
+    same length and the penalty changes nothing.
+    """
+
+    options = {
+        "beam_size": Option(5, min=1, help="prefixes kept per step (clipped to the sequences that exist)"),
+        "n_best": Option(1, min=1, help="hypotheses returned per input (at most beam_size)"),
+        "length_penalty": Option(0.0, min=0.0,
+                                 help="rank by log_prob / length**alpha: 0 off, 1 average per token"),
+    }
+
+    def search(self, model, state, tokens, length):
+        vocab, end, alpha = model.vocab_size, model.end_token, self.config["length_penalty"]
+        batch = tokens.shape[0]
+        width = min(self.config["beam_size"], count_sequences(vocab, length, end))
+        n_best = min(self.config["n_best"], width)
+        device = tokens.device
+        offsets = torch.arange(batch, device=device).unsqueeze(1) * width
+
+        state, tokens = repeat_each(state, tokens, width)
+        scores = torch.full((batch, width), NEG_INF, device=device)
+        scores[:, 0] = 0.0  # one real start prefix per input; empty slots fill up as the beam grows
+        picked, parents = [], []  # per step (batch, width): token chosen, slot it extends
+        pool = _FinishedPool(batch, width, device)
+        slots = torch.arange(width, device=device).expand(batch, width)
+        end_tokens = torch.full_like(slots, -1 if end is None else end)
+        steps = 0
+        for t in range(length):
+            log_probs, state = model.step(tokens, state)
+            candidates = scores.unsqueeze(2) + log_probs.view(batch, width, vocab)
+            if end is not None:
+                pool.add(candidates[:, :, end], (t + 1) ** alpha, t, end_tokens, slots)
+                candidates[:, :, end] = NEG_INF
+            scores, flat = candidates.view(batch, width * vocab).topk(width, dim=1)
+            parent, tokens2d = flat // vocab, flat % vocab
+            picked.append(tokens2d)
+            parents.append(parent)
+            steps = t + 1
+            if t + 1 < length:
+                state = select_state(state, (parent + offsets).view(-1))
+                tokens = tokens2d.reshape(-1)
+            if end is not None and pool.beats(scores, alpha):
+                break
+        if steps == length:  # the live prefixes are complete sequences only when they reached `length`
+            last = length - 1
+            pool.add(scores, length ** alpha, last, picked[last], parents[last])
+        normalised, log_prob, end_step, last_token, parent = pool.best(n_best)
+        out = _backtrack(picked, parents, end_step, last_token, parent, steps)
+        lengths = (end_step + 1).view(-1)
+        return pack(out.view(batch * n_best, steps), lengths, log_prob.reshape(-1), batch,
+                    scores=normalised.reshape(-1) if alpha else None,
+                    keep=torch.isfinite(log_prob).view(-1))
+
+
+class _FinishedPool:
+    """The best ``size`` complete sequences per input so far, as pointers into the beam history."""
+
+    def __init__(self, batch: int, size: int, device):
+        self.size = size
+        empty = torch.empty(batch, 0, device=device)
+        self.normalised, self.log_prob = empty, empty
+        self.end_step = self.last_token = self.parent = empty.long()
+
+    def add(self, log_prob, divisor: float, step: int, last_token, parent):
+        """Complete sequences (batch, width) whose token at ``step`` is ``last_token``, following
+        beam slot ``parent`` of the step before."""
+        self._merge(log_prob / divisor, log_prob, torch.full_like(parent, step), last_token, parent)
+
+    def _merge(self, normalised, log_prob, end_step, last_token, parent):
+        normalised = torch.cat([self.normalised, normalised], 1)
+        keep = min(self.size, normalised.shape[1])
+        self.normalised, index = normalised.topk(keep, dim=1)
+        self.log_prob = torch.cat([self.log_prob, log_prob], 1).gather(1, index)
+        self.end_step = torch.cat([self.end_step, end_step], 1).gather(1, index)
+        self.last_token = torch.cat([self.last_token, last_token], 1).gather(1, index)
+        self.parent = torch.cat([self.parent, parent], 1).gather(1, index)
+
+    def beats(self, live_scores, alpha: float) -> bool:
+        """True when no live prefix can still enter the pool: log-probabilities only go down, so
+        with raw scores (alpha 0) a full pool whose worst entry beats every live prefix is final."""
+        if alpha != 0.0 or self.normalised.shape[1] < self.size:
+            return False
+        return bool((self.normalised[:, -1] >= live_scores[:, 0]).all())
+
+    def best(self, n: int):
+        return (self.normalised[:, :n], self.log_prob[:, :n], self.end_step[:, :n],
+                self.last_token[:, :n], self.parent[:, :n])
+
+
+def _backtrack(picked, parents, end_step, last_token, parent, steps: int) -> torch.Tensor:
+    """Tokens (batch, n, steps) of sequences given by their last step, last token and the slot they
+    extend: follow the parent pointers back through the history (O(steps), no copying of prefixes).
+    Positions after a sequence's last step are -1."""
+    batch, n = end_step.shape
+    out = torch.full((batch, n, steps), -1, dtype=torch.long, device=end_step.device)
+    out.scatter_(2, end_step.unsqueeze(2), last_token.unsqueeze(2))
+    slot = parent
+    for s in range(steps - 2, -1, -1):
+        inside = end_step > s
+        out[:, :, s] = torch.where(inside, picked[s].gather(1, slot), out[:, :, s])
+        slot = torch.where(inside, parents[s].gather(1, slot), slot)
+    return out
+
+
+@seqkit.hookimpl
+def register_decoders(register):
+    register("beam", Beam)

@@ -1,0 +1,170 @@
+"""``beam`` against ``exact``, ``greedy`` and brute force."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqkit import SeqkitError
+from seqkit.decoding import build_decoder
+from test_decoding_models import BruteForce, make_model, one_torch_thread  # noqa: F401 (autouse)
+
+CASES = [("lstm", 3, 5, None), ("gru", 4, 4, 1), ("table", 3, 5, 0), ("lstm", 2, 7, 1)]
+
+
+def decode(strategy, model, start, length, **options):
+    return build_decoder(strategy, options).decode(model, *start, length)
+
+
+@pytest.mark.parametrize("kind,vocab,length,end", CASES)
+def test_wide_beam_is_exact(kind, vocab, length, end):
+    model = make_model(kind, vocab, length, end, seed=5)
+    start = model.start(3, seed=2)
+    everything = vocab ** length  # at least as many as there are sequences: nothing is ever pruned
+    beam = decode("beam", model, start, length, beam_size=everything, n_best=6)
+    exact = decode("exact", model, start, length, n_best=6)
+    for b, e in zip(beam, exact):
+        assert [h.tokens for h in b.hypotheses] == [h.tokens for h in e.hypotheses]
+        assert [h.log_prob for h in b.hypotheses] == pytest.approx([h.log_prob for h in e.hypotheses],
+                                                                   abs=1e-9)
+
+
+@pytest.mark.parametrize("kind,vocab,length,end", CASES)
+def test_beam_of_one_is_greedy(kind, vocab, length, end):
+    model = make_model(kind, vocab, length, end, seed=8)
+    start = model.start(4, seed=3)
+    beam = decode("beam", model, start, length, beam_size=1)
+    greedy = decode("greedy", model, start, length)
+    for b, g in zip(beam, greedy):
+        assert b.hypotheses[0].tokens == g.hypotheses[0].tokens
+        assert b.hypotheses[0].log_prob == pytest.approx(g.hypotheses[0].log_prob, abs=1e-9)
+
+
+def reference_beam(model, start, index, length, width, alpha=0.0):
+    """Beam search written the obvious way: Python lists, every candidate scored from scratch."""
+    end, live, finished = model.end_token, [[]], []
+    for t in range(length):
+        candidates = [prefix + [v] for prefix in live for v in range(model.vocab_size)]
+        scores = model.score(candidates, *start, index=index).tolist()
+        ranked = sorted(zip(scores, candidates), key=lambda c: -c[0])
+        finished += [(lp / (t + 1) ** alpha, lp, c) for lp, c in ranked if c[-1] == end]
+        live = [c for lp, c in ranked if c[-1] != end][:width]
+    scores = model.score(live, *start, index=index).tolist()
+    finished += [(lp / length ** alpha, lp, c) for lp, c in zip(scores, live)]
+    return [(c, lp) for _, lp, c in sorted(finished, key=lambda f: -f[0])]
+
+
+@pytest.mark.parametrize("kind,vocab,length,end", CASES)
+@pytest.mark.parametrize("width,alpha", [(2, 0.0), (3, 1.0)])
+def test_beam_equals_a_plain_python_beam_search(kind, vocab, length, end, width, alpha):
+    model = make_model(kind, vocab, length, end, seed=3)
+    start = model.start(2, seed=1)
+    results = decode("beam", model, start, length, beam_size=width, n_best=width, length_penalty=alpha)
+    for i, result in enumerate(results):
+        expected = reference_beam(model, start, i, length, width, alpha)[:width]
+        assert [h.tokens for h in result.hypotheses] == [tokens for tokens, _ in expected]
+        assert [h.log_prob for h in result.hypotheses] == pytest.approx([lp for _, lp in expected],
+                                                                        abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("end", [None, 2])
+def test_exact_is_at_least_beam_and_greedy(seed, end):
+    # (exact itself is checked against brute force in test_exact.py)
+    model = make_model("lstm", 4, 6, end, seed=seed)
+    start = model.start(2, seed=seed)
+    exact = decode("exact", model, start, 6)
+    beams = [decode("beam", model, start, 6, beam_size=k, n_best=k) for k in (2, 4)]
+    greedy = decode("greedy", model, start, 6)
+    for i in range(2):
+        best = exact[i].hypotheses[0].log_prob
+        assert best + 1e-9 >= greedy[i].hypotheses[0].log_prob
+        for beam in beams:
+            hypotheses = beam[i].hypotheses
+            assert best + 1e-9 >= hypotheses[0].log_prob
+            # Every reported log-probability is the true one of the reported tokens.
+            scores = model.score([h.tokens for h in hypotheses], *start, index=i)
+            assert torch.allclose(torch.tensor([h.log_prob for h in hypotheses], dtype=torch.float64),
+                                  scores, atol=1e-9)
+            assert len({tuple(h.tokens) for h in hypotheses}) == len(hypotheses)
+
+
+def test_a_wider_beam_usually_but_not_always_beats_greedy():
+    # Beam >= greedy is not a theorem: greedy's prefix can be pruned at one step by prefixes that
+    # all turn out worse later. Over random models it holds most of the time, and fails sometimes.
+    wins = losses = 0
+    for seed in range(12):
+        model = make_model("lstm", 4, 6, None, seed=seed)
+        start = model.start(2, seed=seed)
+        beam = decode("beam", model, start, 6, beam_size=2)
+        greedy = decode("greedy", model, start, 6)
+        for b, g in zip(beam, greedy):
+            wins += b.hypotheses[0].log_prob >= g.hypotheses[0].log_prob - 1e-12
+            losses += b.hypotheses[0].log_prob < g.hypotheses[0].log_prob - 1e-12
+    assert losses >= 1 and wins > 3 * losses
+
+
+def test_beam_size_larger_than_what_exists_is_clipped():
+    model = make_model("table", 2, 3, None)
+    results = decode("beam", model, model.start(2), 3, beam_size=1000, n_best=50)
+    for result in results:
+        assert len(result.hypotheses) == 8  # 2^3 sequences, each once
+        assert len({tuple(h.tokens) for h in result.hypotheses}) == 8
+    ended = make_model("table", 3, 2, end=0)  # sequences: [0], and 2 * 3 of length 2
+    results = decode("beam", ended, ended.start(1), 2, beam_size=100, n_best=100)
+    assert sorted(h.tokens for h in results[0].hypotheses) == [[0], [1, 0], [1, 1], [1, 2],
+                                                               [2, 0], [2, 1], [2, 2]]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_length_penalty_ranks_finished_sequences_like_brute_force(alpha):
+    model = make_model("gru", 3, 5, end=0, seed=4, )
+    start = model.start(1, seed=9)
+    result = decode("beam", model, start, 5, beam_size=3 ** 5, n_best=5, length_penalty=alpha)[0]
+    brute = BruteForce(model, 5, start)
+    lengths = torch.tensor([len(s) for s in brute.sequences], dtype=torch.float64)
+    ranked = brute.ranked(key=lambda lp, _: lp / lengths ** alpha)[:5]
+    assert [h.tokens for h in result.hypotheses] == [tokens for tokens, _ in ranked]
+    assert [h.log_prob for h in result.hypotheses] == pytest.approx([lp for _, lp in ranked], abs=1e-9)
+    if alpha:
+        assert [h.score for h in result.hypotheses] == pytest.approx(
+            [lp / len(t) ** alpha for t, lp in ranked], abs=1e-9)
+
+
+def test_length_penalty_changes_the_winner_towards_longer_outputs():
+    # Found by brute force over the fixed seeds above: raw log-probability prefers a short output.
+    model = make_model("gru", 3, 5, end=0, seed=4)
+    start = model.start(1, seed=9)
+    raw = decode("beam", model, start, 5, beam_size=8)[0].hypotheses[0]
+    average = decode("beam", model, start, 5, beam_size=8, length_penalty=1.0)[0].hypotheses[0]
+    assert len(average.tokens) >= len(raw.tokens)
+    assert average.log_prob <= raw.log_prob
+
+
+def test_batched_beam_equals_one_input_at_a_time():
+    model = make_model("lstm", 4, 5, end=3, seed=2)
+    state, tokens = model.start(3, seed=6)
+    together = decode("beam", model, (state, tokens), 5, beam_size=3, n_best=3)
+    for i in range(3):
+        alone = decode("beam", model, (tuple(s[i:i + 1] for s in state), tokens[i:i + 1]), 5,
+                       beam_size=3, n_best=3)[0]
+        assert [h.tokens for h in together[i].hypotheses] == [h.tokens for h in alone.hypotheses]
+
+
+def test_early_stop_when_the_finished_pool_cannot_be_beaten():
+    model = make_model("table", 3, 8, end=0, seed=1)
+    start = model.start(1)
+    result = decode("beam", model, start, 8, beam_size=2)
+    assert model.steps < 2 * 8  # stopped before the length
+    brute = BruteForce(model, 8, start)
+    assert result[0].hypotheses[0].tokens == brute.ranked()[0][0]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"beam_size": 0}, "decode.beam_size: must be >= 1"),
+    ({"length_penalty": -1.0}, "decode.length_penalty: must be >= 0.0"),
+    ({"n_best": 2.5}, "decode.n_best: expected an integer"),
+    ({"top_p": 0.9}, "decode.top_p: does not apply to strategy 'beam' (it is an option of sample)"),
+])
+def test_invalid_options(options, message):
+    with pytest.raises(SeqkitError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_decoder("beam", options)

@@ -1,0 +1,82 @@
+"""``exact`` against brute force: score all V^T sequences one by one and compare everything."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqkit import SeqkitError
+from seqkit.decoding import build_decoder
+from test_decoding_models import BruteForce, make_model, one_torch_thread  # noqa: F401 (autouse)
+
+CASES = [  # (model kind, vocabulary, length, end token)
+    ("lstm", 2, 7, None), ("lstm", 3, 5, 0), ("gru", 4, 4, None), ("gru", 3, 5, 2),
+    ("table", 4, 4, None), ("table", 3, 5, 1),
+]
+
+
+@pytest.mark.parametrize("kind,vocab,length,end", CASES)
+def test_exact_equals_brute_force(kind, vocab, length, end):
+    model = make_model(kind, vocab, length, end, seed=11)
+    start = model.start(2, seed=4)
+    results = build_decoder("exact", {"n_best": 5}).decode(model, *start, length)
+    assert len(results) == 2
+    for index, result in enumerate(results):
+        brute = BruteForce(model, length, start, index)
+        ranked = brute.ranked()
+        got = [(h.tokens, h.log_prob) for h in result.hypotheses]
+        assert [tokens for tokens, _ in got] == [tokens for tokens, _ in ranked[:5]]
+        assert [lp for _, lp in got] == pytest.approx([lp for _, lp in ranked[:5]], abs=1e-9)
+        marginals = result.extras["marginals"]
+        assert marginals.shape == (vocab, length)
+        assert torch.allclose(marginals, brute.marginals(), atol=1e-9)
+        assert torch.allclose(marginals.sum(0), torch.ones(length, dtype=torch.float64), atol=1e-9)
+        assert result.extras["mass"] == pytest.approx(1.0, abs=1e-9)
+        assert result.extras["sequences"] == len(brute.sequences)
+
+
+@pytest.mark.parametrize("end", [None, 0])
+def test_cost_is_the_number_of_prefixes_and_memory_the_chunk(end):
+    vocab, length = 3, 6
+    model = make_model("lstm", vocab, length, end, seed=1)
+    start = model.start(1)
+    wide = build_decoder("exact", {"n_best": 3}).decode(model, *start, length)[0]
+    live = vocab - (end is not None)
+    prefixes = sum(live ** d for d in range(length))
+    assert model.steps == prefixes == wide.extras["prefixes"]  # each prefix stepped once, not T * V^T
+
+    model.steps = model.widest = 0
+    narrow = build_decoder("exact", {"n_best": 3, "chunk_size": 5}).decode(model, *start, length)[0]
+    assert model.widest <= 5 and model.steps == prefixes
+    assert [h.tokens for h in narrow.hypotheses] == [h.tokens for h in wide.hypotheses]
+    assert torch.allclose(narrow.extras["marginals"], wide.extras["marginals"], atol=1e-12)
+
+
+def test_refuses_before_starting_when_there_are_too_many_prefixes():
+    model = make_model("lstm", 4, 12, None)
+    decoder = build_decoder("exact", {"max_prefixes": 1_000_000})
+    with pytest.raises(SeqkitError) as caught:
+        decoder.decode(model, *model.start(1), 12)
+    message = str(caught.value)
+    assert "5,592,405 prefixes" in message and "max_prefixes=1,000,000" in message
+    assert "--strategy beam" in message
+    assert model.steps == 0
+    # The default limit allows the same problem.
+    assert build_decoder("exact", {}).config["max_prefixes"] == 10_000_000
+
+
+def test_limit_counts_every_input():
+    model = make_model("table", 3, 4, None)
+    prefixes = 1 + 3 + 9 + 27
+    decoder = build_decoder("exact", {"max_prefixes": 2 * prefixes})
+    assert len(decoder.decode(model, *model.start(2), 4)) == 2
+    with pytest.raises(SeqkitError, match=r"3 inputs x 40"):
+        decoder.decode(model, *model.start(3), 4)
+
+
+def test_length_one_is_the_next_token_distribution():
+    model = make_model("gru", 4, 1, None, seed=7)
+    state, token = model.start(1)
+    result = build_decoder("exact", {"n_best": 4}).decode(model, state, token, 1)[0]
+    log_probs, _ = model.step(token, state)
+    assert torch.allclose(result.extras["marginals"][:, 0], log_probs[0].exp())
+    assert [h.tokens[0] for h in result.hypotheses] == log_probs[0].argsort(descending=True).tolist()
