@@ -59,7 +59,7 @@ class Cell(nn.Module):
             h_t, new_state = self.recur(p_t, state)
             if valid is not None:
                 new_state = where_state(valid[t], new_state, state)
-                h_t = h_t * valid[t].unsqueeze(1).to(h_t.dtype)
+                h_t = torch.where(valid[t].unsqueeze(1), h_t, 0.0)
             outputs.append(h_t)
             state = new_state
         return torch.stack(outputs, 1), state

@@ -1,0 +1,199 @@
+"""Training throughput (forward + backward, tokens/s) of every registered cell beside torch baselines.
+
+    python -m benchmarks.cells [--quick] [--repeats N] [--no-write]
+
+Each registered cell runs in a one-layer ``seqkit.Recurrent``; the baselines are what a user
+would write by hand: ``nn.RNN`` (tanh), ``nn.LSTM``, ``nn.GRU`` and plain Python loops with the
+input projection hoisted out of the loop. Measurements alternate between contenders, repeat
+after repeat, and keep each one's best time, so a busy shared CPU does not skew the ratios.
+FLOP/s count the matrix products (forward 2·G·(I+H) per token for G gate rows, backward twice
+that) and are compared with the measured fp32 matrix-multiply peak.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from benchmarks._report import machine, write_section
+from seqkit import Recurrent
+from seqkit.registry import get_registry
+
+SIZES = [(64, 100, 64, 256), (256, 64, 64, 512)]  # (batch, time, input, hidden)
+QUICK_SIZES = [(8, 12, 8, 16)]
+GATES = {"tanh": 1, "residual": 1, "gated": 2, "gru": 3, "lstm": 4}
+# cell -> (baseline it must beat, ratio target)
+TARGETS = {"tanh": ("nn.RNN", 1.0), "lstm": ("nn.LSTM", 1.0), "gru": ("nn.GRU", 1.5),
+           "residual": ("loop residual", 1 / 1.1), "gated": ("loop gated", 1 / 1.1)}
+PEAK_TARGET = 0.5  # every cell at the larger size reaches half the matmul peak
+
+
+class TorchModule(nn.Module):
+    """nn.RNN / nn.LSTM / nn.GRU with batch_first, returning (outputs, _) like Recurrent."""
+
+    def __init__(self, cls, input_size, hidden_size):
+        super().__init__()
+        self.rnn = cls(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)
+
+
+class HoistedLoop(nn.Module):
+    """The loop a user writes: project every input at once, then only the recurrent part per step."""
+
+    def __init__(self, kind, input_size, hidden_size):
+        super().__init__()
+        self.kind, self.hidden_size = kind, hidden_size
+        gates = GATES[kind]
+        self.input = nn.Linear(input_size, gates * hidden_size)
+        self.recurrent = nn.Linear(hidden_size, gates * hidden_size, bias=kind == "gru")
+
+    def forward(self, x):
+        batch = x.shape[0]
+        h = x.new_zeros(batch, self.hidden_size)
+        c = torch.zeros_like(h)
+        outputs = []
+        for p in self.input(x.transpose(0, 1)).unbind(0):
+            if self.kind == "gru":
+                p_r, p_z, p_n = p.chunk(3, 1)
+                g_r, g_z, g_n = self.recurrent(h).chunk(3, 1)
+                r, z = torch.sigmoid(p_r + g_r), torch.sigmoid(p_z + g_z)
+                n = torch.tanh(p_n + r * g_n)
+                h = n + z * (h - n)
+            else:
+                a = p + self.recurrent(h)
+                if self.kind == "tanh":
+                    h = torch.tanh(a)
+                elif self.kind == "residual":
+                    h = h + torch.tanh(a)
+                elif self.kind == "gated":
+                    candidate, gate = a.chunk(2, 1)
+                    lam = torch.sigmoid(gate)
+                    h = lam * h + (1 - lam) * torch.tanh(candidate)
+                else:  # lstm
+                    i, f, g, o = a.chunk(4, 1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs, 1), h
+
+
+def contenders(input_size, hidden_size):
+    """name -> (module, gate count) for every cell and baseline."""
+    models = {name: (Recurrent(name, input_size, hidden_size), GATES.get(name, 1))
+              for name in get_registry().names("cell") if name in GATES}
+    for name, cls, gates in (("nn.RNN", nn.RNN, 1), ("nn.LSTM", nn.LSTM, 4), ("nn.GRU", nn.GRU, 3)):
+        models[name] = (TorchModule(cls, input_size, hidden_size), gates)
+    for kind, gates in GATES.items():
+        models[f"loop {kind}"] = (HoistedLoop(kind, input_size, hidden_size), gates)
+    return models
+
+
+def train_step(model, x):
+    outputs, _ = model(x)
+    outputs.sum().backward()
+
+
+def measure(size, repeats):
+    """Best seconds per forward+backward of every contender, measured in alternation."""
+    batch, time_steps, input_size, hidden_size = size
+    torch.manual_seed(0)
+    x = torch.randn(batch, time_steps, input_size, requires_grad=True)
+    models = contenders(input_size, hidden_size)
+    best = {name: float("inf") for name in models}
+    for model, _ in models.values():
+        train_step(model, x)  # warm-up: allocator, kernels
+    for _ in range(repeats):
+        for name, (model, _) in models.items():
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            train_step(model, x)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (best[name], gates) for name, (_, gates) in models.items()}
+
+
+def matmul_peak(n=1024, repeats=10):
+    """Best fp32 FLOP/s of an n×n matrix product on this machine."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def rows_for(size, timings):
+    batch, time_steps, input_size, hidden_size = size
+    tokens = batch * time_steps
+
+    def rate(name):
+        seconds, gates = timings[name]
+        flops = 6 * gates * hidden_size * (input_size + hidden_size) * tokens
+        return tokens / seconds, flops / seconds
+
+    rows = []
+    for cell, (baseline, target) in TARGETS.items():
+        if cell not in timings:
+            continue
+        speed, flops = rate(cell)
+        base_speed, base_flops = rate(baseline)
+        ratio = speed / base_speed
+        rows.append(dict(size=size, cell=cell, speed=speed, flops=flops, baseline=baseline,
+                         base_speed=base_speed, base_flops=base_flops, ratio=ratio,
+                         target=target, loop=rate(f"loop {cell}")[0]))
+    return rows
+
+
+def render(rows, peak, large_size):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"seqkit cells, forward+backward (matmul peak {peak / 1e9:.0f} GFLOP/s)")
+    header = ["size (B,T,I,H)", "cell", "tok/s", "% peak", "baseline", "tok/s", "% peak",
+              "ratio", "target", "hoisted loop tok/s"]
+    for column in header:
+        table.add_column(column)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        r["fraction"], r["base_fraction"] = r["flops"] / peak, r["base_flops"] / peak
+        ratio_ok = r["ratio"] >= r["target"]
+        peak_ok = r["size"] != large_size or r["fraction"] >= PEAK_TARGET
+        cells = [",".join(map(str, r["size"])), r["cell"], f"{r['speed'] / 1e3:.0f}k",
+                 f"{100 * r['fraction']:.0f}%" + ("" if peak_ok else " (<50%)"), r["baseline"],
+                 f"{r['base_speed'] / 1e3:.0f}k", f"{100 * r['base_fraction']:.0f}%",
+                 f"{r['ratio']:.2f}x", f"≥{r['target']:.2f}x" + (" ok" if ratio_ok else " MISSED"),
+                 f"{r['loop'] / 1e3:.0f}k"]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    Console(width=180).print(table)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny size, two repeats (smoke run)")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per size")
+    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    repeats = args.repeats or (2 if args.quick else 5)
+    n = 256 if args.quick else 1024
+    peak = matmul_peak(n)
+    rows = []
+    for size in sizes:
+        rows += rows_for(size, measure(size, repeats))
+    peak = max(peak, matmul_peak(n))  # measured before and after: the CPU is shared
+    markdown = render(rows, peak, sizes[-1])
+    if not args.no_write and not args.quick:
+        write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
+                               f"Forward+backward tokens/s, best of {repeats} alternating repeats; "
+                               f"fp32 matmul peak {peak / 1e9:.0f} GFLOP/s.\n\n{markdown}")
+
+
+if __name__ == "__main__":
+    main()

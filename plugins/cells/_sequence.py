@@ -1,0 +1,61 @@
+"""What every built-in cell's whole-sequence path shares: time-major projection, padding, init.
+
+A kernel runs the recurrence over a time-major projected input ``p`` (time, batch, gates) from
+an initial state and returns the hidden sequence (time, batch, hidden) plus the state after
+every step (a tensor or tuple of (time, batch, ...) tensors). Padding is handled here, not in
+the kernels: sequences are padded at the end, so real outputs never see padding; the final
+state is read at each sequence's last real step, and outputs past the end are zeroed.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from seqkit.state import State, map_state
+
+Kernel = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
+
+
+def run_sequence(cell, inputs: torch.Tensor, state: State | None, lengths: torch.Tensor | None,
+                 kernel: Kernel) -> tuple[torch.Tensor, State]:
+    """``cell.forward`` for a cell with a whole-sequence ``kernel``: batch-first in and out."""
+    batch, time = inputs.shape[:2]
+    if state is None:
+        state = cell.initial_state(batch, device=inputs.device, dtype=inputs.dtype)
+    # Transposing the narrow input (not the wide projection) makes p time-major and contiguous.
+    p = cell.project(inputs.transpose(0, 1))
+    hidden, states = kernel(p, state)
+    if lengths is None:
+        return hidden.transpose(0, 1), map_state(lambda s: s[-1], states)
+    lengths = lengths.to(inputs.device)
+    last = (lengths - 1).clamp(min=0)
+    started = (lengths > 0)
+
+    def final(seq, initial):
+        index = last.view(1, -1, *([1] * (seq.dim() - 2))).expand(1, *seq.shape[1:])
+        picked = seq.gather(0, index).squeeze(0)
+        return torch.where(started.view(-1, *([1] * (picked.dim() - 1))), picked, initial)
+
+    valid = torch.arange(time, device=inputs.device).unsqueeze(1) < lengths.unsqueeze(0)
+    hidden = torch.where(valid.unsqueeze(2), hidden, 0.0)
+    return hidden.transpose(0, 1), map_state(final, states, state)
+
+
+def reset_uniform(module: nn.Module, hidden_size: int) -> None:
+    """torch.nn.RNN/LSTM/GRU initialisation: every parameter uniform in ±1/sqrt(hidden)."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for parameter in module.parameters():
+        nn.init.uniform_(parameter, -bound, bound)
+
+
+def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None) -> bool:
+    """Whether to run torch's own fused kernel (nn.LSTM/GRU/RNN's) instead of seqkit's.
+
+    ``cell.torch_kernel_devices`` names the device types where benchmarks/cells.py measured
+    torch's kernel faster. Padded batches always take seqkit's kernel, which returns the
+    state after every step so each sequence's final state is read at its own length.
+    """
+    return lengths is None and inputs.device.type in cell.torch_kernel_devices

@@ -1,0 +1,59 @@
+"""The GRU cell, numerically identical to ``torch.nn.GRU`` given the same weights.
+
+Parameters have torch's names, shapes and gate order (weight_ih, weight_hh, bias_ih, bias_hh;
+gates r, z, n), so ``torch.nn.GRUCell`` state dicts load directly.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import seqkit
+from seqkit.plugins.cells._gru_kernel import GRUSequence
+from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+
+
+class GRUCell(seqkit.Cell):
+    """Gated recurrent unit: h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))."""
+
+    # torch's fused GRU is slower than seqkit's kernel on CPU; on CUDA it is cuDNN's.
+    torch_kernel_devices = {"cuda"}
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
+        reset_uniform(self, hidden_size)
+
+    def project(self, x):
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def recur(self, p_t, h):
+        p_r, p_z, p_n = p_t.chunk(3, dim=1)
+        g_r, g_z, g_n = torch.addmm(self.bias_hh, h, self.weight_hh.t()).chunk(3, dim=1)
+        r, z = torch.sigmoid(p_r + g_r), torch.sigmoid(p_z + g_z)
+        n = torch.tanh(p_n + r * g_n)
+        h_t = n + z * (h - n)
+        return h_t, h_t
+
+    def forward(self, inputs, state=None, lengths=None):
+        if state is None:
+            state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
+        if use_torch_kernel(self, inputs, lengths):
+            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h = torch.gru(inputs, state.unsqueeze(0), weights, True, 1, 0.0, self.training,
+                               False, True)
+            return out, h[0]
+
+        def kernel(p, h0):
+            out = GRUSequence.apply(p, h0, self.weight_hh, self.bias_hh)
+            return out, out
+        return run_sequence(self, inputs, state, lengths, kernel)
+
+
+@seqkit.hookimpl
+def register_cells(register):
+    register("gru", GRUCell)

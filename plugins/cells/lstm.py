@@ -1,0 +1,63 @@
+"""The LSTM cell, numerically identical to ``torch.nn.LSTM`` given the same weights.
+
+Parameters have torch's names, shapes and gate order (weight_ih, weight_hh, bias_ih, bias_hh;
+gates i, f, g, o), so ``torch.nn.LSTMCell`` state dicts load directly. The state is ``(h, c)``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import seqkit
+from seqkit.plugins.cells._lstm_kernel import LSTMSequence
+from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+
+
+class LSTMCell(seqkit.Cell):
+    """Long short-term memory: c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)."""
+
+    # torch's fused LSTM is as fast as seqkit's kernel on CPU and uses cuDNN on CUDA.
+    torch_kernel_devices = {"cpu", "cuda"}
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
+        reset_uniform(self, hidden_size)
+
+    def initial_state(self, batch_size, device=None, dtype=None):
+        zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return zeros, zeros.clone()
+
+    def project(self, x):
+        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)
+
+    def recur(self, p_t, state):
+        h, c = state
+        i, f, g, o = torch.addmm(p_t, h, self.weight_hh.t()).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+    def forward(self, inputs, state=None, lengths=None):
+        if state is None:
+            state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
+        if use_torch_kernel(self, inputs, lengths):
+            h0, c0 = state
+            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h, c = torch.lstm(inputs, (h0.unsqueeze(0), c0.unsqueeze(0)), weights,
+                                   True, 1, 0.0, self.training, False, True)
+            return out, (h[0], c[0])
+
+        def kernel(p, state):
+            out, cells = LSTMSequence.apply(p, *state, self.weight_hh)
+            return out, (out, cells)
+        return run_sequence(self, inputs, state, lengths, kernel)
+
+
+@seqkit.hookimpl
+def register_cells(register):
+    register("lstm", LSTMCell)

@@ -1,0 +1,59 @@
+"""The Elman cell of the lecture (12.2.1): h_t = tanh(W1 x_t + W2 h_{t-1} + b).
+
+Parameters are named and shaped like ``torch.nn.RNNCell`` (weight_ih = W1, weight_hh = W2, and
+b split into bias_ih + bias_hh), so ``torch.nn.RNN`` weights load directly.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import seqkit
+from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+from seqkit.plugins.cells._tanh_kernel import TanhSequence
+
+
+class TanhCell(seqkit.Cell):
+    """h_t = tanh(W1 x_t + W2 h_{t-1} + b)."""
+
+    residual = False
+    # seqkit's kernel beats torch's fused RNN on CPU; on CUDA torch's is cuDNN's. (Not for
+    # the residual subclass: torch has no residual kernel.)
+    torch_kernel_devices = {"cuda"}
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(hidden_size))
+        reset_uniform(self, hidden_size)
+
+    def project(self, x):
+        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)
+
+    def recur(self, p_t, h):
+        h_t = torch.tanh(torch.addmm(p_t, h, self.weight_hh.t()))
+        if self.residual:
+            h_t = h + h_t
+        return h_t, h_t
+
+    def forward(self, inputs, state=None, lengths=None):
+        if state is None:
+            state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
+        if not self.residual and use_torch_kernel(self, inputs, lengths):
+            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h = torch.rnn_tanh(inputs, state.unsqueeze(0), weights, True, 1, 0.0,
+                                    self.training, False, True)
+            return out, h[0]
+
+        def kernel(p, h0):
+            out = TanhSequence.apply(p, h0, self.weight_hh, self.residual)
+            return out, out
+        return run_sequence(self, inputs, state, lengths, kernel)
+
+
+@seqkit.hookimpl
+def register_cells(register):
+    register("tanh", TanhCell)
