@@ -10,9 +10,9 @@ the cell (in float64, so tolerances can be tight) and checks, in this order:
 
 - ``shapes``: ``initial_state`` is batch first; ``step`` and ``forward`` return (batch, hidden)
   and (batch, time, hidden) outputs and states shaped like ``initial_state``, in the input dtype.
+- ``state round trip``: the given state is not modified; running two halves, passing the state
+  on, equals running the whole; an explicit ``initial_state`` equals passing ``None``.
 - ``batch independence``: each batch row's result is the one it gets alone.
-- ``state round trip``: running two halves, passing the state on, equals running the whole;
-  an explicit ``initial_state`` equals passing ``None``; the given state is not modified.
 - ``step vs sequence``: stepping with ``step`` equals ``forward`` (outputs and final state).
 - ``gradients``: every parameter and the first time step of the input get a finite, nonzero
   gradient, and gradients of ``forward`` (with and without padding) match finite differences.
@@ -46,7 +46,7 @@ def check_cell(cell_cls: type[Cell], input_size: int = 3, hidden_size: int = 4, 
     make = _Factory(cell_cls, input_size, hidden_size, cell_options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        for check in (_shapes, _batch_independence, _state_round_trip, _step_vs_sequence,
+        for check in (_shapes, _state_round_trip, _batch_independence, _step_vs_sequence,
                       _gradients, _recurrent, _save_load, _cuda):
             try:
                 check(make)

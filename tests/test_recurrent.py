@@ -1,0 +1,111 @@
+"""seqkit.Recurrent and the Cell contract: layers, directions, padding, one-step use, any cell."""
+import pytest
+import torch
+
+import seqkit
+from seqkit import Recurrent, SeqkitError
+from seqkit.recurrent import _reverse
+from seqkit.state import map_state, select_state, where_state
+
+
+class StepOnlyCell(seqkit.Cell):
+    """A third-party style cell that writes nothing but step()."""
+
+    def __init__(self, input_size, hidden_size, scale: float = 1.0):
+        super().__init__(input_size, hidden_size)
+        self.linear = torch.nn.Linear(input_size + hidden_size, hidden_size)
+        self.scale = scale
+
+    def step(self, x_t, state):
+        h = torch.tanh(self.scale * self.linear(torch.cat([x_t, state], dim=1)))
+        return h, h
+
+
+def test_shapes_like_torch_lstm_batch_first():
+    model = Recurrent("lstm", 5, 7, layers=3, bidirectional=True)
+    outputs, states = model(torch.randn(2, 4, 5))
+    assert outputs.shape == (2, 4, 14)
+    assert len(states) == 6
+    assert all(h.shape == (2, 7) and c.shape == (2, 7) for h, c in states)
+
+
+def test_cell_by_name_or_class_and_unknown_name():
+    assert type(Recurrent("gru", 2, 3).cells[0]).__name__ == "GRUCell"
+    assert isinstance(Recurrent(StepOnlyCell, 2, 3, scale=0.5).cells[0], StepOnlyCell)
+    with pytest.raises(SeqkitError, match="unknown cell 'lstn'.*did you mean 'lstm'"):
+        Recurrent("lstn", 2, 3)
+
+
+def test_cell_must_define_a_transition():
+    with pytest.raises(TypeError, match="must define step"):
+        type("Empty", (seqkit.Cell,), {})
+
+
+def test_step_only_cell_uses_the_default_loop_with_padding():
+    torch.manual_seed(0)
+    model = Recurrent(StepOnlyCell, 3, 4, layers=2, bidirectional=True).eval()
+    x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 2])
+    outputs, finals = model(x, lengths=lengths)
+    alone, alone_finals = model(x[1:, :2])
+    torch.testing.assert_close(outputs[1:, :2], alone)
+    assert (outputs[1, 2:] == 0).all()
+    for final, final_alone in zip(finals, alone_finals):
+        torch.testing.assert_close(final[1:], final_alone)
+
+
+def test_dropout_only_between_layers_and_only_in_training():
+    torch.manual_seed(1)
+    model = Recurrent("tanh", 3, 4, layers=2, dropout=0.5)
+    plain = Recurrent("tanh", 3, 4, layers=2)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 6, 3)
+    torch.testing.assert_close(model.eval()(x)[0], plain.eval()(x)[0])
+    one_layer = Recurrent("tanh", 3, 4, dropout=0.5).train()
+    reference = Recurrent("tanh", 3, 4)
+    reference.load_state_dict(one_layer.state_dict())
+    torch.testing.assert_close(one_layer(x)[0], reference(x)[0])  # nothing to drop before layer 1
+    model.train()
+    assert not torch.allclose(model(x)[0], plain(x)[0])
+
+
+def test_step_matches_forward_through_layers_and_initial_states():
+    torch.manual_seed(2)
+    for name in ("lstm", "gated"):
+        model = Recurrent(name, 3, 4, layers=3).eval()
+        states = map_state(lambda s: torch.randn_like(s), model.initial_states(2))
+        x = torch.randn(2, 5, 3)
+        outputs, finals = model(x, states)
+        stepped = []
+        for x_t in x.unbind(1):
+            h, states = model.step(x_t, states)
+            stepped.append(h)
+        torch.testing.assert_close(torch.stack(stepped, 1), outputs, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(states, finals, rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_cannot_step():
+    with pytest.raises(ValueError, match="bidirectional"):
+        Recurrent("tanh", 2, 3, bidirectional=True).step(torch.randn(1, 2), [None, None])
+
+
+def test_reverse_within_lengths_keeps_padding_in_place():
+    x = torch.arange(8.0).view(2, 4, 1)
+    reversed_ = _reverse(x, torch.tensor([4, 2]))
+    assert reversed_[:, :, 0].tolist() == [[3, 2, 1, 0], [5, 4, 6, 7]]
+    assert _reverse(x, None)[:, :, 0].tolist() == [[3, 2, 1, 0], [7, 6, 5, 4]]
+
+
+def test_zero_length_sequence_keeps_its_initial_state():
+    model = Recurrent("gru", 2, 3)
+    h0 = [torch.randn(2, 3)]
+    outputs, finals = model(torch.randn(2, 4, 2), h0, lengths=torch.tensor([4, 0]))
+    torch.testing.assert_close(finals[0][1], h0[0][1])
+    assert (outputs[1] == 0).all()
+
+
+def test_state_helpers_on_nested_states():
+    state = (torch.arange(3.0).view(3, 1), (torch.arange(3.0).view(3, 1) * 10,))
+    picked = select_state(state, torch.tensor([2, 2, 0]))
+    assert picked[0].flatten().tolist() == [2, 2, 0] and picked[1][0].flatten().tolist() == [20, 20, 0]
+    mixed = where_state(torch.tensor([True, False, True]), state, map_state(torch.zeros_like, state))
+    assert mixed[0].flatten().tolist() == [0, 0, 2] and mixed[1][0].flatten().tolist() == [0, 0, 20]
