@@ -6,10 +6,13 @@ T model steps, never a re-run of the prefix.
 
 Using a decoder from Python::
 
-    decoder = build_decoder("beam", {"beam_size": 8})
-    state, tokens = task.start_decoding(model, ["The "])
-    results = decoder.decode(task.step_model(model), state, tokens, length=40)
-    results[0].hypotheses[0].tokens        # the best continuation of the first input
+    run = seqkit.run.load_run("runs/char_lm")
+    results = decode_inputs(run.task, run.model, ["The "], "beam", 40, {"beam_size": 8})
+    best = results[0].hypotheses[0]
+    run.task.detokenize(best.tokens), best.log_prob
+
+or, step by step, ``build_decoder(...).decode(task.step_model(model), *task.start_decoding(model,
+inputs), length)``.
 """
 from __future__ import annotations
 
@@ -91,8 +94,8 @@ class Decoder(ABC):
         """The strategy itself; called by ``decode`` with checked arguments, without autograd."""
 
 
-def inapplicable_options(registry, strategy: str, keys) -> list[str]:
-    """Problems for ``keys`` that belong to other decoders but not to ``strategy``.
+def inapplicable_options(registry, strategy: str, keys) -> dict[str, str]:
+    """``{key: why}`` for the ``keys`` that belong to other decoders but not to ``strategy``.
 
     A key no decoder owns is left to the caller's unknown-key check.
     """
@@ -102,9 +105,9 @@ def inapplicable_options(registry, strategy: str, keys) -> list[str]:
             owners.setdefault(key, []).append(name)
     own = getattr(registry.get("decoder", strategy), "options", {})
     accepted = ", ".join(own) or "no options"
-    return [f"{key}: does not apply to strategy '{strategy}' (it is an option of "
-            f"{', '.join(owners[key])}); '{strategy}' accepts: {accepted}"
-            for key in keys if key in owners and key not in own]
+    return {key: f"does not apply to strategy '{strategy}' (it is an option of "
+                 f"{', '.join(owners[key])}); '{strategy}' accepts: {accepted}"
+            for key in keys if key in owners and key not in own}
 
 
 def build_decoder(strategy: str, values: dict, registry=None) -> Decoder:
@@ -116,7 +119,16 @@ def build_decoder(strategy: str, values: dict, registry=None) -> Decoder:
     if strategy not in known:
         raise SeqkitError(f"decode.strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
                           f"registered: {', '.join(known) or 'none'}")
-    problems = [f"decode.{p}" for p in inapplicable_options(registry, strategy, values)]
+    problems = [f"decode.{key}: {why}"
+                for key, why in inapplicable_options(registry, strategy, values).items()]
     if problems:
         raise SeqkitError(*problems)
     return registry.get("decoder", strategy)(**values)
+
+
+def decode_inputs(task, model, inputs: list[str], strategy: str, length: int,
+                  options: dict | None = None, registry=None) -> list[DecodeResult]:
+    """Decode each text of ``inputs`` with a task's trained ``model``: one result per input."""
+    decoder = build_decoder(strategy, dict(options or {}), registry)
+    state, tokens = task.start_decoding(model, list(inputs))
+    return decoder.decode(task.step_model(model), state, tokens, length)

@@ -131,6 +131,23 @@ def _lookup(registry, kind: str, name, key: str, problems: list[str]):
     return registry.get(kind, name)
 
 
+def _without_other_decoders_keys(data: dict, registry, task_keys: set, problems: list[str]) -> dict:
+    """Report ``decode:`` keys that belong to another strategy than the chosen one by name
+    ("top_p does not apply to strategy 'greedy'"), and drop them before the unknown-key check."""
+    from seqkit.decoding import inapplicable_options
+
+    decode = data.get("decode")
+    if not isinstance(decode, dict):
+        return data
+    strategy = decode.get("strategy", DECODE_OPTIONS["strategy"].default)
+    if not isinstance(strategy, str) or strategy not in registry.names("decoder"):
+        return data
+    keys = [k for k in decode if k not in DECODE_OPTIONS and k not in task_keys]
+    foreign = inapplicable_options(registry, strategy, keys)
+    problems.extend(f"decode.{key}: {why}" for key, why in foreign.items())
+    return {**data, "decode": {k: v for k, v in decode.items() if k not in foreign}}
+
+
 def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
 
@@ -181,6 +198,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
         problems += found
     resolved["model"] = model
     resolved["train"] = section("train", TRAIN_OPTIONS)
+    data = _without_other_decoders_keys(data, registry, set(extra.get("decode", {})), problems)
     resolved["decode"] = section("decode", DECODE_OPTIONS, ("strategy", "decoder"))
 
     if resolved.get("output") is None and isinstance(resolved.get("task"), str):

@@ -24,8 +24,8 @@ def reshaped(log_probs: list[float], temperature: float, top_k: int, top_p: floa
     weights = {v: torch.tensor(log_probs[v] / temperature).exp().item() for v in kept}
     total = sum(weights.values())
     nucleus, mass = [], 0.0
-    for v in kept:  # most probable first, until the kept ones reach top_p
-        if mass >= top_p:
+    for v in kept:  # most probable first, until the kept ones reach top_p (at least one)
+        if nucleus and mass >= top_p:
             break
         nucleus.append(v)
         mass += weights[v] / total
@@ -113,7 +113,7 @@ def test_same_seed_same_samples_other_seed_other_samples():
     assert unseeded[0] != unseeded[1]
 
 
-@pytest.mark.parametrize("options", [{"temperature": 0.0}, {"top_k": 1}, {"top_p": 1e-6}])
+@pytest.mark.parametrize("options", [{"temperature": 0.0}, {"top_k": 1}, {"top_p": 0.0}])
 def test_degenerate_settings_are_greedy(options):
     model = make_model("lstm", 4, 8, end=0, seed=9)
     start = model.start(3, seed=4)
@@ -136,7 +136,7 @@ def test_samples_are_drawn_in_one_batch():
     ("sample", {"beam_size": 3}, "decode.beam_size: does not apply to strategy 'sample' (it is an "
                                  "option of beam)"),
     ("sample", {"temperature": -0.5}, "decode.temperature: must be >= 0.0; got -0.5"),
-    ("sample", {"top_p": 0.0}, "decode.top_p: must be > 0"),
+    ("sample", {"top_p": -0.1}, "decode.top_p: must be >= 0.0; got -0.1"),
     ("sample", {"top_p": 1.5}, "decode.top_p: must be <= 1.0; got 1.5"),
     ("sample", {"top_k": 1.5}, "decode.top_k: expected an integer, got float 1.5"),
     ("sample", {"seed": "x"}, "decode.seed: expected an integer, got str 'x'"),

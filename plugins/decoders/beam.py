@@ -26,7 +26,7 @@ class Beam(Decoder):
 
     options = {
         "beam_size": Option(5, min=1, help="prefixes kept per step (clipped to the sequences that exist)"),
-        "n_best": Option(1, min=1, help="hypotheses returned per input (at most beam_size)"),
+        "n_best": Option(1, min=1, help="best hypotheses returned per input"),
         "length_penalty": Option(0.0, min=0.0,
                                  help="rank by log_prob / length**alpha: 0 off, 1 average per token"),
     }

@@ -22,15 +22,10 @@ class Sample(Decoder):
         "temperature": Option(1.0, min=0.0, help="divide log-probabilities by this; 0 means greedy"),
         "top_k": Option(0, min=0, help="keep only the k most probable tokens; 0 keeps all"),
         "top_p": Option(1.0, min=0.0, max=1.0,
-                        help="keep the smallest set of most probable tokens with this much mass; 1 keeps all"),
+                        help="keep the fewest most probable tokens holding this much mass; 1: all, 0: the top one"),
         "num_samples": Option(1, min=1, help="samples per input, drawn in one batch"),
         "seed": Option(None, type=int, help="seed of the sampler's generator; unset: fresh randomness"),
     }
-
-    def __init__(self, **values):
-        super().__init__(**values)
-        if self.config["top_p"] == 0.0:
-            raise seqkit.SeqkitError("decode.top_p: must be > 0 (1 keeps every token); got 0.0")
 
     def search(self, model, state, tokens, length):
         temperature, top_k, top_p = (self.config[k] for k in ("temperature", "top_k", "top_p"))
@@ -60,9 +55,10 @@ def filtered_log_weights(logits: torch.Tensor, top_k: int, top_p: float) -> torc
     if top_p < 1.0:
         ordered, order = logits.sort(dim=1, descending=True)
         probs = ordered.softmax(1)
-        # Drop a token when the more probable ones before it already reach top_p (the first stays).
-        mass_before = probs.cumsum(1) - probs
-        ordered = ordered.masked_fill(mass_before >= top_p, float("-inf"))
+        # Drop a token when the more probable ones before it already reach top_p; the first stays.
+        drop = (probs.cumsum(1) - probs) >= top_p
+        drop[:, 0] = False
+        ordered = ordered.masked_fill(drop, float("-inf"))
         logits = torch.empty_like(logits).scatter(1, order, ordered)
     return logits
 

@@ -1,0 +1,238 @@
+"""``seqkit decode``: decode from a trained run with any registered strategy.
+
+Every option a registered decoder declares becomes a flag (``top_k`` -> ``--top-k``), so a
+third-party decoder's options work on the command line too. Values come from, in order: the
+flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from seqkit.errors import SeqkitError
+from seqkit.options import Option
+
+# Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
+_OWN_FLAGS = {"checkpoint", "strategy", "prompt", "input", "input_file", "length", "json", "device",
+              "debug", "help"}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _flag_named(problem: str) -> str:
+    """'decode.top_p: ...' -> '--top-p: ...'."""
+    key, sep, rest = problem.partition(": ")
+    return _flag(key[len("decode."):]) + sep + rest if key.startswith("decode.") else problem
+
+
+def _decoder_options() -> dict[str, tuple[Option, list[str]]]:
+    """Every registered decoder option: its schema (from the first decoder declaring it) and owners."""
+    from seqkit.registry import get_registry
+
+    registry = get_registry()
+    found: dict[str, tuple[Option, list[str]]] = {}
+    for name in registry.names("decoder"):
+        for key, option in getattr(registry.get("decoder", name), "options", {}).items():
+            if key not in _OWN_FLAGS:
+                found.setdefault(key, (option, []))[1].append(name)
+    return found
+
+
+def _parse_as(option: Option):
+    """An argparse ``type`` for the option's first accepted type (mappings and lists as YAML)."""
+    types = option.types()
+    kind = types[0] if types else str
+    if kind in (int, float, str):
+        return kind
+
+    def parse(text: str):
+        import yaml
+        return yaml.safe_load(text)
+    return parse
+
+
+class _DecodeParser(argparse.ArgumentParser):
+    """Adds the registered decoders' option flags only when ``decode`` is the command being parsed,
+    so the other commands never load plugins to build their parsers."""
+
+    strategy_flags_added = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not self.strategy_flags_added:
+            self.strategy_flags_added = True
+            _add_strategy_flags(self)
+        return super().parse_known_args(args, namespace)
+
+
+def add_decode_parser(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "decode", parents=[common], help="decode from a trained run (greedy, sample, beam, exact, ...)",
+        description="Decode from a trained run. Defaults come from the run's recipe (decode:).")
+    p.__class__ = _DecodeParser
+    p.add_argument("run", help="run directory written by 'seqkit run'")
+    p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+    p.add_argument("--strategy", help="registered decoder (default: the recipe's decode.strategy)")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--prompt", action="append", metavar="TEXT",
+                       help="text to continue; repeat for several (default: the recipe's decode.prompt)")
+    given.add_argument("--input", action="append", metavar="TEXT", help="an input; repeat for several")
+    given.add_argument("--input-file", metavar="FILE", help="one input per line")
+    p.add_argument("--length", type=int, help="tokens to generate (default: the recipe's decode.length)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--json", action="store_true", help="print JSON: per input, outputs and log-probabilities")
+    return p
+
+
+def _add_strategy_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("strategy options (in brackets: the strategies they apply to)")
+    for key, (option, owners) in _decoder_options().items():
+        help_text = f"{option.help} [{', '.join(owners)}]".strip()
+        if bool in option.types():
+            group.add_argument(_flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
+                               action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            group.add_argument(_flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
+                               type=_parse_as(option), choices=option.choices,
+                               metavar=key.upper(), help=help_text)
+
+
+def _given_inputs(args) -> list[str] | None:
+    """Inputs from the command line (--prompt, --input, --input-file), or None for the recipe's."""
+    if args.input_file:
+        try:
+            with open(args.input_file, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            raise SeqkitError(f"{args.input_file}: no such input file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SeqkitError(f"{args.input_file}: cannot read inputs: {exc}") from None
+        if not lines:
+            raise SeqkitError(f"{args.input_file}: no inputs (the file is empty); put one per line")
+        return lines
+    return args.prompt or args.input
+
+
+def _recipe_inputs(recipe_decode: dict) -> list[str]:
+    if isinstance(recipe_decode.get("prompt"), str):
+        return [recipe_decode["prompt"]]
+    raise SeqkitError("seqkit decode: give --input TEXT or --input-file FILE (the run's recipe "
+                      "has no decode.prompt)")
+
+
+def _check_strategy(strategy: str, flags: dict) -> None:
+    from seqkit.decoding import inapplicable_options
+    from seqkit.options import suggest
+    from seqkit.registry import get_registry
+
+    registry = get_registry()
+    known = registry.names("decoder")
+    if strategy not in known:
+        raise SeqkitError(f"--strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
+                          f"registered: {', '.join(known)}")
+    problems = inapplicable_options(registry, strategy, flags)
+    if problems:
+        raise SeqkitError(*(f"{_flag(key)}: {why}" for key, why in problems.items()))
+
+
+def decode_command(args) -> int:
+    from seqkit.decoding import build_decoder
+    from seqkit.registry import get_registry
+    from seqkit.run import load_run
+
+    flags = {key[len("option_"):]: value for key, value in vars(args).items() if key.startswith("option_")}
+    if args.strategy is not None:  # mistakes in flags fail before a model is loaded
+        _check_strategy(args.strategy, flags)
+        try:
+            build_decoder(args.strategy, flags)
+        except SeqkitError as exc:  # name the flag the user typed, not the recipe key
+            raise SeqkitError(*map(_flag_named, exc.problems)) from None
+    if args.length is not None and args.length < 1:
+        raise SeqkitError(f"--length: must be >= 1; got {args.length}")
+    inputs = _given_inputs(args)
+    run = load_run(args.run, args.checkpoint, args.device)
+    recipe_decode = run.recipe.get("decode", {})
+    strategy = args.strategy or recipe_decode["strategy"]
+    _check_strategy(strategy, flags)
+    schema = get_registry().get("decoder", strategy).options
+    # The recipe's options are defaults only for the strategy the recipe chose.
+    values = {k: recipe_decode[k] for k in schema
+              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
+    values.update(flags)
+    decoder = build_decoder(strategy, values)
+    length = args.length or recipe_decode["length"]
+    inputs = inputs or _recipe_inputs(recipe_decode)
+    step_model = run.task.step_model(run.model)
+    results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
+    report = _report(run.task, step_model, strategy, decoder.config, length, inputs, results)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print(report)
+    return 0
+
+
+def _report(task, step_model, strategy, config, length, inputs, results) -> dict:
+    end = step_model.end_token
+
+    def text(tokens):
+        return task.detokenize(tokens[:-1] if end is not None and tokens and tokens[-1] == end else tokens)
+
+    entries = []
+    for source, result in zip(inputs, results):
+        entry = {"input": source, "outputs": [
+            {"text": text(h.tokens), "tokens": h.tokens, "log_prob": h.log_prob,
+             **({"score": h.score} if h.score is not None else {})} for h in result.hypotheses]}
+        if "marginals" in result.extras:
+            entry["marginals"] = {
+                "symbols": [task.detokenize([v]) for v in range(step_model.vocab_size)],
+                "rows": "symbols", "columns": "positions",
+                "table": result.extras["marginals"].tolist()}
+        entry.update({k: v for k, v in result.extras.items() if k != "marginals"})
+        entries.append(entry)
+    return {"strategy": strategy, "options": config, "length": length, "results": entries}
+
+
+def _print(report: dict) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    options = ", ".join(f"{k}={v}" for k, v in report["options"].items())
+    console.print(Text(f"{report['strategy']}" + (f" ({options})" if options else "")
+                       + f", {report['length']} tokens", style="bold"))
+    for entry in report["results"]:
+        for rank, output in enumerate(entry["outputs"], 1):
+            line = Text()
+            if len(entry["outputs"]) > 1:
+                line.append(f"{rank}. ", style="dim")
+            line.append(entry["input"], style="cyan")
+            line.append(output["text"])
+            line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
+            console.print(line)
+        if "marginals" in entry:
+            console.print(_marginals_table(entry))
+            console.print(Text(f"{entry['sequences']:,} sequences enumerated from {entry['prefixes']:,} "
+                               f"prefixes; probability mass {entry['mass']:.6f}", style="dim"))
+
+
+def _marginals_table(entry: dict, shown: float = 0.01):
+    """Symbols that reach ``shown`` probability somewhere; the rest summed in one row."""
+    from rich.table import Table
+
+    marginals = entry["marginals"]
+    table = Table(title=f"p(y_s = v) after {entry['input']!r}", title_justify="left")
+    table.add_column("symbol")
+    positions = len(marginals["table"][0]) if marginals["table"] else 0
+    for s in range(positions):
+        table.add_column(str(s + 1), justify="right")
+    rest = [0.0] * positions
+    for symbol, row in zip(marginals["symbols"], marginals["table"]):
+        if max(row) >= shown:
+            table.add_row(repr(symbol), *(f"{p:.3f}" for p in row))
+        else:
+            rest = [a + b for a, b in zip(rest, row)]
+    if any(rest):
+        table.add_row("(others)", *(f"{p:.3f}" for p in rest), style="dim")
+    return table

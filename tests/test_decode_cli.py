@@ -1,0 +1,148 @@
+"""``seqkit decode`` on a real (tiny) trained char LM, in a subprocess, and the same through Python."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from conftest import run_cli
+from seqkit import SeqkitError
+from seqkit.decoding import decode_inputs
+from seqkit.recipe import resolve
+from seqkit.registry import get_registry
+from seqkit.run import load_run
+
+RECIPE = {
+    "task": "char_lm", "seed": 0, "device": "cpu",
+    "data": {"dataset": "text", "val_fraction": 0.2},
+    "model": {"cell": "lstm", "hidden_size": 16, "layers": 2, "embedding_size": 8},
+    "train": {"steps": 4, "batch_size": 4, "window": 16, "lr": 0.01, "eval_every": 2,
+              "log_every": 2, "sample_chars": 0},
+    "decode": {"strategy": "sample", "temperature": 0.5, "seed": 1, "length": 12, "prompt": "the "},
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A char LM trained for a few steps with `seqkit run` (the real command)."""
+    root = tmp_path_factory.mktemp("decode")
+    corpus = root / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 30 + "a stitch in time. " * 30)
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["data"]["path"] = str(corpus)
+    recipe["output"] = str(root / "run")
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = run_cli("run", root / "recipe.yaml", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return root / "run"
+
+
+def decode_json(run_dir, *args):
+    result = run_cli("decode", run_dir, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_greedy_continues_the_prompt_like_the_python_api(run_dir):
+    report = decode_json(run_dir, "--strategy", "greedy", "--prompt", "The ", "--length", "30")
+    output = report["results"][0]["outputs"][0]
+    run = load_run(run_dir, device="cpu")
+    expected = decode_inputs(run.task, run.model, ["The "], "greedy", 30)[0].hypotheses[0]
+    assert report["results"][0]["input"] == "The "
+    assert output["tokens"] == expected.tokens and len(output["text"]) == 30
+    assert output["text"] == run.task.detokenize(expected.tokens)
+    assert output["log_prob"] == pytest.approx(expected.log_prob, rel=1e-5)
+
+    text = run_cli("decode", run_dir, "--strategy", "greedy", "--prompt", "The ", "--length", "30")
+    assert text.returncode == 0 and "The " + output["text"] in text.stdout
+
+
+def test_recipe_defaults_and_flags(run_dir):
+    report = decode_json(run_dir)  # the recipe's decode section: sample, temperature 0.5, seed 1
+    assert report["strategy"] == "sample" and report["length"] == 12
+    assert report["options"]["temperature"] == 0.5 and report["options"]["seed"] == 1
+    run = load_run(run_dir, device="cpu")
+    expected = decode_inputs(run.task, run.model, ["the "], "sample", 12,
+                             {"temperature": 0.5, "seed": 1})[0].hypotheses[0]
+    assert report["results"][0]["outputs"][0]["tokens"] == expected.tokens
+
+    # Switching strategy drops the recipe's sampling options instead of rejecting them.
+    beam = decode_json(run_dir, "--strategy", "beam", "--beam-size", "3", "--n-best", "2",
+                       "--input", "a st", "--input", "the q", "--length", "5")
+    assert beam["options"] == {"beam_size": 3, "n_best": 2, "length_penalty": 0.0}
+    assert [len(r["outputs"]) for r in beam["results"]] == [2, 2]
+    assert [r["input"] for r in beam["results"]] == ["a st", "the q"]
+
+
+def test_exact_reports_marginals_and_mass(run_dir, tmp_path):
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("the \nfox\n")
+    report = decode_json(run_dir, "--strategy", "exact", "--length", "2", "--n-best", "3",
+                         "--input-file", inputs)
+    run = load_run(run_dir, device="cpu")
+    vocab = len(run.task.vocab)
+    for entry in report["results"]:
+        table = torch.tensor(entry["marginals"]["table"])
+        assert table.shape == (vocab, 2) and len(entry["marginals"]["symbols"]) == vocab
+        assert torch.allclose(table.sum(0), torch.ones(2, dtype=table.dtype), atol=1e-6)
+        assert entry["mass"] == pytest.approx(1.0, abs=1e-6)
+        assert entry["sequences"] == vocab ** 2 and entry["prefixes"] == 1 + vocab
+        log_probs = [o["log_prob"] for o in entry["outputs"]]
+        assert len(log_probs) == 3 and log_probs == sorted(log_probs, reverse=True)
+    text = run_cli("decode", run_dir, "--strategy", "exact", "--length", "2", "--prompt", "the ")
+    assert "p(y_s = v)" in text.stdout and "probability mass 1.000000" in text.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--strategy", "greedy", "--top-p", "0.9"],
+     "--top-p: does not apply to strategy 'greedy' (it is an option of sample); 'greedy' accepts: no options"),
+    (["--strategy", "gredy"],
+     "--strategy: unknown strategy 'gredy' (did you mean 'greedy'?); registered: beam, exact, greedy, sample"),
+    (["--strategy", "exact", "--length", "9"], "--strategy beam"),
+    (["--strategy", "sample", "--temperature", "-1"], "--temperature: must be >= 0.0; got -1.0"),
+    (["--length", "0"], "--length: must be >= 1; got 0"),
+    (["--input-file", "missing.txt"], "missing.txt: no such input file"),
+])
+def test_input_errors_are_one_line_and_exit_2(run_dir, args, message):
+    result = run_cli("decode", run_dir, *args)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_missing_run_is_named(tmp_path):
+    result = run_cli("decode", tmp_path / "nothing", "--strategy", "greedy")
+    assert result.returncode == 2 and "nothing: no such run directory" in result.stderr
+
+
+def test_all_strategies_through_the_python_api(run_dir):
+    run = load_run(run_dir, device="cpu")
+    prompts = ["the ", "a"]
+    for strategy, options in [("greedy", {}), ("sample", {"num_samples": 2, "seed": 0}),
+                              ("beam", {"beam_size": 4, "n_best": 2}), ("exact", {"n_best": 2})]:
+        results = decode_inputs(run.task, run.model, prompts, strategy, 2, options)
+        assert len(results) == 2
+        for result in results:
+            assert result.hypotheses and all(len(h.tokens) == 2 for h in result.hypotheses)
+    # beam that keeps every prefix finds exact's answer on the real model too
+    vocab = len(run.task.vocab)
+    beam = decode_inputs(run.task, run.model, prompts, "beam", 2, {"beam_size": vocab ** 2})
+    exact = decode_inputs(run.task, run.model, prompts, "exact", 2)
+    assert [r.hypotheses[0].tokens for r in beam] == [r.hypotheses[0].tokens for r in exact]
+
+
+def test_recipe_rejects_options_of_another_strategy():
+    registry = get_registry()
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["decode"] = {"strategy": "greedy", "top_p": 0.9, "prompt": "x", "widht": 2}
+    with pytest.raises(SeqkitError) as caught:
+        resolve(recipe, registry, "r.yaml")
+    assert caught.value.problems == [
+        "r.yaml: decode.top_p: does not apply to strategy 'greedy' (it is an option of sample); "
+        "'greedy' accepts: no options",
+        "r.yaml: decode.widht: unknown key; allowed: strategy, length, prompt"]
+    recipe["decode"] = {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0}
+    assert resolve(recipe, registry)["decode"] == {"strategy": "beam", "length": 100, "prompt": "The ",
+                                                   "beam_size": 3, "n_best": 1, "length_penalty": 1.0}
