@@ -55,6 +55,12 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def cmd_decode(args) -> int:
+    from seqkit.decode_cli import decode_command
+
+    return decode_command(args)
+
+
 def _overrides(args) -> list[str]:
     overrides = list(getattr(args, "overrides", []) or [])
     if getattr(args, "device", None):
@@ -76,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     _recipe_args(p)
     p.set_defaults(func=cmd_validate)
+
+    from seqkit.decode_cli import add_decode_parser
+
+    add_decode_parser(sub, common).set_defaults(func=cmd_decode)
 
     p = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
