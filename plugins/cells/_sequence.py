@@ -59,3 +59,15 @@ def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None) -
     state after every step so each sequence's final state is read at its own length.
     """
     return lengths is None and inputs.device.type in cell.torch_kernel_devices
+
+
+def outer_sum(d_pre: torch.Tensor, out: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """dW_hh = sum_t d_pre_t^T h_{t-1}, as ONE (gates, time*batch) x (time*batch, hidden) product.
+
+    ``d_pre`` (time, batch, gates) holds the gradients of every step's recurrent product,
+    ``out`` (time, batch, hidden) the hidden states, so h_{t-1} is ``out[t-1]`` or ``h0``.
+    """
+    first = d_pre[0].t().mm(h0)
+    if d_pre.shape[0] == 1:
+        return first
+    return first.addmm_(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))

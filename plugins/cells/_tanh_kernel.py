@@ -4,14 +4,16 @@ Forward:  h_t = tanh(p_t + h_{t-1} W_hh^T)  (+ h_{t-1} for the residual cell),
 where p = x W_ih^T + b is projected for all steps at once outside the kernel.
 
 Autograd through a Python loop records T small matrix products for dW_hh and a graph node
-per operation. Here the forward runs without a graph, and the backward walks the sequence
-once to get every step's pre-activation gradient, then forms dW_hh as ONE matrix product
-over all steps: (hidden, time*batch) x (time*batch, hidden).
+per operation. Here the forward runs without a graph into preallocated buffers, and the
+backward walks the sequence once to get every step's pre-activation gradient, then forms
+dW_hh as ONE matrix product over all steps: (hidden, time*batch) x (time*batch, hidden).
 """
 from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from seqkit.plugins.cells._sequence import outer_sum
 
 
 class TanhSequence(torch.autograd.Function):
@@ -21,10 +23,8 @@ class TanhSequence(torch.autograd.Function):
         w_t = weight_hh.t()
         h = h0
         for t in range(p.shape[0]):
-            torch.tanh(torch.addmm(p[t], h, w_t), out=out[t])
-            if residual:
-                out[t] += h
-            h = out[t]
+            a = torch.addmm(p[t], h, w_t, out=out[t]).tanh_()
+            h = a.add_(h) if residual else a
         ctx.residual = residual
         ctx.save_for_backward(h0, weight_hh, out)
         return out
@@ -34,16 +34,14 @@ class TanhSequence(torch.autograd.Function):
     def backward(ctx, d_out):
         h0, weight_hh, out = ctx.saved_tensors
         d_out = d_out.contiguous()
-        previous = torch.cat([h0.unsqueeze(0), out[:-1]])
-        activation = out - previous if ctx.residual else out
-        slope = 1 - activation * activation  # tanh' at every step, in one pass
         d_pre = torch.empty_like(out)
         dh = d_out[-1]
         for t in range(out.shape[0] - 1, -1, -1):
-            torch.mul(dh, slope[t], out=d_pre[t])
+            h_previous = out[t - 1] if t else h0
+            a = out[t] - h_previous if ctx.residual else out[t]  # the tanh's value
+            torch.addcmul(dh, dh * a, a, value=-1, out=d_pre[t])  # dh (1 − a²)
             carry = d_out[t - 1] if t else torch.zeros_like(dh)
             if ctx.residual:
-                carry = carry + dh
+                carry = carry + dh  # the identity path
             dh = torch.addmm(carry, d_pre[t], weight_hh)
-        d_weight_hh = d_pre.flatten(0, 1).t().mm(previous.flatten(0, 1))
-        return d_pre, dh, d_weight_hh, None
+        return d_pre, dh, outer_sum(d_pre, out, h0), None
