@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -51,18 +52,18 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise SeqkitError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # weights_only refuses any pickle that would import or call arbitrary code
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reason if "Unsupported" in line or "global" in line.lower()), "")
-        raise SeqkitError(f"{path}: refused: this file needs arbitrary code to unpickle, which "
-                          f"seqkit never runs; it is not a seqkit checkpoint"
-                          + (f" ({detail.strip()})" if detail else "")) from None
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a torn or foreign file fails in many ways inside the unpickler
-        first = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+        lines = str(exc).strip().splitlines() or [""]
+        needs_code = next((line.strip() for line in lines if "GLOBAL" in line.upper()), None)
+        if isinstance(exc, pickle.UnpicklingError) and needs_code:
+            # weights_only refuses any pickle that would import or call arbitrary code
+            raise SeqkitError(f"{path}: refused: this file needs arbitrary code to unpickle, which "
+                              f"seqkit never runs; it is not a seqkit checkpoint ({needs_code})") from None
         raise SeqkitError(f"{path}: not a readable checkpoint (corrupt or truncated): "
-                          f"{type(exc).__name__}: {first}") from None
+                          f"{type(exc).__name__}: {lines[0].split('. ')[0]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SeqkitError(f"{path}: not a seqkit checkpoint (expected format {FORMAT})")
     return state

@@ -55,6 +55,12 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from seqkit.run_cli import run_command
+
+    return run_command(args, _overrides(args))
+
+
 def cmd_decode(args) -> int:
     from seqkit.decode_cli import decode_command
 
@@ -82,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     _recipe_args(p)
     p.set_defaults(func=cmd_validate)
+
+    from seqkit.run_cli import add_run_parser
+
+    add_run_parser(sub, common, _recipe_args)
+    sub.choices["run"].set_defaults(func=cmd_run)
 
     from seqkit.decode_cli import add_decode_parser
 

@@ -1,0 +1,52 @@
+"""``seqkit run``: train a recipe, or resume a run, and print what came out."""
+from __future__ import annotations
+
+import json
+import sys
+
+from seqkit.errors import SeqkitError
+
+
+def add_run_parser(sub, common, recipe_args) -> None:
+    p = sub.add_parser("run", parents=[common], help="train a recipe (or resume a run)",
+                       description="Train a recipe into its run directory, or continue one.")
+    p.add_argument("recipe", nargs="?", help="recipe YAML (optional with --resume)")
+    recipe_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar: plain log lines")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: continue even if the recipe differs from the run's")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run_command(args, overrides: list[str]) -> int:
+    from seqkit.recipe import load_recipe
+    from seqkit.run import resume_run, start_run
+
+    display = "log" if args.quiet else "bar"
+    if args.resume:
+        recipe = load_recipe(args.recipe, overrides) if args.recipe else None
+        result = resume_run(args.resume, recipe, () if args.recipe else overrides, args.force, display)
+        run_dir = args.resume
+    else:
+        if not args.recipe:
+            raise SeqkitError("seqkit run: give a recipe file, or --resume RUN")
+        if args.force:
+            raise SeqkitError("--force: only applies with --resume RUN")
+        recipe = load_recipe(args.recipe, overrides)
+        result = start_run(recipe, display)
+        run_dir = recipe["output"]
+    if args.json:
+        print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,
+                          "elapsed": result.elapsed, "final": result.final, "best": result.best,
+                          "sample": result.sample}))
+        return 0
+    minutes, seconds = divmod(int(result.elapsed), 60)
+    print(f"run {run_dir}: {result.stopped} at step {result.step} in {minutes}m{seconds:02d}s")
+    print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in result.final.items()))
+    best = {k: v for k, v in result.best.items() if k != "step"}
+    print(f"best (step {result.best['step']}): " + "  ".join(f"{k} {v:.4f}" for k, v in best.items()))
+    if result.sample is not None:
+        print("sample:\n" + result.sample)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,177 @@
+"""The char_lm task: vocabulary, batches as index arithmetic, loss modes, metrics, decoding."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from seqkit import SeqkitError
+from seqkit.plugins.tasks.char_lm import CharLM, next_char_loss, stream_loss
+from seqkit.run import load_run, start_run
+from seqkit.vocab import LECTURE_ALPHABET, UNKNOWN, Vocabulary
+
+from _tiny_runs import tiny_recipe
+
+
+def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():
+    vocab = Vocabulary.build("hello world")
+    assert vocab.symbols[0] == UNKNOWN and len(vocab) == 9
+    ids = vocab.encode("hold z!")
+    assert vocab.decode(ids) == f"hold {UNKNOWN}{UNKNOWN}"
+    assert Vocabulary.from_state_dict(vocab.state_dict()).symbols == vocab.symbols
+    assert vocab.encode("").shape == (0,)
+
+
+def test_lecture_alphabet_lowercases_and_drops_everything_else():
+    assert len(LECTURE_ALPHABET) == 32 == len(set(LECTURE_ALPHABET))
+    text = "Hello, World: [Applause] 42?\n" + LECTURE_ALPHABET.upper()
+    vocab = Vocabulary.build(text, lowercase=True, alphabet=LECTURE_ALPHABET, unknown="drop")
+    assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(LECTURE_ALPHABET)
+    assert vocab.decode(vocab.encode("Hi, There: [X] 7?")) == "hi there: [x] ?"
+
+
+@pytest.fixture
+def task(tmp_path):
+    def make(*overrides):
+        t = CharLM(tiny_recipe(tmp_path / "run", *overrides), "cpu")
+        t.prepare()
+        return t
+    return make
+
+
+def test_stream_batches_are_consecutive_windows_of_parallel_streams(task):
+    t = task("train.batch_size=4", "train.window=16")
+    x0, y0, fresh0 = t.train_batch(0)
+    x1, _, fresh1 = t.train_batch(1)
+    assert x0.shape == y0.shape == (4, 16) and fresh0 and not fresh1
+    assert torch.equal(y0[:, :-1], x0[:, 1:])  # targets are the inputs shifted by one
+    assert torch.equal(x1[:, 0], y0[:, -1])  # the next window continues the stream
+    assert torch.equal(x0[0], t.train_tokens[:16])
+    streams_len = len(t.train_tokens) // 4
+    assert torch.equal(x0[1], t.train_tokens[streams_len:streams_len + 16])
+    assert t.train_batch(t.windows_per_epoch)[2]  # a new epoch starts the state afresh
+
+
+def test_random_batches_depend_only_on_seed_and_step(task):
+    t = task("train.sampling=random", "train.carry_state=false")
+    a, b = t.train_batch(5), t.train_batch(5)
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], t.train_batch(6)[0])
+    x, y, _ = a
+    assert torch.equal(y[:, :-1], x[:, 1:])
+    pooled = task("train.sampling=random", "train.carry_state=false", "train.pool=4")
+    full = [pooled.train_batch(s)[0] for s in range(3)]
+    assert all(torch.equal(full[0], f) for f in full)  # batch_size >= pool: the full batch every step
+
+
+def test_carry_state_requires_stream_sampling(tmp_path):
+    with pytest.raises(SeqkitError, match="train.carry_state"):
+        CharLM(tiny_recipe(tmp_path, "train.sampling=random"), "cpu")
+
+
+def test_loss_on_every_position_or_only_the_last(task):
+    t = task("model.dropout=0.0")
+    torch.manual_seed(0)
+    model = t.build_model()
+    x, y, _ = t.train_batch(0)
+    logits, _ = model(x)
+    every, count = t.loss(model, (x, y, True))
+    assert count == y.numel()
+    assert every.item() == pytest.approx(F.cross_entropy(logits.flatten(0, 1), y.flatten()).item(), abs=1e-6)
+    t.train_cfg = {**t.train_cfg, "loss_on": "last"}
+    last, count = t.loss(model, (x, y, True))
+    assert count == len(y)
+    assert last.item() == pytest.approx(F.cross_entropy(logits[:, -1], y[:, -1]).item(), abs=1e-6)
+
+
+def test_carried_state_is_detached_and_continues_the_stream(task):
+    t = task("model.dropout=0.0")
+    model = t.build_model()
+    t.loss(model, t.train_batch(0))
+    assert all(not s.requires_grad for layer in t.carry for s in layer)
+    x1, y1, _ = t.train_batch(1)
+    carried, _ = t.loss(model, (x1, y1, False))
+    x0 = t.train_batch(0)[0]
+    logits, _ = model(torch.cat([x0, x1], 1))
+    whole = F.cross_entropy(logits[:, 16:].flatten(0, 1), y1.flatten())
+    assert carried.item() == pytest.approx(whole.item(), abs=1e-5)
+
+
+def test_evaluate_reports_nats_bits_and_perplexity(task):
+    t = task("model.dropout=0.0")
+    model = t.build_model().eval()
+    metrics = t.evaluate(model)
+    assert metrics["bits_per_char"] == pytest.approx(metrics["loss"] / math.log(2))
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+    # streamed with carry = one pass over each stream; without carry = independent windows
+    tokens = t.val_tokens
+    length = (len(tokens) - 1) // 4
+    logits, _ = model(tokens[:4 * length].view(4, length))
+    expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:4 * length + 1].view(4, length).flatten())
+    assert stream_loss(model, tokens, 16, 4, carry=True) == pytest.approx(expected.item(), abs=1e-5)
+    n = (len(tokens) - 1) // 16
+    logits, _ = model(tokens[:n * 16].view(n, 16))
+    expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:n * 16 + 1].view(n, 16).flatten())
+    assert stream_loss(model, tokens, 16, 4, carry=False) == pytest.approx(expected.item(), abs=1e-5)
+    assert next_char_loss(model, tokens, 16, 50) == next_char_loss(model, tokens, 16, 50)
+
+
+def test_one_hot_inputs_as_in_the_lecture(task):
+    t = task("model.embedding_size=0")
+    model = t.build_model()
+    assert model.embedding is None and model.recurrent.cells[0].input_size == len(t.vocab)
+    logits, _ = model(t.train_batch(0)[0])
+    assert logits.shape == (4, 16, len(t.vocab))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    start_run(tiny_recipe(run_dir, "model.dropout=0.0"), display="silent")
+    return load_run(run_dir)
+
+
+def test_load_run_rebuilds_task_and_model_without_data(trained):
+    recipe, task, model = trained
+    assert recipe["task"] == "char_lm" and not model.training
+    assert not hasattr(task, "train_tokens")  # vocabulary from the checkpoint, no data read
+    assert task.detokenize(task.vocab.encode("def f(x):").tolist()) == "def f(x):"
+
+
+def test_start_decoding_batches_prompts_of_different_lengths(trained):
+    _, task, model = trained
+    prompts = ["The value", "a", "", "import os"]
+    state, tokens = task.start_decoding(model, prompts)
+    step = task.step_model(model)
+    assert step.end_token is None and step.vocab_size == len(task.vocab)
+    log_probs, _ = step.step(tokens, state)
+    assert log_probs.shape == (4, len(task.vocab))
+    assert torch.allclose(log_probs.exp().sum(1), torch.ones(4), atol=1e-5)
+    for row, prompt in enumerate(prompts):
+        ids = task.vocab.encode(prompt if prompt else "\n")
+        with torch.no_grad():
+            logits, _ = model(ids.view(1, -1))
+        assert torch.allclose(log_probs[row], logits[0, -1].log_softmax(-1), atol=1e-5), prompt
+        assert int(tokens[row]) == int(ids[-1])
+
+
+def test_stepping_carries_state_and_matches_a_whole_sequence_pass(trained):
+    _, task, model = trained
+    ids = task.vocab.encode("for item in items:")
+    state, tokens = task.start_decoding(model, ["f"])
+    step = task.step_model(model)
+    with torch.no_grad():
+        logits, _ = model(ids.view(1, -1))
+    for t in range(1, len(ids)):
+        log_probs, state = step.step(tokens, state)
+        assert torch.allclose(log_probs[0], logits[0, t - 1].log_softmax(-1), atol=1e-5)
+        tokens = ids[t:t + 1]
+
+
+def test_sample_continues_the_prompt(trained):
+    recipe, task, model = trained
+    text = task.sample(model)
+    assert text.startswith(recipe["decode"]["prompt"])
+    assert len(text) == len(recipe["decode"]["prompt"]) + recipe["train"]["sample_chars"]
+    assert task.sample(model) == text  # seeded

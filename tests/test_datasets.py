@@ -1,0 +1,67 @@
+"""Dataset plugins: the built-in texts, and clear errors for files that are not usable text."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from seqkit import SeqkitError
+
+
+def dataset(registry, name, **options):
+    return registry.get("dataset", name)(**options)
+
+
+def test_python_docs_is_the_pydoc_reference_text(registry):
+    from pydoc_data.topics import topics
+
+    text = dataset(registry, "python-docs").load()
+    assert len(text) > 400_000 and topics["assert"] in text
+    assert dataset(registry, "python-docs", max_chars=1000).load() == text[:1000]
+
+
+def test_python_source_reads_the_standard_library(registry):
+    text = dataset(registry, "python-source", max_chars=200_000).load()
+    assert len(text) == 200_000 and "def " in text and "import " in text
+
+
+def test_text_reads_a_file_and_a_sorted_glob(registry, tmp_path):
+    (tmp_path / "b.txt").write_text("second ü\n", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("first\n", encoding="utf-8")
+    assert dataset(registry, "text", path=str(tmp_path / "b.txt")).load() == "second ü\n"
+    assert dataset(registry, "text", path=str(tmp_path / "*.txt")).load() == "first\n\n\nsecond ü\n"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.txt", b"", "the text is empty"),
+    ("blank.txt", b" \n\n", "the text is empty"),
+    ("image.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
+    ("latin1.txt", "café".encode("latin-1"), "not UTF-8 text"),
+])
+def test_text_refuses_unusable_files_naming_them(registry, tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SeqkitError) as info:
+        dataset(registry, "text", path=str(tmp_path / name)).load()
+    assert str(info.value).startswith(str(tmp_path / name)) and message in str(info.value)
+
+
+def test_text_path_problems(registry, tmp_path):
+    with pytest.raises(SeqkitError, match="no such file"):
+        dataset(registry, "text", path=str(tmp_path / "missing.txt")).load()
+    with pytest.raises(SeqkitError, match="no files match"):
+        dataset(registry, "text", path=str(tmp_path / "*.md")).load()
+    with pytest.raises(SeqkitError, match="is a folder"):
+        dataset(registry, "text", path=str(tmp_path)).load()
+    with pytest.raises(SeqkitError, match="data.path"):
+        dataset(registry, "text").load()
+
+
+def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (tmp_path / "r.yaml").write_text(
+        f"task: char_lm\noutput: {tmp_path / 'run'}\ndata: {{dataset: text, path: {tmp_path / 'data.bin'}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{tmp_path / 'data.bin'}: looks binary (contains NUL bytes); give a UTF-8 text file"

@@ -1,0 +1,141 @@
+"""The generic trainer: schedules, optimizers, determinism, resume, NaN stop, patience."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import seqkit.run as run_module
+from seqkit import SeqkitError
+from seqkit.checkpoint import load_checkpoint
+from seqkit.progress import Silent
+from seqkit.run import resume_run, start_run
+from seqkit.trainer import build_optimizer, lr_factor
+
+from _tiny_runs import metric_lines, tiny_recipe
+
+
+def test_lr_factor_warms_up_linearly_then_follows_a_cosine_to_zero():
+    train = {"warmup_steps": 4, "steps": 104, "schedule": "cosine"}
+    assert [lr_factor(s, train) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(54, train) == pytest.approx(0.5)
+    assert lr_factor(104, train) == pytest.approx(0.0)
+    constant = {"warmup_steps": 0, "steps": 10, "schedule": "constant"}
+    assert {lr_factor(s, constant) for s in range(10)} == {1.0}
+
+
+@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
+                                       ("sgd", torch.optim.SGD)])
+def test_build_optimizer_uses_the_recipe_settings(name, cls):
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = build_optimizer(params, {"optimizer": name, "lr": 0.3, "weight_decay": 0.01, "momentum": 0.9})
+    assert type(opt) is cls
+    assert opt.param_groups[0]["lr"] == 0.3 and opt.param_groups[0]["weight_decay"] == 0.01
+    if name == "sgd":
+        assert opt.param_groups[0]["momentum"] == 0.9
+
+
+def test_same_seed_gives_the_same_numbers_and_writes_the_run_directory(tmp_path):
+    first = start_run(tiny_recipe(tmp_path / "a"), display="silent")
+    second = start_run(tiny_recipe(tmp_path / "b"), display="silent")
+    assert first.final == second.final and first.sample == second.sample
+    assert metric_lines(tmp_path / "a") == metric_lines(tmp_path / "b")
+    lines = metric_lines(tmp_path / "a")
+    assert [l["step"] for l in lines if l["split"] == "val"] == [4, 8, 12]
+    assert {"loss", "bits_per_char", "perplexity"} <= set(lines[-1])
+    assert lines[-1]["bits_per_char"] == pytest.approx(lines[-1]["loss"] / math.log(2))
+    for name in ("recipe.yaml", "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (tmp_path / "a" / name).is_file()
+    assert load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["step"] == 12
+    different = start_run(tiny_recipe(tmp_path / "c", "seed=4"), display="silent")
+    assert different.final != first.final
+
+
+class _Interrupt(Silent):
+    """Stands in for a kill: stops the loop right after ``at`` steps."""
+
+    def __init__(self, total, start=0, at=10):
+        super().__init__(total, start)
+        self.at = at
+
+    def advance(self, step):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("overrides", [(), ("train.sampling=random", "train.carry_state=false"),
+                                       ("train.sampling=random", "train.carry_state=false",
+                                        "train.pool=12", "train.loss_on=last")])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch, overrides):
+    # eval_every 4 and a stop after step 10: the resumed run restarts from step 8 and must
+    # replay steps 9-10 identically (dropout RNG, carried state, running loss sum, schedule).
+    whole = start_run(tiny_recipe(tmp_path / "whole", *overrides), display="silent")
+    monkeypatch.setattr(run_module, "make_display", lambda mode, total, start=0: _Interrupt(total, start))
+    with pytest.raises(KeyboardInterrupt):
+        start_run(tiny_recipe(tmp_path / "cut", *overrides), display="silent")
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 8
+    monkeypatch.undo()
+    resumed = resume_run(tmp_path / "cut", display="silent")
+    assert resumed.step == 12
+    for key, value in whole.final.items():
+        assert resumed.final[key] == pytest.approx(value, rel=0, abs=1e-6)
+    assert resumed.sample == whole.sample
+    assert metric_lines(tmp_path / "cut") == metric_lines(tmp_path / "whole")
+
+
+def test_resume_refuses_a_changed_recipe_unless_forced(tmp_path):
+    start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    with pytest.raises(SeqkitError) as info:
+        resume_run(tmp_path / "r", overrides=["train.steps=16", "train.lr=0.02"], display="silent")
+    text = str(info.value)
+    assert "train.steps: 12 -> 16" in text and "train.lr: 0.01 -> 0.02" in text and "--force" in text
+    result = resume_run(tmp_path / "r", overrides=["train.steps=16"], force=True, display="silent")
+    assert result.step == 16
+    assert "steps: 16" in (tmp_path / "r" / "recipe.yaml").read_text()
+
+
+def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
+    start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    with pytest.raises(SeqkitError, match="already holds a run.*--resume"):
+        start_run(tiny_recipe(tmp_path / "r"), display="silent")
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+    real_loss, calls = CharLM.loss, []
+
+    def loss_that_breaks_at_step_7(self, model, batch):
+        loss, count = real_loss(self, model, batch)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) >= 7 else loss), count
+
+    monkeypatch.setattr(CharLM, "loss", loss_that_breaks_at_step_7)
+    with pytest.raises(SeqkitError) as info:
+        start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    message = str(info.value)
+    assert "loss became nan between steps 7 and 8" in message
+    assert "step 4" in message and "last.pt" in message
+    kept = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert kept["step"] == 4
+    assert all(torch.isfinite(t).all() for t in kept["model"].values())
+
+
+def test_patience_stops_after_evaluations_without_improvement(tmp_path, monkeypatch):
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+    losses = iter([3.0, 2.0, 2.5, 2.4, 2.1, 1.0])
+    monkeypatch.setattr(CharLM, "evaluate", lambda self, model: {"loss": next(losses)})
+    result = start_run(tiny_recipe(tmp_path / "r", "train.steps=40", "train.patience=3"),
+                       display="silent")
+    assert result.stopped == "patience" and result.step == 20
+    assert result.best == {"step": 8, "loss": 2.0}
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")["step"] == 8
+
+
+def test_time_limit_stops_and_evaluates(tmp_path):
+    result = start_run(tiny_recipe(tmp_path / "r", "train.steps=100000", "train.time_limit=0.5"),
+                       display="silent")
+    assert result.stopped == "time_limit" and result.step < 100000
+    assert metric_lines(tmp_path / "r")[-1] == {"step": result.step, "split": "val", **result.final}
