@@ -63,7 +63,7 @@ class Recurrent(nn.Module):
             raise ValueError("a bidirectional Recurrent cannot be stepped one token at a time")
         new_states = []
         for layer, cell in enumerate(self.cells):
-            if layer:
+            if layer and self.training:  # identity in eval mode: decoding skips the call per token
                 x_t = self.dropout(x_t)
             x_t, state = cell.step(x_t, states[layer])
             new_states.append(state)

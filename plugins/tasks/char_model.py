@@ -47,7 +47,8 @@ class CharStepModel:
         self.model = model
         self.vocab_size = model.vocab_size
 
-    @torch.no_grad()
     def step(self, tokens: torch.Tensor, state):
+        # No no_grad here: decoders already run under inference mode, and a decorator per token
+        # costs as much as a small kernel at batch 1.
         h, state = self.model.recurrent.step(self.model.embed(tokens), list(state))
         return F.log_softmax(self.model.head(h).float(), dim=-1), tuple(state)
