@@ -31,7 +31,7 @@ class Exact(Decoder):
         "n_best": Option(1, min=1, help="most probable sequences returned per input"),
         "max_prefixes": Option(10_000_000, min=1,
                                help="refuse to start when more prefixes than this would be expanded"),
-        "chunk_size": Option(4096, min=1, help="prefixes stepped together; bounds memory"),
+        "chunk_size": Option(1024, min=1, help="prefixes stepped together; bounds memory"),
     }
 
     def search(self, model, state, tokens, length):
