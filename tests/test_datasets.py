@@ -1,12 +1,15 @@
 """Dataset plugins: the built-in texts, and clear errors for files that are not usable text."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from seqkit import SeqkitError
+
+from _tiny_runs import ONE_THREAD_ENV, one_thread  # noqa: F401 (autouse fixture)
 
 
 def dataset(registry, name, **options):
@@ -62,6 +65,7 @@ def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
     (tmp_path / "r.yaml").write_text(
         f"task: char_lm\noutput: {tmp_path / 'run'}\ndata: {{dataset: text, path: {tmp_path / 'data.bin'}}}\n")
     proc = subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **ONE_THREAD_ENV})
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"{tmp_path / 'data.bin'}: looks binary (contains NUL bytes); give a UTF-8 text file"
