@@ -45,12 +45,14 @@ def cmd_plugins(args) -> int:
 
     table = Table(title="seqkit plugins")
     for column in ("plugin", "version", "source", "hooks", "registers"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "plugin")
     for p in plugins:
         registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.components.items())
         if p.error:
             registers = f"[red]failed: {p.error}[/red]"
-        table.add_row(p.name, p.version or "", p.source, ", ".join(p.hooks), registers)
+        # Built-ins are all seqkit.plugins.*; the short name keeps the table readable.
+        table.add_row(p.name.removeprefix("seqkit.plugins."), p.version or "", p.source,
+                      ", ".join(p.hooks), registers)
     Console().print(table)
     return 0
 
