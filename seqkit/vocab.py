@@ -29,6 +29,8 @@ class Vocabulary:
         if lowercase:
             text = text.lower()
         seen = set(text)
+        if unknown == "drop" and any(c.isspace() for c in seen):
+            seen.add(" ")  # other whitespace will be written as a space
         if alphabet:
             seen &= set(alphabet.lower() if lowercase else alphabet)
         if not seen:
@@ -42,11 +44,13 @@ class Vocabulary:
         return len(self.symbols)
 
     def normalize(self, text: str) -> str:
-        """Lowercase if asked, and drop characters outside the vocabulary when ``unknown="drop"``."""
+        """Lowercase if asked. With ``unknown="drop"``, whitespace outside the vocabulary becomes a
+        space (so words on two lines stay two words) and other unknown characters are removed."""
         if self.lowercase:
             text = text.lower()
         if self.unknown == "drop":
-            text = "".join(c for c in text if c in self.index)
+            space = " " if " " in self.index else ""
+            text = "".join(c if c in self.index else space if c.isspace() else "" for c in text)
         return text
 
     def encode(self, text: str) -> torch.Tensor:

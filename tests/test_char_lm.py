@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.char_lm import CharLM, next_char_loss, stream_loss
+from seqkit.plugins.tasks.char_lm import CharLM, next_char_loss, split_text, stream_loss
 from seqkit.run import load_run, start_run
 from seqkit.vocab import LECTURE_ALPHABET, UNKNOWN, Vocabulary
 
@@ -31,6 +31,16 @@ def test_lecture_alphabet_lowercases_and_drops_everything_else():
     vocab = Vocabulary.build(text, lowercase=True, alphabet=LECTURE_ALPHABET, unknown="drop")
     assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(LECTURE_ALPHABET)
     assert vocab.decode(vocab.encode("Hi, There: [X] 7?")) == "hi there: [x] ?"
+    assert vocab.decode(vocab.encode("two\nlines\tand a tab")) == "two lines and a tab"
+
+
+def test_blocks_split_holds_out_evenly_spaced_blocks_and_tail_the_end():
+    text = "".join(f"{i:04d}" for i in range(1000))  # 4000 characters, 100 blocks of 40
+    train, val = split_text(text, 0.1, "blocks")
+    assert len(train) == 3600 and len(val) == 400
+    assert val[:40] == text[360:400] and val[-40:] == text[3960:]  # blocks 9, 19, ..., 99
+    assert train[:360] == text[:360]
+    assert split_text(text, 0.1, "tail") == (text[:3600], text[3600:])
 
 
 @pytest.fixture

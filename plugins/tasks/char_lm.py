@@ -33,7 +33,10 @@ class CharLM(Task):
     options = {
         "data": {
             "dataset": Option("python-docs", help="registered dataset name"),
-            "val_fraction": Option(0.1, min=0.001, max=0.5, help="the text's tail kept for validation"),
+            "val_fraction": Option(0.1, min=0.001, max=0.5, help="share of the text kept for validation"),
+            "val_split": Option("blocks", choices=("blocks", "tail"),
+                                help="blocks: evenly spaced blocks of the text, so validation reads "
+                                     "like training; tail: the end of the text"),
             "lowercase": Option(False),
             "alphabet": Option("", help="keep only these characters (after lowercasing); '': all"),
             "unknown": Option("map", choices=("map", "drop"),
@@ -75,8 +78,7 @@ class CharLM(Task):
         text = dataset_cls(**{k: self.data[k] for k in keys if k in self.data}).load()
         if not isinstance(text, str) or not text:
             raise SeqkitError(f"data.dataset: '{self.data['dataset']}' returned no text")
-        n_val = max(1, int(len(text) * self.data["val_fraction"]))
-        train_text, val_text = text[:-n_val], text[-n_val:]
+        train_text, val_text = split_text(text, self.data["val_fraction"], self.data["val_split"])
         self.vocab = Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
                                       self.data["unknown"])
         self.train_tokens = self.vocab.encode(train_text).to(self.device)
@@ -223,6 +225,20 @@ class CharLM(Task):
 
     def detokenize(self, ids: list[int]) -> str:
         return self.vocab.decode(ids)
+
+
+def split_text(text: str, fraction: float, how: str, blocks: int = 100) -> tuple[str, str]:
+    """(training text, validation text). ``blocks`` cuts the text into 100 equal blocks and
+    holds out an evenly spaced ``fraction`` of them (every 10th for 0.1), so both splits cover
+    every part of a text whose topics change along the way; ``tail`` holds out the end."""
+    if how == "tail" or len(text) < blocks * 2:
+        n_val = max(1, int(len(text) * fraction))
+        return text[:-n_val], text[-n_val:]
+    bounds = [len(text) * i // blocks for i in range(blocks + 1)]
+    held_out = [int((i + 1) * fraction) > int(i * fraction) for i in range(blocks)]
+    pieces = [text[bounds[i]:bounds[i + 1]] for i in range(blocks)]
+    return ("".join(p for p, v in zip(pieces, held_out) if not v),
+            "".join(p for p, v in zip(pieces, held_out) if v))
 
 
 def char_metrics(nats: float) -> dict[str, float]:
