@@ -86,7 +86,11 @@ class Decoder(ABC):
         if tokens.dim() != 1 or tokens.numel() == 0:
             raise SeqkitError(f"decode: start tokens must have shape (batch,), got {tuple(tokens.shape)}")
         with torch.inference_mode():
-            return self.search(model, state, tokens, length)
+            results = self.search(model, state, tokens, length)
+        for result in results:  # inference tensors refuse in-place updates later: hand out normal ones
+            result.extras = {k: v.clone() if isinstance(v, torch.Tensor) else v
+                             for k, v in result.extras.items()}
+        return results
 
     @abstractmethod
     def search(self, model: StepModel, state: State, tokens: torch.Tensor,

@@ -146,3 +146,52 @@ def test_recipe_rejects_options_of_another_strategy():
     recipe["decode"] = {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0}
     assert resolve(recipe, registry)["decode"] == {"strategy": "beam", "length": 100, "prompt": "The ",
                                                    "beam_size": 3, "n_best": 1, "length_penalty": 1.0}
+
+
+NO_REPEAT_PLUGIN = """
+    import torch
+    import seqkit
+    from seqkit import Option
+    from seqkit.decoding import DecodeResult, Hypothesis
+
+
+    class NoRepeat(seqkit.Decoder):
+        '''Greedy, with the previous token's log-probability lowered by ``penalty``.'''
+
+        options = {"penalty": Option(100.0, min=0.0, help="subtracted from the last token")}
+
+        def search(self, model, state, tokens, length):
+            rows = torch.arange(tokens.shape[0], device=tokens.device)
+            chosen, total = [], torch.zeros(tokens.shape[0], device=tokens.device)
+            for _ in range(length):
+                log_probs, state = model.step(tokens, state)
+                penalised = log_probs.clone()
+                penalised[rows, tokens] -= self.config["penalty"]
+                tokens = penalised.argmax(1)
+                total += log_probs[rows, tokens]
+                chosen.append(tokens)
+            out = torch.stack(chosen, 1).tolist()
+            return [DecodeResult([Hypothesis(t, lp)]) for t, lp in zip(out, total.tolist())]
+
+
+    @seqkit.hookimpl
+    def register_decoders(register):
+        register("norepeat", NoRepeat)
+"""
+
+
+def test_a_third_party_decoder_gets_its_own_flags(run_dir, tmp_path):
+    from conftest import make_plugin_dist
+
+    site = make_plugin_dist(tmp_path / "site", "seqkit-norepeat", "seqkit_norepeat", NO_REPEAT_PLUGIN)
+    result = run_cli("decode", run_dir, "--strategy", "norepeat", "--penalty", "50", "--length", "40",
+                     "--json", site=site)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)["results"][0]["outputs"][0]
+    # "the " ends in a space: the first new character may not be one, nor any the same as before it.
+    assert all(a != b for a, b in zip(["the "[-1]] + list(output["text"]), output["text"]))
+    assert json.loads(result.stdout)["options"] == {"penalty": 50.0}
+
+    wrong = run_cli("decode", run_dir, "--strategy", "beam", "--penalty", "5", site=site)
+    assert wrong.returncode == 2
+    assert "--penalty: does not apply to strategy 'beam' (it is an option of norepeat)" in wrong.stderr

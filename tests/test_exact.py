@@ -80,3 +80,10 @@ def test_length_one_is_the_next_token_distribution():
     log_probs, _ = model.step(token, state)
     assert torch.allclose(result.extras["marginals"][:, 0], log_probs[0].exp())
     assert [h.tokens[0] for h in result.hypotheses] == log_probs[0].argsort(descending=True).tolist()
+
+
+def test_marginals_are_an_ordinary_tensor():
+    model = make_model("table", 2, 2, None)
+    marginals = build_decoder("exact", {}).decode(model, *model.start(1), 2)[0].extras["marginals"]
+    assert not marginals.is_inference()
+    marginals /= marginals.sum(0)  # in-place use outside the decoder works
