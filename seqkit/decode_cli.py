@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import warnings
 
 from seqkit.errors import SeqkitError
 from seqkit.options import Option
@@ -62,7 +64,11 @@ class _DecodeParser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         if not self.strategy_flags_added:
             self.strategy_flags_added = True
-            _add_strategy_flags(self)
+            with warnings.catch_warnings():  # plugins load here, before main() sets its warning format
+                if os.environ.get("SEQKIT_DEBUG", "") in ("", "0"):
+                    from seqkit.cli import _one_line_warning
+                    warnings.showwarning = _one_line_warning
+                _add_strategy_flags(self)
         return super().parse_known_args(args, namespace)
 
 

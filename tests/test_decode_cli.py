@@ -195,3 +195,14 @@ def test_a_third_party_decoder_gets_its_own_flags(run_dir, tmp_path):
     wrong = run_cli("decode", run_dir, "--strategy", "beam", "--penalty", "5", site=site)
     assert wrong.returncode == 2
     assert "--penalty: does not apply to strategy 'beam' (it is an option of norepeat)" in wrong.stderr
+
+
+def test_a_broken_plugin_is_one_warning_line_and_decoding_goes_on(run_dir, tmp_path):
+    from conftest import make_plugin_dist
+
+    site = make_plugin_dist(tmp_path / "site", "seqkit-broken", "seqkit_broken", "raise ImportError('boom')\n")
+    result = run_cli("decode", run_dir, "--strategy", "greedy", "--length", "3", site=site)
+    assert result.returncode == 0
+    assert result.stderr.strip().splitlines() == [
+        "seqkit: warning: plugin 'seqkit-broken' (seqkit-broken) failed to load: ImportError: boom "
+        "(set SEQKIT_LOAD_PLUGINS to choose plugins)"]
