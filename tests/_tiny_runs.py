@@ -32,7 +32,7 @@ TINY = {
     "data": {"dataset": "python-docs", "max_chars": 6000, "val_fraction": 0.2},
     "model": {"cell": "lstm", "hidden_size": 16, "layers": 2, "dropout": 0.1, "embedding_size": 8},
     "train": {"steps": 12, "batch_size": 4, "window": 16, "lr": 0.01, "eval_every": 4,
-              "log_every": 2, "sample_chars": 20, "schedule": "cosine", "warmup_steps": 2},
+              "log_every": 2, "schedule": "cosine", "warmup_steps": 2, "sample_chars": 20},
 }
 
 

@@ -180,9 +180,16 @@ def test_stepping_carries_state_and_matches_a_whole_sequence_pass(trained):
         tokens = ids[t:t + 1]
 
 
-def test_sample_continues_the_prompt(trained):
+def test_sample_continues_the_prompt_with_the_recipes_decoder(trained):
     recipe, task, model = trained
+    assert recipe["decode"]["strategy"] == "greedy"
     text = task.sample(model)
-    assert text.startswith(recipe["decode"]["prompt"])
-    assert len(text) == len(recipe["decode"]["prompt"]) + recipe["train"]["sample_chars"]
-    assert task.sample(model) == text  # seeded
+    prompt = recipe["decode"]["prompt"]
+    assert text.startswith(prompt) and len(text) == len(prompt) + recipe["train"]["sample_chars"]
+    state, tokens = task.start_decoding(model, [prompt])
+    step, greedy = task.step_model(model), []
+    for _ in range(recipe["train"]["sample_chars"]):
+        log_probs, state = step.step(tokens, state)
+        tokens = log_probs.argmax(1)
+        greedy.append(int(tokens))
+    assert text == prompt + task.detokenize(greedy)

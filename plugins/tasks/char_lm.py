@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.decoding import decode_inputs
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 from seqkit.vocab import Vocabulary
@@ -53,8 +54,8 @@ class CharLM(Task):
             "pool": Option(0, min=0, help="random only: draw this many windows once and cycle; 0: fresh"),
             "loss_on": Option("every", choices=("every", "last"),
                               help="score every position, or only the character after the window"),
-            "sample_chars": Option(300, min=0, help="characters sampled at the end of a run; 0: none"),
-            "sample_temperature": Option(0.8, min=0.01),
+            "sample_chars": Option(300, min=0, help="characters sampled at the end of a run, with "
+                                                    "the decode section's strategy; 0: none"),
         },
         "decode": {
             "prompt": Option("The ", type=str, help="text the model continues"),
@@ -169,21 +170,16 @@ class CharLM(Task):
         return char_metrics(nats)
 
     def sample(self, model) -> str | None:
+        """``train.sample_chars`` characters after ``decode.prompt``, by ``decode.strategy`` and its options."""
         length = self.train_cfg["sample_chars"]
         if not length:
             return None
-        prompt = self.recipe["decode"]["prompt"]
-        generator = torch.Generator().manual_seed(self.seed)
-        step_model = self.step_model(model)
-        with torch.no_grad():
-            state, tokens = self.start_decoding(model, [prompt])
-            out = []
-            for _ in range(length):
-                log_probs, state = step_model.step(tokens, state)
-                probs = (log_probs / self.train_cfg["sample_temperature"]).softmax(-1).cpu()
-                tokens = torch.multinomial(probs, 1, generator=generator).view(1).to(self.device)
-                out.append(int(tokens))
-        return self.vocab.normalize(prompt) + self.detokenize(out)
+        decode = self.recipe["decode"]
+        strategy = decode["strategy"]
+        own = get_registry().get("decoder", strategy).options
+        options = {k: v for k, v in decode.items() if k in own}
+        result = decode_inputs(self, model, [decode["prompt"]], strategy, length, options)
+        return self.vocab.normalize(decode["prompt"]) + self.detokenize(result[0].hypotheses[0].tokens)
 
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict:
