@@ -1,4 +1,4 @@
-"""What every built-in cell's whole-sequence path shares: time-major projection, padding, init.
+"""What the built-in cells share: the whole-sequence driver, kernel choice, init, dW_hh.
 
 A kernel runs the recurrence over a time-major projected input ``p`` (time, batch, gates) from
 an initial state and returns the hidden sequence (time, batch, hidden) plus the state after
@@ -54,8 +54,8 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
 def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None) -> bool:
     """Whether to run torch's own fused kernel (nn.LSTM/GRU/RNN's) instead of seqkit's.
 
-    ``cell.torch_kernel_devices`` names the device types where benchmarks/cells.py measured
-    torch's kernel faster. Padded batches always take seqkit's kernel, which returns the
+    ``cell.torch_kernel_devices`` names the device types where torch's kernel is the faster one
+    (on CPU as measured by benchmarks/cells.py; on CUDA torch's kernels are cuDNN's). Padded batches always take seqkit's kernel, which returns the
     state after every step so each sequence's final state is read at its own length.
     """
     return lengths is None and inputs.device.type in cell.torch_kernel_devices

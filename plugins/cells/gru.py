@@ -17,7 +17,8 @@ from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torc
 class GRUCell(seqkit.Cell):
     """Gated recurrent unit: h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))."""
 
-    # torch's fused GRU is slower than seqkit's kernel on CPU; on CUDA it is cuDNN's.
+    # torch's fused GRU is slower than seqkit's kernel on CPU (benchmarks/cells.py); on CUDA
+    # it is cuDNN's.
     torch_kernel_devices = {"cuda"}
 
     def __init__(self, input_size: int, hidden_size: int):
