@@ -4,14 +4,16 @@
 
 Each registered cell runs in a one-layer ``seqkit.Recurrent``; the baselines are what a user
 would write by hand: ``nn.RNN`` (tanh), ``nn.LSTM``, ``nn.GRU`` and plain Python loops with the
-input projection hoisted out of the loop. Measurements alternate between contenders, repeat
-after repeat, and keep each one's best time, so a busy shared CPU does not skew the ratios.
+input projection hoisted out of the loop. Every round times each contender once, a cell right
+beside its baseline, plus the matmul peak; figures are medians over rounds, and a ratio is the
+median of the per-round ratios, so a busy shared CPU skews both sides of a ratio alike.
 FLOP/s count the matrix products (forward 2·G·(I+H) per token for G gate rows, backward twice
 that) and are compared with the measured fp32 matrix-multiply peak.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -82,11 +84,15 @@ class HoistedLoop(nn.Module):
 
 
 def contenders(input_size, hidden_size):
-    """name -> (module, gate count) for every cell and baseline."""
-    models = {name: (Recurrent(name, input_size, hidden_size), GATES.get(name, 1))
-              for name in get_registry().names("cell") if name in GATES}
-    for name, cls, gates in (("nn.RNN", nn.RNN, 1), ("nn.LSTM", nn.LSTM, 4), ("nn.GRU", nn.GRU, 3)):
-        models[name] = (TorchModule(cls, input_size, hidden_size), gates)
+    """name -> (module, gate count), each cell directly followed by the baseline it is judged by."""
+    torch_modules = {"nn.RNN": nn.RNN, "nn.LSTM": nn.LSTM, "nn.GRU": nn.GRU}
+    models = {}
+    for cell, (baseline, _) in TARGETS.items():
+        if cell not in get_registry().names("cell"):
+            continue
+        models[cell] = (Recurrent(cell, input_size, hidden_size), GATES[cell])
+        if baseline in torch_modules:
+            models[baseline] = (TorchModule(torch_modules[baseline], input_size, hidden_size), GATES[cell])
     for kind, gates in GATES.items():
         models[f"loop {kind}"] = (HoistedLoop(kind, input_size, hidden_size), gates)
     return models
@@ -98,25 +104,43 @@ def train_step(model, x):
 
 
 def measure(size, repeats):
-    """Best seconds per forward+backward of every contender, measured in alternation."""
+    """Seconds per forward+backward of every contender, one list entry per round, and the matmul
+    peak measured in the same rounds. A cell and its baseline run back to back (their order
+    alternating between rounds), so each round's ratio compares like with like."""
     batch, time_steps, input_size, hidden_size = size
     torch.manual_seed(0)
     x = torch.randn(batch, time_steps, input_size, requires_grad=True)
     models = contenders(input_size, hidden_size)
-    best = {name: float("inf") for name in models}
+    times = {name: [] for name in models}
+    peaks = []
     for model, _ in models.values():
         train_step(model, x)  # warm-up: allocator, kernels
-    for _ in range(repeats):
-        for name, (model, _) in models.items():
+    names = list(models)
+    for round_ in range(repeats):
+        order = names if round_ % 2 == 0 else _swap_pairs(names)
+        for name in order:
+            model = models[name][0]
             model.zero_grad(set_to_none=True)
             start = time.perf_counter()
             train_step(model, x)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: (best[name], gates) for name, (_, gates) in models.items()}
+            times[name].append(time.perf_counter() - start)
+        peaks.append(matmul_peak())
+    gates = {name: g for name, (_, g) in models.items()}
+    return times, gates, statistics.median(peaks)
 
 
-def matmul_peak(n=1024, repeats=10):
-    """Best fp32 FLOP/s of an n×n matrix product on this machine."""
+def _swap_pairs(names):
+    """Cell/baseline pairs in the other order (cell first, then baseline -> baseline first)."""
+    swapped = list(names)
+    for cell, (baseline, _) in TARGETS.items():
+        if cell in swapped and baseline in swapped:
+            i, j = swapped.index(cell), swapped.index(baseline)
+            swapped[i], swapped[j] = swapped[j], swapped[i]
+    return swapped
+
+
+def matmul_peak(n=1024, repeats=3):
+    """Best fp32 FLOP/s of a few n×n matrix products."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = float("inf")
@@ -127,22 +151,23 @@ def matmul_peak(n=1024, repeats=10):
     return 2 * n ** 3 / best
 
 
-def rows_for(size, timings):
+def rows_for(size, times, gates):
+    """Median tokens/s and FLOP/s per contender; ratio = median of the per-round paired ratios."""
     batch, time_steps, input_size, hidden_size = size
     tokens = batch * time_steps
 
     def rate(name):
-        seconds, gates = timings[name]
-        flops = 6 * gates * hidden_size * (input_size + hidden_size) * tokens
+        seconds = statistics.median(times[name])
+        flops = 6 * gates[name] * hidden_size * (input_size + hidden_size) * tokens
         return tokens / seconds, flops / seconds
 
     rows = []
     for cell, (baseline, target) in TARGETS.items():
-        if cell not in timings:
+        if cell not in times:
             continue
         speed, flops = rate(cell)
         base_speed, base_flops = rate(baseline)
-        ratio = speed / base_speed
+        ratio = statistics.median(b / c for b, c in zip(times[baseline], times[cell]))
         rows.append(dict(size=size, cell=cell, speed=speed, flops=flops, baseline=baseline,
                          base_speed=base_speed, base_flops=base_flops, ratio=ratio,
                          target=target, loop=rate(f"loop {cell}")[0]))
@@ -202,17 +227,18 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeats = args.repeats or (2 if args.quick else 5)
-    n = 256 if args.quick else 1024
-    peak = matmul_peak(n)
-    rows = []
+    rows, peaks = [], []
     for size in sizes:
-        rows += rows_for(size, measure(size, repeats))
-    peak = max(peak, matmul_peak(n))  # measured before and after: the CPU is shared
+        times, gates, peak = measure(size, repeats)
+        rows += rows_for(size, times, gates)
+        peaks.append(peak)
+    peak = statistics.median(peaks)
     markdown = render(rows, peak, sizes[-1])
     if not args.no_write and not args.quick:
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
-                               f"Forward+backward tokens/s, best of {repeats} alternating repeats; "
-                               f"fp32 matmul peak {peak / 1e9:.0f} GFLOP/s. `lstm` runs torch's own fused "
+                               f"Forward+backward tokens/s, median of {repeats} rounds; each ratio is the median "
+                               f"of per-round ratios (cell and baseline run back to back); fp32 matmul peak "
+                               f"{peak / 1e9:.0f} GFLOP/s (median of the rounds). `lstm` runs torch's own fused "
                                f"kernel on CPU (the one `nn.LSTM` runs), so its ratio is 1.0 up to noise; "
                                f"padded batches take seqkit's kernel.\n\n{markdown}")
 
