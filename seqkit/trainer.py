@@ -168,6 +168,7 @@ class Trainer:
                 if self._evaluate():
                     stopped = "patience"
                     break
+                log_clock = time.perf_counter()  # tokens/s counts training time only
             if out_of_time:
                 stopped = "time_limit"
                 break
