@@ -8,7 +8,10 @@ import torch
 
 from seqkit import SeqkitError
 from seqkit.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from seqkit.run import load_run
+from seqkit.run import load_run, start_run
+
+from _tiny_runs import one_thread  # noqa: F401 (autouse fixture)
+from _tiny_runs import tiny_recipe
 
 
 def test_round_trip_keeps_tensors_rng_states_and_plain_values(tmp_path):
@@ -86,3 +89,14 @@ def test_foreign_and_missing_files(tmp_path):
     save_checkpoint({"step": 3}, tmp_path / "partial.pt")
     with pytest.raises(SeqkitError, match="partial.pt: checkpoint lacks recipe, model, task"):
         load_run(tmp_path, checkpoint=tmp_path / "partial.pt")
+
+
+def test_load_run_reports_weights_that_do_not_fit_the_recipe(tmp_path):
+    start_run(tiny_recipe(tmp_path / "run", "train.steps=2", "train.eval_every=2"), display="silent")
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    state["recipe"]["model"]["hidden_size"] = 32  # the stored weights are 16 wide
+    save_checkpoint(state, tmp_path / "edited.pt")
+    with pytest.raises(SeqkitError) as info:
+        load_run(tmp_path / "run", checkpoint=tmp_path / "edited.pt")
+    assert str(info.value).startswith(f"{tmp_path / 'edited.pt'}: checkpoint does not match its recipe")
+    assert "\n" not in str(info.value)
