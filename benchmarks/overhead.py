@@ -9,7 +9,8 @@ gradient clipping, a training-loss log line every 20 steps, then one evaluation 
 validation split and one checkpoint at the end. The hand-written loop is what a careful user
 writes with ``nn.Embedding``, ``nn.LSTM`` and ``nn.Linear``; seqkit runs ``Trainer.fit()``
 (metrics.jsonl, atomic checkpoints, task batches). Setup (reading data, building models) is
-outside the timings. The two alternate, repeat after repeat; the ratio is of medians.
+outside the timings. The two alternate, repeat after repeat, and each keeps its best time
+(a busy shared CPU only ever slows a repeat down); medians are shown beside.
 """
 from __future__ import annotations
 
@@ -131,17 +132,17 @@ def main() -> None:
 
     table = Table(title=f"training overhead: {steps} steps of {batch}x{window} characters, "
                         f"2x{hidden} LSTM")
-    for column in ("loop", "median s", "best s", "ms/step (median)", "ratio (median)", "ratio (best)"):
+    for column in ("loop", "best s", "median s", "ms/step (best)", "ratio (best)", "ratio (median)"):
         table.add_column(column)
     rows = []
     for name, values in times.items():
         median, best = statistics.median(values), min(values)
-        row = (name, f"{median:.2f}", f"{best:.2f}", f"{1000 * median / steps:.0f}",
-               f"{median / base:.3f}x", f"{best / best_base:.3f}x")
+        row = (name, f"{best:.2f}", f"{median:.2f}", f"{1000 * best / steps:.0f}",
+               f"{best / best_base:.3f}x", f"{median / base:.3f}x")
         table.add_row(*row)
         rows.append(row)
     Console().print(table)
-    ratio = statistics.median(times["seqkit trainer"]) / base
+    ratio = min(times["seqkit trainer"]) / best_base
     verdict = "meets" if ratio <= TARGET else "misses"
     print(f"seqkit / hand-written = {ratio:.3f}x ({verdict} the {TARGET}x target)")
     if args.no_write or args.quick:
@@ -150,10 +151,11 @@ def main() -> None:
              f"Machine: {machine()}.", "",
              f"{steps} optimizer steps of {batch}x{window} characters through a 2x{hidden} LSTM char LM, "
              f"plus one evaluation and one checkpoint; {repeats} alternating repeats.", "",
-             "| loop | median s | best s | ms/step (median) | ratio (median) | ratio (best) |",
+             "| loop | best s | median s | ms/step (best) | ratio (best) | ratio (median) |",
              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    lines += ["", f"seqkit / hand-written: **{ratio:.3f}x** (target <= {TARGET}x: {verdict})."]
+    lines += ["", f"seqkit / hand-written, best against best: **{ratio:.3f}x** "
+                  f"(target <= {TARGET}x: {verdict})."]
     write_section("overhead", "\n".join(lines))
 
 
