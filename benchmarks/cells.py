@@ -1,6 +1,6 @@
 """Training throughput (forward + backward, tokens/s) of every registered cell beside torch baselines.
 
-    python -m benchmarks.cells [--quick] [--repeats N] [--threads N] [--no-write]
+    python -m benchmarks.cells [--quick] [--repeats N] [--threads N[,N]] [--no-write]
 
 Each registered cell runs in a one-layer ``seqkit.Recurrent``; the baselines are what a user
 would write by hand: ``nn.RNN`` (tanh), ``nn.LSTM``, ``nn.GRU`` and plain Python loops with the
@@ -223,28 +223,34 @@ def missed_targets(rows, large_size):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny size, two repeats (smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per size")
+    parser.add_argument("--repeats", type=int, default=None, help="rounds per size")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", default=None,
+                        help="torch thread counts to run, e.g. 2 or 1,2 (default: torch's)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeats = args.repeats or (2 if args.quick else 5)
-    rows, peaks = [], []
-    for size in sizes:
-        times, gates, peak = measure(size, repeats)
-        rows += rows_for(size, times, gates)
-        peaks.append(peak)
-    peak = statistics.median(peaks)
-    markdown = render(rows, peak, sizes[-1])
+    thread_counts = [int(n) for n in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
+    parts = []
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        print(f"{threads} thread(s):")
+        rows, peaks = [], []
+        for size in sizes:
+            times, gates, peak = measure(size, repeats)
+            rows += rows_for(size, times, gates)
+            peaks.append(peak)
+        peak = statistics.median(peaks)
+        parts.append(f"### {threads} thread{'s' if threads > 1 else ''}, fp32 matmul peak "
+                     f"{peak / 1e9:.0f} GFLOP/s\n\n{render(rows, peak, sizes[-1])}")
     if not args.no_write and not args.quick:
+        body = "\n\n".join(parts)
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
                                f"Forward+backward tokens/s, median of {repeats} rounds; each ratio is the median "
-                               f"of per-round ratios (cell and baseline run back to back); fp32 matmul peak "
-                               f"{peak / 1e9:.0f} GFLOP/s (median of the rounds). `lstm` runs torch's own fused "
-                               f"kernel on CPU (the one `nn.LSTM` runs), so its ratio is 1.0 up to noise; "
-                               f"padded batches take seqkit's kernel.\n\n{markdown}")
+                               f"of per-round ratios (cell and baseline run back to back); the matmul peak is "
+                               f"the median of the rounds' best 1024x1024 products. `lstm` runs torch's own "
+                               f"fused kernel on CPU (the one `nn.LSTM` runs), so its ratio is 1.0 up to noise; "
+                               f"padded batches take seqkit's kernel.\n\n{body}")
 
 
 if __name__ == "__main__":
