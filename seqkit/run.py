@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import yaml
 
 from seqkit.checkpoint import load_checkpoint
 from seqkit.device import resolve_device

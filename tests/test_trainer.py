@@ -140,3 +140,11 @@ def test_time_limit_stops_and_evaluates(tmp_path):
                        display="silent")
     assert result.stopped == "time_limit" and result.step < 100000
     assert metric_lines(tmp_path / "r")[-1] == {"step": result.step, "split": "val", **result.final}
+
+
+def test_only_rank_0_writes_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = start_run(tiny_recipe(tmp_path / "r"), display="bar")
+    assert result.step == 12 and "loss" in result.final and result.sample is None
+    assert not (tmp_path / "r").exists()
