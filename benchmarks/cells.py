@@ -126,7 +126,7 @@ def measure(size, repeats):
             times[name].append(time.perf_counter() - start)
         peaks.append(matmul_peak())
     gates = {name: g for name, (_, g) in models.items()}
-    return times, gates, statistics.median(peaks)
+    return times, gates, peaks
 
 
 def _swap_pairs(names):
@@ -237,12 +237,14 @@ def main(argv=None):
         print(f"{threads} thread(s):")
         rows, peaks = [], []
         for size in sizes:
-            times, gates, peak = measure(size, repeats)
+            times, gates, size_peaks = measure(size, repeats)
             rows += rows_for(size, times, gates)
-            peaks.append(peak)
+            peaks += size_peaks
         peak = statistics.median(peaks)
+        # A wide spread of the per-round peak means other jobs shared the CPU during the run.
         parts.append(f"### {threads} thread{'s' if threads > 1 else ''}, fp32 matmul peak "
-                     f"{peak / 1e9:.0f} GFLOP/s\n\n{render(rows, peak, sizes[-1])}")
+                     f"{peak / 1e9:.0f} GFLOP/s (rounds ranged {min(peaks) / 1e9:.0f}–"
+                     f"{max(peaks) / 1e9:.0f})\n\n{render(rows, peak, sizes[-1])}")
     if not args.no_write and not args.quick:
         body = "\n\n".join(parts)
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
