@@ -131,6 +131,8 @@ def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), fo
     if is_main():
         _write_text(run_dir / "recipe.yaml", dump_recipe(wanted))
         _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
+        for torn in (run_dir / "checkpoints").glob(".*.tmp-*"):  # a write the kill interrupted
+            torn.unlink()
     return _train(wanted, run_dir, display, checkpoint)
 
 
