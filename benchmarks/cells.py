@@ -230,7 +230,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeats = args.repeats or (2 if args.quick else 5)
-    thread_counts = [int(n) for n in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
+    default_threads = torch.get_num_threads()
+    thread_counts = [int(n) for n in args.threads.split(",")] if args.threads else [default_threads]
     parts = []
     for threads in thread_counts:
         torch.set_num_threads(threads)
@@ -245,6 +246,7 @@ def main(argv=None):
         parts.append(f"### {threads} thread{'s' if threads > 1 else ''}, fp32 matmul peak "
                      f"{peak / 1e9:.0f} GFLOP/s (rounds ranged {min(peaks) / 1e9:.0f}–"
                      f"{max(peaks) / 1e9:.0f})\n\n{render(rows, peak, sizes[-1])}")
+    torch.set_num_threads(default_threads)  # machine() reports torch's default
     if not args.no_write and not args.quick:
         body = "\n\n".join(parts)
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
