@@ -40,8 +40,8 @@ def _fsync_dir(folder: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError:  # some file systems refuse fsync on a directory; nothing more to do
+        return
     finally:
         os.close(fd)
 

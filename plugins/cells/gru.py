@@ -40,6 +40,11 @@ class GRUCell(seqkit.Cell):
         h_t = n + z * (h - n)
         return h_t, h_t
 
+    def step(self, x_t, h):
+        # One step at a time (decoding): torch's fused cell, what nn.GRUCell runs.
+        h_t = torch.gru_cell(x_t, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h_t, h_t
+
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)

@@ -43,6 +43,11 @@ class LSTMCell(seqkit.Cell):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
 
+    def step(self, x_t, state):
+        # One step at a time (decoding): torch's fused cell, what nn.LSTMCell runs.
+        h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h, (h, c)
+
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
