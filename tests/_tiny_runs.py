@@ -4,25 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import torch
 import yaml
 
 from seqkit.recipe import apply_overrides, resolve
 from seqkit.registry import get_registry
 
-# Tiny models gain nothing from threads, and on a busy 2-core machine torch's spinning worker
-# threads make them 100x slower; one thread keeps these tests at a second or two each.
+# Subprocesses get one torch thread too, as conftest gives the tests (tiny models).
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Imported into a test module, runs each of its tests with one torch thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 TINY = {

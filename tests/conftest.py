@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from seqkit.registry import Registry, reset_registry
 
@@ -20,6 +21,16 @@ def registry():
     reg = Registry(strict=True)
     reg.load_builtins()
     return reg
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Test models are tiny: threads gain nothing, and on a busy 2-core machine torch's waiting
+    worker threads make each op milliseconds instead of microseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ from seqkit.plugins.tasks.char_lm import CharLM, next_char_loss, split_text, str
 from seqkit.run import load_run, start_run
 from seqkit.vocab import LECTURE_ALPHABET, UNKNOWN, Vocabulary
 
-from _tiny_runs import one_thread  # noqa: F401 (autouse fixture)
 from _tiny_runs import tiny_recipe
 
 

@@ -10,7 +10,6 @@ from seqkit import SeqkitError
 from seqkit.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from seqkit.run import load_run, start_run
 
-from _tiny_runs import one_thread  # noqa: F401 (autouse fixture)
 from _tiny_runs import tiny_recipe
 
 

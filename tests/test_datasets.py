@@ -9,7 +9,7 @@ import pytest
 
 from seqkit import SeqkitError
 
-from _tiny_runs import ONE_THREAD_ENV, one_thread  # noqa: F401 (autouse fixture)
+from _tiny_runs import ONE_THREAD_ENV
 
 
 def dataset(registry, name, **options):

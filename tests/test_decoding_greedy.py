@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from seqkit.decoding import build_decoder
-from test_decoding_models import BruteForce, TableStepModel, make_model, one_torch_thread  # noqa: F401
+from test_decoding_models import BruteForce, TableStepModel, make_model
 
 greedy = build_decoder("greedy", {})
 

@@ -14,16 +14,6 @@ import torch
 from torch import nn
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These models are tiny: with several threads, each op waits on a thread pool that the other
-    busy processes on a shared CPU keep descheduled (milliseconds instead of microseconds)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class RnnStepModel(nn.Module):
     """Embedding -> one LSTM or GRU cell -> linear -> log_softmax, in float64, batch-first state."""
 

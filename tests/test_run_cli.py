@@ -13,7 +13,6 @@ import pytest
 from seqkit.checkpoint import load_checkpoint
 from seqkit.run import start_run
 
-from _tiny_runs import one_thread  # noqa: F401 (autouse fixture)
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
 
 ENV = {**os.environ, **ONE_THREAD_ENV}

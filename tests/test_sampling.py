@@ -8,7 +8,7 @@ import torch
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
-from test_decoding_models import BruteForce, all_sequences, make_model, one_torch_thread  # noqa: F401
+from test_decoding_models import all_sequences, make_model
 
 
 def sample(model, start, length, **options):

@@ -13,7 +13,6 @@ from seqkit.progress import Silent
 from seqkit.run import resume_run, start_run
 from seqkit.trainer import build_optimizer, lr_factor
 
-from _tiny_runs import one_thread  # noqa: F401 (autouse fixture)
 from _tiny_runs import metric_lines, tiny_recipe
 
 

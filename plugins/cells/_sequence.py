@@ -44,6 +44,17 @@ def run_sequence(cell, inputs: torch.Tensor, state: State | None, lengths: torch
     return hidden.transpose(0, 1), map_state(final, states, state)
 
 
+def add_torch_rnn_parameters(cell: nn.Module, gates: int) -> None:
+    """weight_ih, weight_hh, bias_ih, bias_hh with ``gates`` blocks of hidden rows each: the
+    names, shapes and initialisation of torch.nn.RNNCell (1), GRUCell (3) and LSTMCell (4)."""
+    rows = gates * cell.hidden_size
+    cell.weight_ih = nn.Parameter(torch.empty(rows, cell.input_size))
+    cell.weight_hh = nn.Parameter(torch.empty(rows, cell.hidden_size))
+    cell.bias_ih = nn.Parameter(torch.empty(rows))
+    cell.bias_hh = nn.Parameter(torch.empty(rows))
+    reset_uniform(cell, cell.hidden_size)
+
+
 def reset_uniform(module: nn.Module, hidden_size: int) -> None:
     """torch.nn.RNN/LSTM/GRU initialisation: every parameter uniform in ±1/sqrt(hidden)."""
     bound = 1.0 / math.sqrt(hidden_size)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import seqkit
 from seqkit.plugins.cells._gru_kernel import GRUSequence
-from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
+                                              use_torch_kernel)
 
 
 class GRUCell(seqkit.Cell):
@@ -23,11 +23,7 @@ class GRUCell(seqkit.Cell):
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
-        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
-        reset_uniform(self, hidden_size)
+        add_torch_rnn_parameters(self, gates=3)
 
     def project(self, x):
         return F.linear(x, self.weight_ih, self.bias_ih)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import seqkit
 from seqkit.plugins.cells._lstm_kernel import LSTMSequence
-from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
+                                              use_torch_kernel)
 
 
 class LSTMCell(seqkit.Cell):
@@ -23,11 +23,7 @@ class LSTMCell(seqkit.Cell):
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
-        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
-        reset_uniform(self, hidden_size)
+        add_torch_rnn_parameters(self, gates=4)
 
     def initial_state(self, batch_size, device=None, dtype=None):
         zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)

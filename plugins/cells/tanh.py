@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import seqkit
-from seqkit.plugins.cells._sequence import reset_uniform, run_sequence, use_torch_kernel
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
+                                              use_torch_kernel)
 from seqkit.plugins.cells._tanh_kernel import TanhSequence
 
 
@@ -24,11 +24,7 @@ class TanhCell(seqkit.Cell):
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(hidden_size))
-        self.bias_hh = nn.Parameter(torch.empty(hidden_size))
-        reset_uniform(self, hidden_size)
+        add_torch_rnn_parameters(self, gates=1)
 
     def project(self, x):
         return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)
