@@ -1,6 +1,6 @@
 """Training throughput (forward + backward, tokens/s) of every registered cell beside torch baselines.
 
-    python -m benchmarks.cells [--quick] [--repeats N] [--threads N[,N]] [--no-write]
+    python -m benchmarks.cells [--quick] [--repeats N] [--threads N[,N]] [--cells a,b] [--no-write]
 
 Each registered cell runs in a one-layer ``seqkit.Recurrent``; the baselines are what a user
 would write by hand: ``nn.RNN`` (tanh), ``nn.LSTM``, ``nn.GRU`` and plain Python loops with the
@@ -83,17 +83,18 @@ class HoistedLoop(nn.Module):
         return torch.stack(outputs, 1), h
 
 
-def contenders(input_size, hidden_size):
+def contenders(input_size, hidden_size, cells):
     """name -> (module, gate count), each cell directly followed by the baseline it is judged by."""
     torch_modules = {"nn.RNN": nn.RNN, "nn.LSTM": nn.LSTM, "nn.GRU": nn.GRU}
     models = {}
     for cell, (baseline, _) in TARGETS.items():
-        if cell not in get_registry().names("cell"):
+        if cell not in cells:
             continue
         models[cell] = (Recurrent(cell, input_size, hidden_size), GATES[cell])
         if baseline in torch_modules:
             models[baseline] = (TorchModule(torch_modules[baseline], input_size, hidden_size), GATES[cell])
-    for kind, gates in GATES.items():
+    for kind in cells:
+        gates = GATES[kind]
         models[f"loop {kind}"] = (HoistedLoop(kind, input_size, hidden_size), gates)
     return models
 
@@ -103,14 +104,14 @@ def train_step(model, x):
     outputs.sum().backward()
 
 
-def measure(size, repeats):
+def measure(size, repeats, cells):
     """Seconds per forward+backward of every contender, one list entry per round, and the matmul
     peak measured in the same rounds. A cell and its baseline run back to back (their order
     alternating between rounds), so each round's ratio compares like with like."""
     batch, time_steps, input_size, hidden_size = size
     torch.manual_seed(0)
     x = torch.randn(batch, time_steps, input_size, requires_grad=True)
-    models = contenders(input_size, hidden_size)
+    models = contenders(input_size, hidden_size, cells)
     times = {name: [] for name in models}
     peaks = []
     for model, _ in models.values():
@@ -227,7 +228,13 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument("--threads", default=None,
                         help="torch thread counts to run, e.g. 2 or 1,2 (default: torch's)")
+    parser.add_argument("--cells", default=",".join(TARGETS),
+                        help="the cells to measure, e.g. gru,lstm (a subset is not written)")
     args = parser.parse_args(argv)
+    cells = [c for c in args.cells.split(",") if c in get_registry().names("cell")]
+    unknown = set(args.cells.split(",")) - set(TARGETS)
+    if unknown:
+        parser.error(f"--cells: no benchmark for {', '.join(sorted(unknown))}; choose from {', '.join(TARGETS)}")
     sizes = QUICK_SIZES if args.quick else SIZES
     repeats = args.repeats or (2 if args.quick else 5)
     default_threads = torch.get_num_threads()
@@ -238,7 +245,7 @@ def main(argv=None):
         print(f"{threads} thread(s):")
         rows, peaks = [], []
         for size in sizes:
-            times, gates, size_peaks = measure(size, repeats)
+            times, gates, size_peaks = measure(size, repeats, cells)
             rows += rows_for(size, times, gates)
             peaks += size_peaks
         peak = statistics.median(peaks)
@@ -247,7 +254,7 @@ def main(argv=None):
                      f"{peak / 1e9:.0f} GFLOP/s (rounds ranged {min(peaks) / 1e9:.0f}–"
                      f"{max(peaks) / 1e9:.0f})\n\n{render(rows, peak, sizes[-1])}")
     torch.set_num_threads(default_threads)  # machine() reports torch's default
-    if not args.no_write and not args.quick:
+    if not args.no_write and not args.quick and set(cells) == set(TARGETS):
         body = "\n\n".join(parts)
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
                                f"Forward+backward tokens/s, median of {repeats} rounds; each ratio is the median "

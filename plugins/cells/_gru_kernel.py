@@ -1,12 +1,17 @@
 """Whole-sequence kernel of the GRU cell (torch.nn.GRU's equations), with a hand-written backward.
 
-With p_t = x_t W_ih^T + b_ih and g_t = h_{t-1} W_hh^T + b_hh, each split as [r | z | n]:
+With p_t = x_t W_ih^T + b_ih + [b_hr | b_hz | 0] (the cell's ``project``) and
+g_t = h_{t-1} W_hh^T + [0 | 0 | b_hn], each split as [r | z | n]:
     r = σ(p_r + g_r),  z = σ(p_z + g_z),  n = tanh(p_n + r ⊙ g_n),  h_t = n + z ⊙ (h_{t-1} − n)
-torch's fused GRU is slow on CPU; this loop does one matrix product and a few elementwise
-operations per step. The backward walks the sequence once (a step's gate derivatives are
-computed while its activations are in cache) and forms dW_hh and db_hh with ONE matrix
-product and one sum over all steps. Nothing is allocated inside the loops: every operation
-writes into a preallocated buffer, because fresh large tensors cost page faults each step.
+torch's fused GRU is slow on CPU; this loop does one matrix product and six elementwise
+operations per step. Folding b_hr and b_hz into the projection keeps the bias out of the
+per-step product (addmm with a broadcast bias costs a copy of the product's size).
+
+The backward walks the sequence once, computing a step's gate derivatives while its
+activations are in cache, and writes them into one buffer laid out [g_n | r | z | a_n]:
+its first three blocks are the gradient of g (in the row order of W_hh permuted to
+[n | r | z]) and its last three the gradient of p, so neither is copied out of the other.
+dW_hh is then ONE matrix product over all steps. Nothing is allocated inside the loops.
 """
 from __future__ import annotations
 
@@ -18,21 +23,19 @@ from seqkit.plugins.cells._sequence import outer_sum
 
 class GRUSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, p, h0, weight_hh, bias_hh):
-        time, batch, gates = p.shape
-        hidden = gates // 3
-        out = p.new_empty(time, batch, hidden)
+    def forward(ctx, p, h0, weight_hh, bias_hn):
+        hidden = h0.shape[1]
+        out = p.new_empty(p.shape[0], p.shape[1], hidden)
         act = torch.empty_like(p)  # [r | z | g_n] per step, for the backward
-        new = p.new_empty(time, batch, hidden)  # n per step
-        scratch = torch.empty_like(h0)
+        new = torch.empty_like(out)  # n per step
         w_t = weight_hh.t()
         h = h0
-        for t in range(time):
-            g = torch.addmm(bias_hh, h, w_t, out=act[t])
-            rz = g[:, :2 * hidden].add_(p[t, :, :2 * hidden]).sigmoid_()
-            r, z, g_n = rz[:, :hidden], rz[:, hidden:], g[:, 2 * hidden:]
-            n = torch.addcmul(p[t, :, 2 * hidden:], r, g_n, out=new[t]).tanh_()
-            h = torch.addcmul(n, z, torch.sub(h, n, out=scratch), out=out[t])
+        for p_t, a, n, h_t in zip(p, act, new, out):
+            torch.mm(h, w_t, out=a)
+            rz = a[:, :2 * hidden].add_(p_t[:, :2 * hidden]).sigmoid_()
+            g_n = a[:, 2 * hidden:].add_(bias_hn)
+            torch.addcmul(p_t[:, 2 * hidden:], rz[:, :hidden], g_n, out=n).tanh_()
+            h = torch.lerp(n, h, rz[:, hidden:], out=h_t)
         ctx.save_for_backward(h0, weight_hh, out, act, new)
         return out
 
@@ -41,30 +44,30 @@ class GRUSequence(torch.autograd.Function):
     def backward(ctx, d_out):
         h0, weight_hh, out, act, new = ctx.saved_tensors
         time, batch, hidden = out.shape
-        d_out = d_out.contiguous()
-        d_g = torch.empty_like(act)  # gradient of g = h W_hh^T + b_hh, per step
-        d_p = torch.empty_like(act)
+        n_r_z = torch.cat([weight_hh[2 * hidden:], weight_hh[:2 * hidden]])
+        grads = act.new_empty(time, batch, 4 * hidden)  # [d g_n | d r | d z | d a_n]
         slope = act.new_empty(batch, 2 * hidden)  # σ' = s (1 − s) of r and z
         scratch = torch.empty_like(h0)
-        dh, dh_next = d_out[-1].clone(), torch.empty_like(h0)
+        dh, dh_next = d_out[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h0)
         for t in range(time - 1, -1, -1):
-            r, z, g_n = act[t].split(hidden, dim=1)
-            n, h_previous = new[t], (out[t - 1] if t else h0)
-            d_gr, d_gz, d_gn = d_g[t].split(hidden, dim=1)
-            torch.addcmul(act[t, :, :2 * hidden], act[t, :, :2 * hidden], act[t, :, :2 * hidden],
-                          value=-1, out=slope)
+            a, n, d = act[t], new[t], grads[t]
+            rz, r, z, g_n = a[:, :2 * hidden], a[:, :hidden], a[:, hidden:2 * hidden], a[:, 2 * hidden:]
+            d_gn, d_r, d_z, d_an = d.split(hidden, dim=1)
+            torch.addcmul(rz, rz, rz, value=-1, out=slope)
             # n: d a_n = dh (1 − z)(1 − n²); it reaches g_n through r
-            d_an = torch.addcmul(dh, dh, z, value=-1, out=d_p[t, :, 2 * hidden:])
+            torch.addcmul(dh, dh, z, value=-1, out=d_an)
             d_an.addcmul_(torch.mul(d_an, n, out=scratch), n, value=-1)
             torch.mul(d_an, r, out=d_gn)
-            # z: dh (h_{t-1} − n) z (1 − z);  r: d a_n g_n r (1 − r)
-            torch.sub(h_previous, n, out=d_gz).mul_(dh).mul_(slope[:, hidden:])
-            torch.mul(d_an, g_n, out=d_gr).mul_(slope[:, :hidden])
+            # r: d a_n g_n r (1 − r);  z: dh (h_{t-1} − n) z (1 − z)
+            torch.mul(d_an, g_n, out=d_r)
+            torch.sub(out[t - 1] if t else h0, n, out=d_z).mul_(dh)
+            d[:, hidden:3 * hidden].mul_(slope)
             # dh_{t-1} = d_out_{t-1} + dh z + d_g W_hh
             if t:
                 torch.addcmul(d_out[t - 1], dh, z, out=dh_next)
             else:
                 torch.mul(dh, z, out=dh_next)
-            dh, dh_next = dh_next.addmm_(d_g[t], weight_hh), dh
-        d_p[..., :2 * hidden] = d_g[..., :2 * hidden]  # r and z enter p and g alike
-        return d_p, dh, outer_sum(d_g, out, h0), d_g.sum(dim=(0, 1))
+            dh, dh_next = dh_next.addmm_(d[:, :3 * hidden], n_r_z), dh
+        d_w = outer_sum(grads[..., :3 * hidden], out, h0)
+        d_w = torch.cat([d_w[hidden:], d_w[:hidden]])  # back to W_hh's [r | z | n] rows
+        return grads[..., hidden:], dh, d_w, grads[..., :hidden].sum(dim=(0, 1))

@@ -26,13 +26,16 @@ class GRUCell(seqkit.Cell):
         add_torch_rnn_parameters(self, gates=3)
 
     def project(self, x):
-        return F.linear(x, self.weight_ih, self.bias_ih)
+        # b_hr and b_hz act exactly like input biases, so they are added here, once for all
+        # steps; only b_hn (scaled by r) stays in the recurrent part.
+        hidden = self.hidden_size
+        return F.linear(x, self.weight_ih, self.bias_ih + F.pad(self.bias_hh[:2 * hidden], (0, hidden)))
 
     def recur(self, p_t, h):
         p_r, p_z, p_n = p_t.chunk(3, dim=1)
-        g_r, g_z, g_n = torch.addmm(self.bias_hh, h, self.weight_hh.t()).chunk(3, dim=1)
+        g_r, g_z, g_n = torch.mm(h, self.weight_hh.t()).chunk(3, dim=1)
         r, z = torch.sigmoid(p_r + g_r), torch.sigmoid(p_z + g_z)
-        n = torch.tanh(p_n + r * g_n)
+        n = torch.tanh(p_n + r * (g_n + self.bias_hh[2 * self.hidden_size:]))
         h_t = n + z * (h - n)
         return h_t, h_t
 
@@ -51,7 +54,7 @@ class GRUCell(seqkit.Cell):
             return out, h[0]
 
         def kernel(p, h0):
-            out = GRUSequence.apply(p, h0, self.weight_hh, self.bias_hh)
+            out = GRUSequence.apply(p, h0, self.weight_hh, self.bias_hh[2 * self.hidden_size:])
             return out, out
         return run_sequence(self, inputs, state, lengths, kernel)
 
