@@ -4,7 +4,7 @@ With p_t = x_t W_ih^T + b_ih + [b_hr | b_hz | 0] (the cell's ``project``) and
 g_t = h_{t-1} W_hh^T + [0 | 0 | b_hn], each split as [r | z | n]:
     r = σ(p_r + g_r),  z = σ(p_z + g_z),  n = tanh(p_n + r ⊙ g_n),  h_t = n + z ⊙ (h_{t-1} − n)
 torch's fused GRU is slow on CPU; this loop does one matrix product and six elementwise
-operations per step. Folding b_hr and b_hz into the projection keeps the bias out of the
+operations per step, on views cut before the loop. Folding b_hr and b_hz into the projection keeps the bias out of the
 per-step product (addmm with a broadcast bias costs a copy of the product's size).
 
 The backward walks the sequence once, computing a step's gate derivatives while its
@@ -21,6 +21,17 @@ from torch.autograd.function import once_differentiable
 from seqkit.plugins.cells._sequence import outer_sum
 
 
+# torch's own derivative kernels: grad (1 − y²) and grad y (1 − y) in one pass each.
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+
+
+def _blocks(x: torch.Tensor, size: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per time step, the last dimension of ``x`` (time, ...) cut into blocks of ``size``: the
+    views are made in a few calls up front rather than one slice per block per step."""
+    return list(zip(*(block.unbind(0) for block in x.split(size, dim=-1))))
+
+
 class GRUSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p, h0, weight_hh, bias_hn):
@@ -30,12 +41,14 @@ class GRUSequence(torch.autograd.Function):
         new = torch.empty_like(out)  # n per step
         w_t = weight_hh.t()
         h = h0
-        for p_t, a, n, h_t in zip(p, act, new, out):
+        steps = zip(p[..., :2 * hidden], p[..., 2 * hidden:], act, act[..., :2 * hidden],
+                    _blocks(act, hidden), new, out)
+        for p_rz, p_n, a, rz, (r, z, g_n), n, h_t in steps:
             torch.mm(h, w_t, out=a)
-            rz = a[:, :2 * hidden].add_(p_t[:, :2 * hidden]).sigmoid_()
-            g_n = a[:, 2 * hidden:].add_(bias_hn)
-            torch.addcmul(p_t[:, 2 * hidden:], rz[:, :hidden], g_n, out=n).tanh_()
-            h = torch.lerp(n, h, rz[:, hidden:], out=h_t)
+            rz.add_(p_rz).sigmoid_()
+            g_n.add_(bias_hn)
+            torch.addcmul(p_n, r, g_n, out=n).tanh_()
+            h = torch.lerp(n, h, z, out=h_t)
         ctx.save_for_backward(h0, weight_hh, out, act, new)
         return out
 
@@ -46,28 +59,26 @@ class GRUSequence(torch.autograd.Function):
         time, batch, hidden = out.shape
         n_r_z = torch.cat([weight_hh[2 * hidden:], weight_hh[:2 * hidden]])
         grads = act.new_empty(time, batch, 4 * hidden)  # [d g_n | d r | d z | d a_n]
-        slope = act.new_empty(batch, 2 * hidden)  # σ' = s (1 − s) of r and z
         scratch = torch.empty_like(h0)
+        gates, d_blocks = _blocks(act, hidden), _blocks(grads, hidden)
+        d_rz, d_g = grads[..., hidden:3 * hidden], grads[..., :3 * hidden]
+        h_previous = [h0, *out[:-1]]
         dh, dh_next = d_out[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h0)
         for t in range(time - 1, -1, -1):
-            a, n, d = act[t], new[t], grads[t]
-            rz, r, z, g_n = a[:, :2 * hidden], a[:, :hidden], a[:, hidden:2 * hidden], a[:, 2 * hidden:]
-            d_gn, d_r, d_z, d_an = d.split(hidden, dim=1)
-            torch.addcmul(rz, rz, rz, value=-1, out=slope)
+            (r, z, g_n), n, (d_gn, d_r, d_z, d_an) = gates[t], new[t], d_blocks[t]
             # n: d a_n = dh (1 − z)(1 − n²); it reaches g_n through r
-            torch.addcmul(dh, dh, z, value=-1, out=d_an)
-            d_an.addcmul_(torch.mul(d_an, n, out=scratch), n, value=-1)
+            _tanh_backward(torch.addcmul(dh, dh, z, value=-1, out=scratch), n, grad_input=d_an)
             torch.mul(d_an, r, out=d_gn)
-            # r: d a_n g_n r (1 − r);  z: dh (h_{t-1} − n) z (1 − z)
+            # r: d a_n g_n σ'(r);  z: dh (h_{t-1} − n) σ'(z)
             torch.mul(d_an, g_n, out=d_r)
-            torch.sub(out[t - 1] if t else h0, n, out=d_z).mul_(dh)
-            d[:, hidden:3 * hidden].mul_(slope)
+            torch.sub(h_previous[t], n, out=d_z).mul_(dh)
+            _sigmoid_backward(d_rz[t], act[t, :, :2 * hidden], grad_input=d_rz[t])
             # dh_{t-1} = d_out_{t-1} + dh z + d_g W_hh
             if t:
                 torch.addcmul(d_out[t - 1], dh, z, out=dh_next)
             else:
                 torch.mul(dh, z, out=dh_next)
-            dh, dh_next = dh_next.addmm_(d[:, :3 * hidden], n_r_z), dh
-        d_w = outer_sum(grads[..., :3 * hidden], out, h0)
+            dh, dh_next = dh_next.addmm_(d_g[t], n_r_z), dh
+        d_w = outer_sum(d_g, out, h0)
         d_w = torch.cat([d_w[hidden:], d_w[:hidden]])  # back to W_hh's [r | z | n] rows
         return grads[..., hidden:], dh, d_w, grads[..., :hidden].sum(dim=(0, 1))
