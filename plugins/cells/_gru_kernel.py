@@ -18,18 +18,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqkit.plugins.cells._sequence import outer_sum
-
-
-# torch's own derivative kernels: grad (1 − y²) and grad y (1 − y) in one pass each.
-_tanh_backward = torch.ops.aten.tanh_backward.grad_input
-_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
-
-
-def _blocks(x: torch.Tensor, size: int) -> list[tuple[torch.Tensor, ...]]:
-    """Per time step, the last dimension of ``x`` (time, ...) cut into blocks of ``size``: the
-    views are made in a few calls up front rather than one slice per block per step."""
-    return list(zip(*(block.unbind(0) for block in x.split(size, dim=-1))))
+from seqkit.plugins.cells._sequence import blocks, outer_sum, sigmoid_backward, tanh_backward
 
 
 class GRUSequence(torch.autograd.Function):
@@ -42,7 +31,7 @@ class GRUSequence(torch.autograd.Function):
         w_t = weight_hh.t()
         h = h0
         steps = zip(p[..., :2 * hidden], p[..., 2 * hidden:], act, act[..., :2 * hidden],
-                    _blocks(act, hidden), new, out)
+                    blocks(act, hidden), new, out)
         for p_rz, p_n, a, rz, (r, z, g_n), n, h_t in steps:
             torch.mm(h, w_t, out=a)
             rz.add_(p_rz).sigmoid_()
@@ -60,19 +49,19 @@ class GRUSequence(torch.autograd.Function):
         n_r_z = torch.cat([weight_hh[2 * hidden:], weight_hh[:2 * hidden]])
         grads = act.new_empty(time, batch, 4 * hidden)  # [d g_n | d r | d z | d a_n]
         scratch = torch.empty_like(h0)
-        gates, d_blocks = _blocks(act, hidden), _blocks(grads, hidden)
+        gates, d_blocks = blocks(act, hidden), blocks(grads, hidden)
         d_rz, d_g = grads[..., hidden:3 * hidden], grads[..., :3 * hidden]
         h_previous = [h0, *out[:-1]]
         dh, dh_next = d_out[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h0)
         for t in range(time - 1, -1, -1):
             (r, z, g_n), n, (d_gn, d_r, d_z, d_an) = gates[t], new[t], d_blocks[t]
             # n: d a_n = dh (1 − z)(1 − n²); it reaches g_n through r
-            _tanh_backward(torch.addcmul(dh, dh, z, value=-1, out=scratch), n, grad_input=d_an)
+            tanh_backward(torch.addcmul(dh, dh, z, value=-1, out=scratch), n, grad_input=d_an)
             torch.mul(d_an, r, out=d_gn)
             # r: d a_n g_n σ'(r);  z: dh (h_{t-1} − n) σ'(z)
             torch.mul(d_an, g_n, out=d_r)
             torch.sub(h_previous[t], n, out=d_z).mul_(dh)
-            _sigmoid_backward(d_rz[t], act[t, :, :2 * hidden], grad_input=d_rz[t])
+            sigmoid_backward(d_rz[t], act[t, :, :2 * hidden], grad_input=d_rz[t])
             # dh_{t-1} = d_out_{t-1} + dh z + d_g W_hh
             if t:
                 torch.addcmul(d_out[t - 1], dh, z, out=dh_next)

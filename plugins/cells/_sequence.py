@@ -1,4 +1,4 @@
-"""What the built-in cells share: the whole-sequence driver, kernel choice, init, dW_hh.
+"""What the built-in cells share: the whole-sequence driver, kernel choice, init, kernel helpers.
 
 A kernel runs the recurrence over a time-major projected input ``p`` (time, batch, gates) from
 an initial state and returns the hidden sequence (time, batch, hidden) plus the state after
@@ -82,3 +82,14 @@ def outer_sum(d_pre: torch.Tensor, out: torch.Tensor, h0: torch.Tensor) -> torch
     if d_pre.shape[0] == 1:
         return first
     return first.addmm_(d_pre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))
+
+
+# torch's own derivative kernels: grad (1 − y²) and grad y (1 − y) in one pass each.
+tanh_backward = torch.ops.aten.tanh_backward.grad_input
+sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+
+
+def blocks(x: torch.Tensor, size: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per time step, the last dimension of ``x`` (time, ...) cut into blocks of ``size``: the
+    views are made in a few calls up front rather than one slice per block per step."""
+    return list(zip(*(block.unbind(0) for block in x.split(size, dim=-1))))

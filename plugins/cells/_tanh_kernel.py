@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqkit.plugins.cells._sequence import outer_sum
+from seqkit.plugins.cells._sequence import outer_sum, tanh_backward
 
 
 class TanhSequence(torch.autograd.Function):
@@ -33,15 +33,18 @@ class TanhSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_out):
         h0, weight_hh, out = ctx.saved_tensors
-        d_out = d_out.contiguous()
+        h_previous = [h0, *out[:-1]]
         d_pre = torch.empty_like(out)
-        dh = d_out[-1]
+        tanh = torch.empty_like(h0)  # the residual cell's tanh term, h_t − h_{t-1}
+        dh, dh_next = d_out[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h0)
         for t in range(out.shape[0] - 1, -1, -1):
-            h_previous = out[t - 1] if t else h0
-            a = out[t] - h_previous if ctx.residual else out[t]  # the tanh's value
-            torch.addcmul(dh, dh * a, a, value=-1, out=d_pre[t])  # dh (1 − a²)
+            a = torch.sub(out[t], h_previous[t], out=tanh) if ctx.residual else out[t]
+            tanh_backward(dh, a, grad_input=d_pre[t])
+            # dh_{t-1} = d_out_{t-1} (+ dh, the identity path) + d_pre W_hh
             carry = d_out[t - 1] if t else torch.zeros_like(dh)
             if ctx.residual:
-                carry = carry + dh  # the identity path
-            dh = torch.addmm(carry, d_pre[t], weight_hh)
+                torch.add(carry, dh, out=dh_next).addmm_(d_pre[t], weight_hh)
+            else:
+                torch.addmm(carry, d_pre[t], weight_hh, out=dh_next)
+            dh, dh_next = dh_next, dh
         return d_pre, dh, outer_sum(d_pre, out, h0), None
