@@ -4,8 +4,9 @@ With p_t = x_t W_ih^T + b_ih + [b_hr | b_hz | 0] (the cell's ``project``) and
 g_t = h_{t-1} W_hh^T + [0 | 0 | b_hn], each split as [r | z | n]:
     r = σ(p_r + g_r),  z = σ(p_z + g_z),  n = tanh(p_n + r ⊙ g_n),  h_t = n + z ⊙ (h_{t-1} − n)
 torch's fused GRU is slow on CPU; this loop does one matrix product and six elementwise
-operations per step, on views cut before the loop. Folding b_hr and b_hz into the projection keeps the bias out of the
-per-step product (addmm with a broadcast bias costs a copy of the product's size).
+operations per step, on views cut before the loop. Folding b_hr and b_hz into the projection
+keeps the bias out of the per-step product (addmm with a broadcast bias costs a copy of the
+product's size).
 
 The backward walks the sequence once, computing a step's gate derivatives while its
 activations are in cache, and writes them into one buffer laid out [g_n | r | z | a_n]:
