@@ -24,14 +24,21 @@ def test_every_lecture_cell_is_a_builtin_plugin():
         assert registry.plugins[owner].source == "built-in"
 
 
+def torch_parameters(recurrent: Recurrent, module: nn.RNNBase) -> list[nn.Parameter]:
+    """``module``'s parameters in the order of ``recurrent.parameters()``: nn.LSTM's
+    weight_ih_l1_reverse is cell 1*2+1's weight_ih (the names are torch's)."""
+    matched = []
+    for k, cell in enumerate(recurrent.cells):
+        layer, direction = divmod(k, recurrent.directions)
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        matched += [getattr(module, name + suffix) for name, _ in cell.named_parameters()]
+    return matched
+
+
 def copy_torch_weights(recurrent: Recurrent, module: nn.RNNBase) -> None:
-    """nn.LSTM's weight_ih_l1_reverse is cell 1*2+1's weight_ih: the names are torch's."""
     with torch.no_grad():
-        for k, cell in enumerate(recurrent.cells):
-            layer, direction = divmod(k, recurrent.directions)
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            for name, parameter in cell.named_parameters():
-                parameter.copy_(getattr(module, name + suffix))
+        for parameter, reference in zip(recurrent.parameters(), torch_parameters(recurrent, module)):
+            parameter.copy_(reference)
 
 
 def torch_states(states, name, directions_layers):
@@ -101,6 +108,37 @@ def test_padded_batch_matches_torch_packed_sequence(name):
     expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=6)
     torch.testing.assert_close(outputs, expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(torch_states(finals, name, 2), expected_finals, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_MODULES))
+def test_padded_batch_gradients_match_torch_packed_sequence(name):
+    """Gradients through padded outputs AND final states (for lstm, the cell state too) reach
+    the input, the initial states and every weight exactly as through torch's packed path."""
+    torch.manual_seed(6)
+    reference = TORCH_MODULES[name](4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
+    model = Recurrent(name, 4, 5, layers=2, bidirectional=True).double()
+    copy_torch_weights(model, reference)
+    x = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    h0 = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    initial = [(h0[k], c0[k]) if name == "lstm" else h0[k] for k in range(4)]
+    outputs, finals = model(x, initial, lengths=lengths)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected_packed, expected_finals = reference(packed, (h0, c0) if name == "lstm" else h0)
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=6)
+
+    def loss(outputs, finals):
+        weights = torch.arange(outputs.numel(), dtype=torch.float64).view_as(outputs).cos()
+        finals = finals if isinstance(finals, tuple) else (finals,)
+        return (outputs * weights).sum() + sum((f.sin() * (i + 2)).sum() for i, f in enumerate(finals))
+
+    inputs = [x, h0, c0] if name == "lstm" else [x, h0]
+    got = torch.autograd.grad(loss(outputs, torch_states(finals, name, 2)), inputs + list(model.parameters()))
+    want = torch.autograd.grad(loss(expected, expected_finals),
+                               inputs + torch_parameters(model, reference))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "tanh"])

@@ -24,7 +24,8 @@ class GatedSequence(torch.autograd.Function):
         h = h0
         for p_t, a, (c, lam), h_t in zip(p, act, blocks(act, hidden), out):
             torch.addmm(p_t, h, w_t, out=a)
-            c.tanh_(), lam.sigmoid_()
+            c.tanh_()
+            lam.sigmoid_()
             h = torch.lerp(c, h, lam, out=h_t)  # λ h + (1 − λ) c
         ctx.save_for_backward(h0, weight_hh, out, act)
         return out

@@ -51,7 +51,7 @@ class GRUSequence(torch.autograd.Function):
         grads = act.new_empty(time, batch, 4 * hidden)  # [d g_n | d r | d z | d a_n]
         scratch = torch.empty_like(h0)
         gates, d_blocks = blocks(act, hidden), blocks(grads, hidden)
-        d_rz, d_g = grads[..., hidden:3 * hidden], grads[..., :3 * hidden]
+        rz, d_rz, d_g = act[..., :2 * hidden], grads[..., hidden:3 * hidden], grads[..., :3 * hidden]
         h_previous = [h0, *out[:-1]]
         dh, dh_next = d_out[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h0)
         for t in range(time - 1, -1, -1):
@@ -62,7 +62,7 @@ class GRUSequence(torch.autograd.Function):
             # r: d a_n g_n σ'(r);  z: dh (h_{t-1} − n) σ'(z)
             torch.mul(d_an, g_n, out=d_r)
             torch.sub(h_previous[t], n, out=d_z).mul_(dh)
-            sigmoid_backward(d_rz[t], act[t, :, :2 * hidden], grad_input=d_rz[t])
+            sigmoid_backward(d_rz[t], rz[t], grad_input=d_rz[t])
             # dh_{t-1} = d_out_{t-1} + dh z + d_g W_hh
             if t:
                 torch.addcmul(d_out[t - 1], dh, z, out=dh_next)
