@@ -29,3 +29,31 @@ def test_hook_is_exercised_by_a_test(hook):
     users = [p.name for p in (REPO / "tests").glob("test_*.py")
              if p.name != this and f"def {hook}(" in p.read_text()]
     assert users, f"no test implements the {hook} hook"
+
+
+def _readme_test_command() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("Run the tests:"):]
+    block = section[section.index("```bash\n") + len("```bash\n"):]
+    return block[:block.index("```")].strip()
+
+
+def test_ci_runs_the_readme_test_command_in_a_fresh_venv():
+    command = _readme_test_command()
+    assert command.endswith("pytest"), command
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert command in ci, f".ci/run does not run the README's test command {command!r}"
+    venv = next(i for i, line in enumerate(ci) if line.startswith("python3 -m venv"))
+    assert "--system-site-packages" not in ci[venv]
+    assert venv < ci.index(command)
+
+
+def test_the_install_declares_numpy_so_importing_torch_stays_quiet():
+    """torch's CPU wheel does not depend on numpy but warns on import without it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", "import seqkit"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert '"numpy' in (REPO / "pyproject.toml").read_text()
