@@ -1,49 +1,25 @@
 """Checkpoints: written atomically, read only through ``torch.load(weights_only=True)``.
 
-A checkpoint is a plain dict of tensors and Python primitives. Writing goes to a temporary
-file in the same folder, which is flushed to disk and then renamed over the old one, so a kill
-at any moment leaves either the previous checkpoint or the new one, never a torn file.
+A checkpoint is a plain dict of tensors and Python primitives, written with
+``seqkit.atomic.atomic_write``: a kill at any moment leaves either the previous checkpoint or
+the new one, never a torn file.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import warnings
 from pathlib import Path
 
 import torch
 
+from seqkit.atomic import atomic_write
 from seqkit.errors import SeqkitError
 
 FORMAT = "seqkit-checkpoint/1"
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)  # make the rename itself durable
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a directory; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on a directory; nothing more to do
-        return
-    finally:
-        os.close(fd)
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

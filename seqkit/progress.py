@@ -63,7 +63,7 @@ class LogLines:
 
 
 class Silent(LogLines):
-    """Nothing at all: ranks other than 0, and library use with ``show_progress=False``."""
+    """Nothing at all: ranks other than 0, and library use with ``display="silent"``."""
 
     def val_log(self, step: int, metrics: dict) -> None:
         """Other ranks stay quiet."""

@@ -7,12 +7,13 @@ back to that checkpoint's step first, so the file reads as if the run had never 
 from __future__ import annotations
 
 import json
-import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
+from seqkit.atomic import atomic_write, remove_torn_writes
 from seqkit.checkpoint import load_checkpoint
 from seqkit.device import resolve_device
 from seqkit.distributed import is_main
@@ -30,22 +31,22 @@ class LoadedRun(NamedTuple):
 
 
 def make_display(mode: str, total: int, start: int = 0):
-    """``mode``: "bar", "log" (--quiet) or "silent"; ranks other than 0 are always silent."""
+    """``mode``: "bar", "log" (--quiet) or "silent"; ranks other than 0 are always silent.
+
+    A bar needs a terminal: into a log file or a CI pipe it would show nothing until the end,
+    so there it falls back to log lines.
+    """
     if not is_main() or mode == "silent":
         return Silent(total, start)
-    return LogLines(total, start) if mode == "log" else ProgressBar(total, start)
+    if mode == "log" or not sys.stderr.isatty():
+        return LogLines(total, start)
+    return ProgressBar(total, start)
 
 
 def _task(recipe: dict, device: torch.device) -> Task:
     from seqkit.registry import get_registry
 
     return get_registry().get("task", recipe["task"])(recipe, device)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | None) -> TrainResult:
@@ -80,8 +81,8 @@ def start_run(recipe: dict, display: str = "bar") -> TrainResult:
                           f"--set output=DIR")
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_text(run_dir / "recipe.yaml", dump_recipe(recipe))
-        _write_text(run_dir / "metrics.jsonl", "")
+        atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
+        atomic_write(run_dir / "metrics.jsonl", "")
     return _train(recipe, run_dir, display, None)
 
 
@@ -129,10 +130,10 @@ def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), fo
                           f"{run_dir}: resume with the run's own recipe, or add --force to continue "
                           f"with the new values")
     if is_main():
-        _write_text(run_dir / "recipe.yaml", dump_recipe(wanted))
+        atomic_write(run_dir / "recipe.yaml", dump_recipe(wanted))
         _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
-        for torn in (run_dir / "checkpoints").glob(".*.tmp-*"):  # a write the kill interrupted
-            torn.unlink()
+        remove_torn_writes(run_dir)
+        remove_torn_writes(run_dir / "checkpoints")
     return _train(wanted, run_dir, display, checkpoint)
 
 
@@ -146,7 +147,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             break  # a line torn by the kill: everything after it is newer anyway
-    _write_text(path, "".join(line + "\n" for line in kept))
+    atomic_write(path, "".join(line + "\n" for line in kept))
 
 
 _REQUIRED = ("step", "recipe", "model", "task")

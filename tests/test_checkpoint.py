@@ -8,7 +8,8 @@ import torch
 
 from seqkit import SeqkitError
 from seqkit.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from seqkit.run import load_run, start_run
+import seqkit.atomic
+from seqkit.run import load_run, resume_run, start_run
 
 from _tiny_runs import tiny_recipe
 
@@ -40,6 +41,25 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint_intact(tmp_path, m
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_run_files_are_fsynced_and_a_write_cut_short_leaves_no_temporary_file(tmp_path, monkeypatch):
+    # recipe.yaml and metrics.jsonl go through the checkpoints' atomic writer: the data is
+    # fsynced before the rename (here the fsync is where the process "dies"), and the
+    # temporary file of the cut-short write is removed on the way out.
+    run = tmp_path / "run"
+    start_run(tiny_recipe(run, "train.steps=2", "train.eval_every=2"), display="silent")
+    before = {name: (run / name).read_bytes() for name in ("recipe.yaml", "metrics.jsonl")}
+
+    def dies(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seqkit.atomic.os, "fsync", dies)
+    with pytest.raises(KeyboardInterrupt):
+        resume_run(run, display="silent")
+    monkeypatch.undo()
+    assert sorted(os.listdir(run)) == ["checkpoints", "metrics.jsonl", "recipe.yaml"]
+    assert {name: (run / name).read_bytes() for name in before} == before
 
 
 class _RunsCode:

@@ -71,3 +71,12 @@ def test_cli_errors_are_single_lines(tmp_path):
 
     missing = seqkit("run", "--resume", tmp_path / "nowhere")
     assert missing.returncode == 2 and missing.stderr.strip() == f"{tmp_path / 'nowhere'}: no such run directory"
+
+
+def test_without_a_terminal_the_run_prints_log_lines_instead_of_a_bar(tmp_path):
+    # stderr is a pipe here, as in CI or `seqkit run ... 2> log`: a bar would stay blank to the end
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "train.steps=8",
+                               "train.eval_every=4")
+    proc = seqkit("run", recipe)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split("  val loss ")[0] for line in proc.stderr.splitlines()] == ["step 4/8", "step 8/8"]

@@ -75,11 +75,13 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch, overrides
     with pytest.raises(KeyboardInterrupt):
         start_run(tiny_recipe(tmp_path / "cut", *overrides), display="silent")
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 8
-    torn = tmp_path / "cut" / "checkpoints" / ".last.pt.tmp-999"
-    torn.write_bytes(b"half a checkpoint")  # as a kill during a write would leave
+    torn = [tmp_path / "cut" / "checkpoints" / ".last.pt.tmp-999",  # as kills during writes leave
+            tmp_path / "cut" / ".metrics.jsonl.tmp-999", tmp_path / "cut" / ".recipe.yaml.tmp-999"]
+    for path in torn:
+        path.write_bytes(b"half a file")
     monkeypatch.undo()
     resumed = resume_run(tmp_path / "cut", display="silent")
-    assert resumed.step == 12 and not torn.exists()
+    assert resumed.step == 12 and not any(path.exists() for path in torn)
     for key, value in whole.final.items():
         assert resumed.final[key] == pytest.approx(value, rel=0, abs=1e-6)
     assert resumed.sample == whole.sample
