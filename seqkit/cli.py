@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -30,30 +29,6 @@ def cmd_validate(args) -> int:
 
     load_recipe(args.recipe, _overrides(args))
     print(f"{args.recipe}: ok")
-    return 0
-
-
-def cmd_plugins(args) -> int:
-    from seqkit.registry import get_registry
-
-    plugins = list(get_registry().plugins.values())
-    if args.json:
-        print(json.dumps([vars(p) for p in plugins], indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="seqkit plugins")
-    for column in ("plugin", "version", "source", "hooks", "registers"):
-        table.add_column(column, no_wrap=column == "plugin")
-    for p in plugins:
-        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.components.items())
-        if p.error:
-            registers = f"[red]failed: {p.error}[/red]"
-        # Built-ins are all seqkit.plugins.*; the short name keeps the table readable.
-        table.add_row(p.name.removeprefix("seqkit.plugins."), p.version or "", p.source,
-                      ", ".join(p.hooks), registers)
-    Console().print(table)
     return 0
 
 
@@ -100,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_decode_parser(sub, common).set_defaults(func=cmd_decode)
 
-    p = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_plugins)
+    from seqkit.plugins_cli import add_plugins_parser, plugins_command
+
+    add_plugins_parser(sub, common).set_defaults(func=plugins_command)
     return parser
 
 

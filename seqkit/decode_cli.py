@@ -201,10 +201,11 @@ def _report(task, step_model, strategy, config, length, inputs, results) -> dict
 
 
 def _print(report: dict) -> None:
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console()
+    from seqkit.console import stdout_console
+
+    console = stdout_console()
     options = ", ".join(f"{k}={v}" for k, v in report["options"].items())
     console.print(Text(f"{report['strategy']}" + (f" ({options})" if options else "")
                        + f", {report['length']} tokens", style="bold"))

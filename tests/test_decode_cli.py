@@ -59,6 +59,16 @@ def test_greedy_continues_the_prompt_like_the_python_api(run_dir):
     assert text.returncode == 0 and "The " + output["text"] in text.stdout
 
 
+def test_piped_text_is_the_json_text_byte_for_byte(run_dir):
+    """Written to a pipe, a long output is one line: no newline inserted at 80 columns."""
+    args = ("decode", run_dir, "--strategy", "greedy", "--prompt", "The ", "--length", "500")
+    text = decode_json(run_dir, *args[2:])["results"][0]["outputs"][0]["text"]
+    piped = run_cli(*args, env={"COLUMNS": "80"})
+    assert piped.returncode == 0, piped.stderr
+    assert len(text) == 500 and "\n" not in text
+    assert piped.stdout.splitlines()[1].startswith("The " + text + "   log p = ")
+
+
 def test_recipe_defaults_and_flags(run_dir):
     report = decode_json(run_dir)  # the recipe's decode section: sample, temperature 0.5, seed 1
     assert report["strategy"] == "sample" and report["length"] == 12
