@@ -1,6 +1,8 @@
 """``beam`` against ``exact``, ``greedy`` and brute force."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -130,14 +132,36 @@ def test_length_penalty_ranks_finished_sequences_like_brute_force(alpha):
             [lp / len(t) ** alpha for t, lp in ranked], abs=1e-9)
 
 
-def test_length_penalty_changes_the_winner_towards_longer_outputs():
-    # Found by brute force over the fixed seeds above: raw log-probability prefers a short output.
-    model = make_model("gru", 3, 5, end=0, seed=4)
-    start = model.start(1, seed=9)
-    raw = decode("beam", model, start, 5, beam_size=8)[0].hypotheses[0]
-    average = decode("beam", model, start, 5, beam_size=8, length_penalty=1.0)[0].hypotheses[0]
-    assert len(average.tokens) >= len(raw.tokens)
-    assert average.log_prob <= raw.log_prob
+class ShortOrLongModel:
+    """A hand-made step model where the length penalty decides the winner. Tokens: 0 ends, 1 goes on.
+
+    The first token ends at once with p=0.5 (log p -0.69 for the one-token output [0]); after a 1,
+    every step goes on with p=0.9. So [1, 1, 1, 1] has log p = log 0.4 + 3 log 0.9 = -1.23: worse
+    in total than [0], better per token (-0.31 against -0.69). State: the step count (batch,).
+    """
+
+    vocab_size, end_token = 3, 0
+    first = torch.tensor([0.5, 0.4, 0.1], dtype=torch.float64).log()
+    later = torch.tensor([0.05, 0.9, 0.05], dtype=torch.float64).log()
+
+    def step(self, tokens, state):
+        log_probs = torch.where((state == 0).unsqueeze(1), self.first, self.later)
+        return log_probs, state + 1
+
+
+@pytest.mark.parametrize("beam_size", [2, 9])
+def test_length_penalty_changes_the_winner_towards_longer_outputs(beam_size):
+    model = ShortOrLongModel()
+    start = (torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    raw = decode("beam", model, start, 4, beam_size=beam_size)[0].hypotheses[0]
+    assert raw.tokens == [0]
+    assert raw.log_prob == pytest.approx(math.log(0.5), abs=1e-12)
+    for alpha in (0.5, 1.0):
+        penalised = decode("beam", model, start, 4, beam_size=beam_size,
+                           length_penalty=alpha)[0].hypotheses[0]
+        assert penalised.tokens == [1, 1, 1, 1]
+        assert penalised.log_prob == pytest.approx(math.log(0.4) + 3 * math.log(0.9), abs=1e-12)
+        assert penalised.score == pytest.approx(penalised.log_prob / 4 ** alpha, abs=1e-12)
 
 
 def test_batched_beam_equals_one_input_at_a_time():
