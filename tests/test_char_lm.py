@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.char_lm import CharLM, next_char_loss, split_text, stream_loss
+from seqkit.plugins.tasks.char_lm import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
 from seqkit.run import load_run, start_run
 from seqkit.vocab import LECTURE_ALPHABET, UNKNOWN, Vocabulary
 
@@ -124,7 +124,30 @@ def test_evaluate_reports_nats_bits_and_perplexity(task):
     logits, _ = model(tokens[:n * 16].view(n, 16))
     expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:n * 16 + 1].view(n, 16).flatten())
     assert stream_loss(model, tokens, 16, 4, carry=False) == pytest.approx(expected.item(), abs=1e-5)
-    assert next_char_loss(model, tokens, 16, 50) == next_char_loss(model, tokens, 16, 50)
+
+
+def score_after_window(model, tokens, start, window) -> float:
+    """Loss in nats of the character after ``tokens[start:start + window]``, by one plain forward pass."""
+    with torch.no_grad():
+        logits, _ = model(tokens[start:start + window].view(1, -1))
+    return -logits[0, -1].log_softmax(-1)[tokens[start + window]].item()
+
+
+def test_loss_on_last_evaluation_scores_the_character_after_each_window(task):
+    t = task("model.dropout=0.0", "train.loss_on=last", "data.eval_windows=40")
+    model = t.build_model().eval()
+    tokens, window = t.val_tokens, t.train_cfg["window"]
+    # The windows are a fixed draw (the same for every run); the value is scored here one window
+    # at a time through the model's forward pass, not through next_char_loss's batch.
+    starts = torch.randint(0, len(tokens) - window, (40,), generator=torch.Generator().manual_seed(_EVAL_SEED))
+    expected = sum(score_after_window(model, tokens, s, window) for s in starts.tolist()) / 40
+    metrics = t.evaluate(model)
+    assert metrics["loss"] == pytest.approx(expected, rel=0, abs=1e-5)
+    assert metrics["bits_per_char"] == pytest.approx(expected / math.log(2), rel=0, abs=1e-5)
+    # With room for a single window the draw cannot matter: every row is the whole text but its last.
+    only = len(tokens) - 1
+    assert next_char_loss(model, tokens, only, 3) == pytest.approx(
+        score_after_window(model, tokens, 0, only), rel=0, abs=1e-5)
 
 
 def test_one_hot_inputs_as_in_the_lecture(task):
