@@ -14,7 +14,8 @@ class Cell(nn.Module):
     ``(batch, input_size)`` and ``h_t`` of shape ``(batch, hidden_size)``. A faster cell may
     instead split that into ``project`` (the input term, applied to every time step in one
     matrix product) and ``recur`` (the part that needs the previous state), and may override
-    ``forward`` with a whole-sequence kernel; it must then agree with its own ``step``.
+    ``forward`` with a whole-sequence kernel or ``step`` with a fused one; ``forward``, ``step``
+    and ``recur(project(x_t), state)`` must then all agree (``seqkit.testing.check_cell``).
     """
 
     def __init__(self, input_size: int, hidden_size: int):

@@ -14,6 +14,9 @@ the cell (in float64, so tolerances can be tight) and checks, in this order:
   on, equals running the whole; an explicit ``initial_state`` equals passing ``None``.
 - ``batch independence``: each batch row's result is the one it gets alone.
 - ``step vs sequence``: stepping with ``step`` equals ``forward`` (outputs and final state).
+- ``project + recur vs step``: ``recur`` on the hoisted ``project(x)`` equals ``step`` at every
+  step, so a cell whose ``step`` or ``forward`` is a separate fast path keeps its split right
+  (a cell that defines only ``step`` passes trivially: its ``recur`` is ``step``).
 - ``gradients``: every parameter and the first time step of the input get a finite, nonzero
   gradient, and gradients of ``forward`` (with and without padding) match finite differences.
 - ``recurrent``: inside ``seqkit.Recurrent`` with 2 layers, dropout and both directions, a padded
@@ -47,7 +50,7 @@ def check_cell(cell_cls: type[Cell], input_size: int = 3, hidden_size: int = 4, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for check in (_shapes, _state_round_trip, _batch_independence, _step_vs_sequence,
-                      _gradients, _recurrent, _save_load, _cuda):
+                      _split_vs_step, _gradients, _recurrent, _save_load, _cuda):
             try:
                 check(make)
             except AssertionError as exc:
@@ -156,6 +159,19 @@ def _step_vs_sequence(make: _Factory) -> None:
     stepped, stepped_final = _run_steps(cell, x, state)
     _assert_close(stepped, outputs, "outputs of step() one at a time vs forward()")
     _assert_close(stepped_final, final, "final state of step() vs forward()")
+
+
+def _split_vs_step(make: _Factory) -> None:
+    """project + recur vs step"""
+    cell = make.cell()
+    x, state = make.inputs(3, 6), make.state(cell)
+    projected = cell.project(x).unbind(1)  # hoisted over the whole sequence, as forward does
+    split_state, step_state = state, state
+    for t, x_t in enumerate(x.unbind(1)):
+        h_split, split_state = cell.recur(projected[t], split_state)
+        h_step, step_state = cell.step(x_t, step_state)
+        _assert_close(h_split, h_step, f"output of recur(project(x)[:, {t}]) vs step(x[:, {t}])")
+        _assert_close(split_state, step_state, f"state after recur vs step at time {t}")
 
 
 def _gradients(make: _Factory) -> None:

@@ -4,6 +4,8 @@ import torch
 
 import seqkit
 from seqkit.cell import Cell
+from seqkit.plugins.cells.gru import GRUCell
+from seqkit.plugins.cells.lstm import LSTMCell
 from seqkit.registry import get_registry
 from seqkit.testing import check_cell
 
@@ -85,6 +87,18 @@ class IgnoresPadding(Minimal):
         return super().forward(inputs, state)
 
 
+class SplitDisagrees(GRUCell):
+    """step and forward are the built-in GRU's own fast paths; only the split is wrong (b_hn unscaled by r)."""
+
+    def recur(self, p_t, h):
+        p_r, p_z, p_n = p_t.chunk(3, dim=1)
+        g_r, g_z, g_n = torch.mm(h, self.weight_hh.t()).chunk(3, dim=1)
+        r, z = torch.sigmoid(p_r + g_r), torch.sigmoid(p_z + g_z)
+        n = torch.tanh(p_n + r * g_n + self.bias_hh[2 * self.hidden_size:])
+        h_t = n + z * (h - n)
+        return h_t, h_t
+
+
 @pytest.mark.parametrize("cell, prop", [
     (NotBatchFirst, "shapes and dtypes"),
     (MixesBatch, "batch independence"),
@@ -93,10 +107,21 @@ class IgnoresPadding(Minimal):
     (UnusedParameter, "gradients: parameter 'forgotten' got no gradient"),
     (WrongBackward, "gradients: gradients of forward\\(\\) disagree with finite differences"),
     (IgnoresPadding, "recurrent: padded row 1"),
+    (SplitDisagrees, "project \\+ recur vs step: output of recur\\(project\\(x\\)\\[:, 0\\]\\)"),
 ])
 def test_broken_cell_fails_naming_the_property(cell, prop):
     with pytest.raises(AssertionError, match=f"^{cell.__name__}: {prop}"):
         check_cell(cell)
+
+
+class RecurIsAStub(LSTMCell):
+    def recur(self, p_t, state):
+        raise NotImplementedError("recur")
+
+
+def test_a_cell_with_fast_paths_still_has_its_recur_run():
+    with pytest.raises(NotImplementedError, match="recur"):
+        check_cell(RecurIsAStub)
 
 
 def test_rejects_what_is_not_a_cell():
