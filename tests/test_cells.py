@@ -141,6 +141,44 @@ def test_padded_batch_gradients_match_torch_packed_sequence(name):
         torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("name", sorted(TORCH_MODULES))
+def test_float32_seqkit_kernel_matches_torch_nn(name, padded):
+    """seqkit's own kernels (forced on: on CPU an unpadded LSTM would run torch's) in float32, at
+    training size, against nn.LSTM/GRU/RNN: outputs and final states within 1e-6 (they are about
+    1e-7 apart), gradients within 1e-5 of the largest gradient entry (about 1e-6 apart: each sums
+    over 240 steps and rows)."""
+    torch.manual_seed(7)
+    reference = TORCH_MODULES[name](16, 64, num_layers=2, bidirectional=True, batch_first=True)
+    model = Recurrent(name, 16, 64, layers=2, bidirectional=True)
+    copy_torch_weights(model, reference)
+    use_kernel(model, False)
+    x = torch.randn(8, 30, 16, requires_grad=True)
+    if padded:
+        lengths = torch.tensor([30, 7, 19, 1, 30, 12, 25, 3])
+        outputs, finals = model(x, lengths=lengths)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        expected_packed, expected_finals = reference(packed)
+        expected, _ = pad_packed_sequence(expected_packed, batch_first=True, total_length=30)
+    else:
+        outputs, finals = model(x)
+        expected, expected_finals = reference(x)
+    finals = torch_states(finals, name, 2)
+    torch.testing.assert_close(outputs, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(finals, expected_finals, rtol=0, atol=1e-6)
+
+    weights = torch.randn_like(outputs)
+
+    def loss(outputs, finals):
+        finals = finals if isinstance(finals, tuple) else (finals,)
+        return (outputs * weights).sum() + sum(f.sum() for f in finals)
+
+    got = torch.autograd.grad(loss(outputs, finals), [x, *model.parameters()])
+    want = torch.autograd.grad(loss(expected, expected_finals), [x, *torch_parameters(model, reference)])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-5 * w.abs().max().item())
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru", "tanh"])
 def test_torch_cell_state_dict_loads_directly(name):
     torch_cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "tanh": nn.RNNCell}[name](3, 4).double()
