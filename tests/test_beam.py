@@ -86,7 +86,7 @@ def test_exact_is_at_least_beam_and_greedy(seed, end):
             # Every reported log-probability is the true one of the reported tokens.
             scores = model.score([h.tokens for h in hypotheses], *start, index=i)
             assert torch.allclose(torch.tensor([h.log_prob for h in hypotheses], dtype=torch.float64),
-                                  scores, atol=1e-9)
+                                  scores, rtol=0, atol=1e-9)
             assert len({tuple(h.tokens) for h in hypotheses}) == len(hypotheses)
 
 
