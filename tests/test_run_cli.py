@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-import pytest
+import torch
 
 from seqkit.checkpoint import load_checkpoint
 from seqkit.run import start_run
@@ -16,7 +18,6 @@ from seqkit.run import start_run
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
 
 ENV = {**os.environ, **ONE_THREAD_ENV}
-SETTINGS = ("train.steps=160", "train.eval_every=20", "train.log_every=10")
 
 
 def seqkit(*args, timeout=300):
@@ -24,32 +25,89 @@ def seqkit(*args, timeout=300):
                           text=True, timeout=timeout, env=ENV)
 
 
-def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
-    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "killed", *SETTINGS)
-    proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", str(recipe), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    last = tmp_path / "killed" / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
+# 60 steps, a checkpoint every 10: each killed run has something to resume and more to do.
+KILL_SETTINGS = ("train.steps=60", "train.eval_every=10", "train.log_every=5")
+SLOW_WRITES = [sys.executable, str(Path(__file__).with_name("_slow_checkpoints.py"))]
+
+
+def wait_for(proc, ready, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "timed out waiting for the moment to kill"
+        time.sleep(0.005)
+
+
+def torn_files(folder):
+    return sorted(folder.glob(".*.tmp-*"))
+
+
+def kill_9(run_dir, recipe, moment, rng):
+    """Start a run (checkpoint writes paused halfway) and kill -9 it after its first checkpoint:
+    ``mid-write`` while one of the next writes of last.pt is half done, ``random`` at a random time."""
+    proc = subprocess.Popen([*SLOW_WRITES, "run", str(recipe), "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=ENV)
+    checkpoints = run_dir / "checkpoints"
+
+    def writing_last():
+        return any(checkpoints.glob(".last.pt.tmp-*"))
+
+    try:
+        wait_for(proc, (checkpoints / "last.pt").exists)
+        if moment == "mid-write":
+            for _ in range(rng.randint(1, 4)):  # the write of step 20, 30, 40 or 50
+                wait_for(proc, lambda: not writing_last())
+                wait_for(proc, writing_last)
+        else:
+            time.sleep(rng.uniform(0.0, 0.8))
+    finally:
+        proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
-    stopped_at = load_checkpoint(last)["step"]
-    assert 0 < stopped_at < 160
 
-    resumed = seqkit("run", "--resume", tmp_path / "killed", "--quiet", "--json")
-    assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(resumed.stdout)
-    assert result["step"] == 160 and result["stopped"] == "finished"
 
-    whole = start_run(tiny_recipe(tmp_path / "whole", *SETTINGS), display="silent")
-    for key, value in whole.final.items():
-        assert result["final"][key] == pytest.approx(value, rel=0, abs=1e-6)
-    assert result["sample"] == whole.sample
-    killed_lines, whole_lines = metric_lines(tmp_path / "killed"), metric_lines(tmp_path / "whole")
-    assert [(l["step"], l["split"]) for l in killed_lines] == [(l["step"], l["split"]) for l in whole_lines]
-    for a, b in zip(killed_lines, whole_lines):
-        assert a["loss"] == pytest.approx(b["loss"], rel=0, abs=1e-6)
+def assert_identical(a, b, where="checkpoint"):
+    """Exactly equal: tensors by torch.equal, containers item by item, everything else by ==."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_identical(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_kill_9_at_any_moment_then_resume_is_bit_for_bit_an_uninterrupted_run(tmp_path):
+    """One torch thread on CPU (ONE_THREAD_ENV, and conftest's for this process): the same
+    operations in the same order, so a resumed run must give exactly the same numbers."""
+    whole = start_run(tiny_recipe(tmp_path / "whole", *KILL_SETTINGS), display="silent")
+    whole_checkpoint = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    rng = random.Random(9)
+    for trial, moment in enumerate(["mid-write", "random", "random"]):
+        run_dir = tmp_path / f"killed-{trial}"
+        recipe = write_tiny_recipe(tmp_path / f"killed-{trial}.yaml", run_dir, *KILL_SETTINGS)
+        kill_9(run_dir, recipe, moment, rng)
+        stopped_at = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+        assert 10 <= stopped_at < 60
+        if moment == "mid-write":
+            assert any((run_dir / "checkpoints").glob(".last.pt.tmp-*")), "the kill missed the write"
+
+        resumed = seqkit("run", "--resume", run_dir, "--quiet", "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        result = json.loads(resumed.stdout)
+        context = f"trial {trial} ({moment}), resumed from step {stopped_at}"
+        assert result["step"] == 60 and result["stopped"] == "finished", context
+        assert not torn_files(run_dir / "checkpoints"), context
+        assert result["final"] == whole.final, context
+        assert result["sample"] == whole.sample, context
+        assert metric_lines(run_dir) == metric_lines(tmp_path / "whole"), context
+        checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        for key in ("step", "model", "optimizer", "scheduler", "task", "rng", "metrics"):
+            assert_identical(checkpoint[key], whole_checkpoint[key], f"{context}: {key}")
 
 
 def test_cli_errors_are_single_lines(tmp_path):
