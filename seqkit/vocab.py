@@ -6,7 +6,6 @@ import torch
 from seqkit.errors import SeqkitError
 
 UNKNOWN = "\ufffd"  # the Unicode replacement character stands for every symbol not in the vocabulary
-LECTURE_ALPHABET = "abcdefghijklmnopqrstuvwxyz .:?[]"  # the lecture's 32 symbols
 
 
 class Vocabulary:

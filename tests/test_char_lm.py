@@ -5,14 +5,16 @@ import math
 
 import pytest
 import torch
+import yaml
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
 from seqkit.plugins.tasks.char_lm import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
 from seqkit.run import load_run, start_run
-from seqkit.vocab import LECTURE_ALPHABET, UNKNOWN, Vocabulary
+from seqkit.vocab import UNKNOWN, Vocabulary
 
 from _tiny_runs import tiny_recipe
+from conftest import REPO
 
 
 def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():
@@ -25,10 +27,12 @@ def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():
 
 
 def test_lecture_alphabet_lowercases_and_drops_everything_else():
-    assert len(LECTURE_ALPHABET) == 32 == len(set(LECTURE_ALPHABET))
-    text = "Hello, World: [Applause] 42?\n" + LECTURE_ALPHABET.upper()
-    vocab = Vocabulary.build(text, lowercase=True, alphabet=LECTURE_ALPHABET, unknown="drop")
-    assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(LECTURE_ALPHABET)
+    data = yaml.safe_load((REPO / "recipes" / "char_lm_seed.yaml").read_text())["data"]
+    alphabet = data["alphabet"]  # the lecture's 32 symbols
+    assert alphabet == "abcdefghijklmnopqrstuvwxyz .:?[]" and data["unknown"] == "drop"
+    text = "Hello, World: [Applause] 42?\n" + alphabet.upper()
+    vocab = Vocabulary.build(text, lowercase=True, alphabet=alphabet, unknown="drop")
+    assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(alphabet)
     assert vocab.decode(vocab.encode("Hi, There: [X] 7?")) == "hi there: [x] ?"
     assert vocab.decode(vocab.encode("two\nlines\tand a tab")) == "two lines and a tab"
 
