@@ -102,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        from seqkit.plugin_errors import component_at_fault
+
+        culprit = component_at_fault(exc)
+        if culprit is None:  # seqkit's own bug: the traceback is what a report needs
+            raise
+        print(f"seqkit {args.command}: {culprit}; run with --debug for the traceback", file=sys.stderr)
+        return EXIT_INPUT_ERROR
 
 
 if __name__ == "__main__":

@@ -7,8 +7,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
+def format_metric(value: float) -> str:
+    """Four decimals, or four significant digits once the number is large: a diverged run's
+    perplexity (up to 1e304) would otherwise print as 300 digits."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+
+
 def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return "-" if value is None else format_metric(value)
 
 
 class ProgressBar:
@@ -52,7 +58,7 @@ class LogLines:
         """Training losses go to metrics.jsonl only; the log stays short."""
 
     def val_log(self, step: int, metrics: dict) -> None:
-        fields = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        fields = "  ".join(f"{k} {format_metric(v)}" for k, v in metrics.items())
         print(f"step {step}/{self.total}  val {fields}", file=self.stream, flush=True)
 
     def message(self, text: str) -> None:

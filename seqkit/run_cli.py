@@ -20,6 +20,7 @@ def add_run_parser(sub, common, recipe_args) -> None:
 
 
 def run_command(args, overrides: list[str]) -> int:
+    from seqkit.progress import format_metric
     from seqkit.recipe import load_recipe
     from seqkit.run import resume_run, start_run
 
@@ -43,9 +44,10 @@ def run_command(args, overrides: list[str]) -> int:
         return 0
     minutes, seconds = divmod(int(result.elapsed), 60)
     print(f"run {run_dir}: {result.stopped} at step {result.step} in {minutes}m{seconds:02d}s")
-    print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in result.final.items()))
+    print("validation: " + "  ".join(f"{k} {format_metric(v)}" for k, v in result.final.items()))
     best = {k: v for k, v in result.best.items() if k != "step"}
-    print(f"best (step {result.best['step']}): " + "  ".join(f"{k} {v:.4f}" for k, v in best.items()))
+    print(f"best (step {result.best['step']}): "
+          + "  ".join(f"{k} {format_metric(v)}" for k, v in best.items()))
     if result.sample is not None:
         print("sample:\n" + result.sample)
     sys.stdout.flush()

@@ -19,6 +19,10 @@ from seqkit.checkpoint import save_checkpoint
 from seqkit.distributed import is_main
 from seqkit.errors import SeqkitError
 from seqkit.plugin_types import Task
+from seqkit.progress import format_metric
+
+# A loss this many times the untrained model's means the run diverged (see Trainer._check_loss).
+DIVERGENCE_FACTOR = 100
 
 
 def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
@@ -61,6 +65,7 @@ class _Counters:
     best_step: int = -1
     best_metrics: dict = field(default_factory=dict)
     bad_evals: int = 0
+    initial_loss: float | None = None  # the loss of the first step, before any update
 
 
 class Trainer:
@@ -97,6 +102,7 @@ class Trainer:
             "task": self.task.state_dict(), "rng": rng, "metrics": self.last_metrics,
             "trainer": {"elapsed": c.elapsed, "best_loss": c.best_loss, "best_step": c.best_step,
                         "best_metrics": c.best_metrics, "bad_evals": c.bad_evals,
+                        "initial_loss": c.initial_loss,
                         "running": self.running.detach().cpu(), "running_steps": self.running_steps},
         }
 
@@ -107,7 +113,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         t = state["trainer"]
         self.counters = _Counters(state["step"], t["elapsed"], t["best_loss"], t["best_step"],
-                                  dict(t["best_metrics"]), t["bad_evals"])
+                                  dict(t["best_metrics"]), t["bad_evals"], t.get("initial_loss"))
         self.running = t["running"].to(self.device)
         self.running_steps = t["running_steps"]
         self.last_metrics = dict(state.get("metrics") or {})
@@ -146,6 +152,8 @@ class Trainer:
             batch = self.task.train_batch(c.step)
             loss, tokens = self.task.loss(self.model, batch)
             self.optimizer.zero_grad(set_to_none=True)
+            if c.initial_loss is None:
+                c.initial_loss = float(loss.detach())  # one device sync, once per run
             loss.backward()
             if train["clip_grad_norm"]:
                 torch.nn.utils.clip_grad_norm_(params, train["clip_grad_norm"])
@@ -172,19 +180,27 @@ class Trainer:
             if out_of_time:
                 stopped = "time_limit"
                 break
-        sample = None
-        if is_main():
-            self.model.eval()
-            sample = self.task.sample(self.model)
         return TrainResult(c.step, stopped, dict(self.last_metrics),
-                           {"step": c.best_step, **c.best_metrics}, sample, c.elapsed)
+                           {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed)
+
+    def _sample(self) -> str | None:
+        """The task's end-of-run sample. The checkpoints are written by now, so a sample that
+        fails is a one-line note, not the end of a run that trained."""
+        if not is_main():
+            return None
+        self.model.eval()
+        try:
+            return self.task.sample(self.model)
+        except Exception as exc:  # the task's or a decoder plugin's code, on whatever weights trained
+            from seqkit.plugin_errors import describe_failure
+
+            self.display.message(f"sample skipped: {describe_failure(exc)}")
+            return None
 
     def _train_line(self, speed: float) -> None:
         c = self.counters
         mean = float(self.running) / max(1, self.running_steps)  # one device sync per log line
-        if not math.isfinite(mean):
-            self._diverged(f"the training loss became {mean} between steps "
-                           f"{c.step - self.running_steps + 1} and {c.step}")
+        self._check_loss(mean, "training", f"between steps {c.step - self.running_steps + 1} and {c.step}")
         self.running.zero_()
         self.running_steps = 0
         lr = self.optimizer.param_groups[0]["lr"]
@@ -199,8 +215,7 @@ class Trainer:
         with torch.no_grad():
             metrics = {k: float(v) for k, v in self.task.evaluate(self.model).items()}
         self.model.train()
-        if not math.isfinite(metrics["loss"]):
-            self._diverged(f"the validation loss became {metrics['loss']} at step {c.step}")
+        self._check_loss(metrics["loss"], "validation", f"at step {c.step}")
         self.last_metrics = metrics
         improved = metrics["loss"] < c.best_loss
         if improved:
@@ -212,6 +227,26 @@ class Trainer:
         self._save(improved)
         patience = self.train["patience"]
         return bool(patience) and c.bad_evals >= patience
+
+    def _check_loss(self, loss: float, which: str, when: str) -> None:
+        """Stop a run whose loss is not finite, or over ``DIVERGENCE_FACTOR`` times the loss of
+        its first step.
+
+        The first step's loss is the untrained model's: for a fresh model, whose predictions are
+        close to uniform, that is the task's chance level (log V nats for V classes), measured
+        rather than declared, so every task gets the check. A run 100 times worse than knowing
+        nothing is not learning but diverging: its weights have blown up (SGD at lr 1e30: a
+        finite loss of 1e30, finite weights and gradients, so a check for non-finite numbers
+        misses it), no schedule brings it back, and decoding from it fails. A loss at or below
+        zero at the first step gives no scale; only finiteness is checked then.
+        """
+        initial = self.counters.initial_loss
+        what = f"the {which} loss became {format_metric(loss)} {when}"
+        if not math.isfinite(loss):
+            self._diverged(what)
+        if initial is not None and initial > 0 and loss > DIVERGENCE_FACTOR * initial:
+            self._diverged(f"{what}, over {DIVERGENCE_FACTOR} times the untrained model's "
+                           f"{format_metric(initial)}")
 
     def _diverged(self, what: str) -> None:
         checkpoint = self.run_dir / "checkpoints" / "last.pt"

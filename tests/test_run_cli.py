@@ -16,6 +16,7 @@ from seqkit.checkpoint import load_checkpoint
 from seqkit.run import start_run
 
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
+from conftest import make_plugin_dist, run_cli
 
 ENV = {**os.environ, **ONE_THREAD_ENV}
 
@@ -138,3 +139,70 @@ def test_without_a_terminal_the_run_prints_log_lines_instead_of_a_bar(tmp_path):
     proc = seqkit("run", recipe)
     assert proc.returncode == 0, proc.stderr
     assert [line.split("  val loss ")[0] for line in proc.stderr.splitlines()] == ["step 4/8", "step 8/8"]
+
+
+def test_a_loss_that_explodes_but_stays_finite_stops_the_run_in_one_line(tmp_path):
+    # SGD at lr 1e30 without clipping: losses near 1e30, weights and gradients still finite
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "train.lr=1e30",
+                               "train.optimizer=sgd", "train.clip_grad_norm=0")
+    proc = seqkit("run", recipe, "--quiet")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("training stopped: the training loss became ")
+    assert "e+" in proc.stderr and "times the untrained model's" in proc.stderr
+
+
+HUGE_PERPLEXITY_TASK = """
+    import seqkit
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+
+    class HugePerplexity(CharLM):
+        def evaluate(self, model):
+            return {**super().evaluate(model), "perplexity": 9.1e30}
+
+
+    @seqkit.hookimpl
+    def register_tasks(register):
+        register("huge_lm", HugePerplexity)
+"""
+
+
+def test_large_metrics_print_in_exponent_form(tmp_path):
+    site = make_plugin_dist(tmp_path / "site", "seqkit-huge", "huge_lm_plugin", HUGE_PERPLEXITY_TASK)
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "task=huge_lm",
+                               "train.steps=4", "train.eval_every=4")
+    proc = run_cli("run", recipe, "--quiet", site=site, env=ONE_THREAD_ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().endswith("  perplexity 9.1e+30")  # the --quiet log line
+    printed = [line for line in proc.stdout.splitlines() if line.startswith(("validation:", "best"))]
+    assert len(printed) == 2 and all(line.endswith("  perplexity 9.1e+30") for line in printed)
+
+
+BROKEN_CELL = """
+    import seqkit
+
+
+    class BrokenCell(seqkit.Cell):
+        def step(self, x_t, state):
+            scale = 1 / 0
+            return state * scale, state
+
+
+    @seqkit.hookimpl
+    def register_cells(register):
+        register("brokencell", BrokenCell)
+"""
+
+
+def test_an_exception_in_a_plugin_cell_names_the_cell_and_its_plugin(tmp_path):
+    site = make_plugin_dist(tmp_path / "site", "seqkit-brokencell", "brokencell_plugin", BROKEN_CELL)
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "model.cell=brokencell")
+    proc = run_cli("run", recipe, "--quiet", site=site, env=ONE_THREAD_ENV)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "seqkit run: cell 'brokencell' (plugin seqkit-brokencell) raised ZeroDivisionError: "
+        "division by zero in step(); run with --debug for the traceback"]
+    debug = run_cli("run", recipe, "--quiet", "--debug", "--set", f"output={tmp_path / 'debug'}",
+                    site=site, env=ONE_THREAD_ENV)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == "ZeroDivisionError: division by zero"

@@ -86,6 +86,10 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch, overrides
         assert resumed.final[key] == pytest.approx(value, rel=0, abs=1e-6)
     assert resumed.sample == whole.sample
     assert metric_lines(tmp_path / "cut") == metric_lines(tmp_path / "whole")
+    # the divergence check's reference, the untrained model's loss, survives the resume
+    reference = [load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["trainer"]["initial_loss"]
+                 for run in ("cut", "whole")]
+    assert reference[0] == reference[1] > 0
 
 
 def test_resume_refuses_a_changed_recipe_unless_forced(tmp_path):
@@ -124,6 +128,19 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
     kept = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert kept["step"] == 4
     assert all(torch.isfinite(t).all() for t in kept["model"].values())
+
+
+def test_a_failing_end_of_run_sample_is_a_one_line_note(tmp_path, monkeypatch, capsys):
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+    def sample(self, model):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0\nmore")
+
+    monkeypatch.setattr(CharLM, "sample", sample)
+    result = start_run(tiny_recipe(tmp_path / "r"), display="log")
+    assert result.step == 12 and result.sample is None
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sample skipped: RuntimeError: probability tensor contains either `inf`, `nan` or element < 0")
 
 
 def test_patience_stops_after_evaluations_without_improvement(tmp_path, monkeypatch):
