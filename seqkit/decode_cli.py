@@ -143,9 +143,9 @@ def _check_strategy(strategy: str, flags: dict) -> None:
 
 
 def decode_command(args) -> int:
-    from seqkit.decoding import build_decoder
+    from seqkit.decoding import NonFiniteLogProbs, build_decoder
     from seqkit.registry import get_registry
-    from seqkit.run import load_run
+    from seqkit.run import checkpoint_path, load_run
 
     flags = {key[len("option_"):]: value for key, value in vars(args).items() if key.startswith("option_")}
     if args.strategy is not None:  # mistakes in flags fail before a model is loaded
@@ -170,7 +170,10 @@ def decode_command(args) -> int:
     length = args.length or recipe_decode["length"]
     inputs = inputs or _recipe_inputs(recipe_decode)
     step_model = run.task.step_model(run.model)
-    results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
+    try:
+        results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
+    except NonFiniteLogProbs as exc:
+        raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
     report = _report(run.task, step_model, strategy, decoder.config, length, inputs, results)
     if args.json:
         print(json.dumps(report))

@@ -16,6 +16,7 @@ inputs), length)``.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -86,7 +87,7 @@ class Decoder(ABC):
         if tokens.dim() != 1 or tokens.numel() == 0:
             raise SeqkitError(f"decode: start tokens must have shape (batch,), got {tuple(tokens.shape)}")
         with torch.inference_mode():
-            results = self.search(model, state, tokens, length)
+            results = self.search(_CheckedSteps(model), state, tokens, length)
         for result in results:  # inference tensors refuse in-place updates later: hand out normal ones
             result.extras = {k: v.clone() if isinstance(v, torch.Tensor) else v
                              for k, v in result.extras.items()}
@@ -96,6 +97,32 @@ class Decoder(ABC):
     def search(self, model: StepModel, state: State, tokens: torch.Tensor,
                length: int) -> list[DecodeResult]:
         """The strategy itself; called by ``decode`` with checked arguments, without autograd."""
+
+
+class NonFiniteLogProbs(SeqkitError):
+    """The model gave nan or +inf log-probabilities: its weights diverged in training."""
+
+
+class _CheckedSteps:
+    """The step model as ``Decoder.search`` sees it: the task's own, each step checked once here,
+    for every decoder. A diverged model's nan would otherwise become a wrong score (nan, or 0 after
+    a top-k) or a crash inside torch's sampler."""
+
+    def __init__(self, model: StepModel):
+        self.model = model
+
+    def __getattr__(self, name):  # vocab_size, end_token and whatever else the task's model offers
+        return getattr(self.model, name)
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        log_probs, state = self.model.step(tokens, state)
+        # One reduction per step: the sum is nan or +inf exactly when an entry is (-inf entries, a
+        # token ruled out, keep it below +inf); log-probabilities never add up past +inf.
+        if not log_probs.sum().item() < math.inf:
+            found = "nan" if bool(log_probs.isnan().any()) else "inf"
+            raise NonFiniteLogProbs(f"the model's log-probabilities are not finite ({found}); the run "
+                                    f"diverged: retrain it with a lower train.lr")
+        return log_probs, state
 
 
 def inapplicable_options(registry, strategy: str, keys) -> dict[str, str]:

@@ -163,19 +163,23 @@ def _checked(state: dict, path: Path) -> dict:
     return state
 
 
+def checkpoint_path(run_dir: str | Path, checkpoint: str | Path = "best") -> Path:
+    """The file ``load_run`` reads: ``checkpoint`` "best" or "last" of ``run_dir``, or a path."""
+    run_dir = Path(run_dir)
+    if checkpoint not in ("best", "last"):
+        return Path(checkpoint)
+    if not run_dir.is_dir():
+        raise SeqkitError(f"{run_dir}: no such run directory")
+    return run_dir / "checkpoints" / f"{checkpoint}.pt"
+
+
 def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device=None) -> LoadedRun:
     """The recipe, task and model (eval mode) of a trained run, for decoding.
 
     ``checkpoint`` is "best", "last" or a path to a .pt file. ``device`` defaults to ``auto``.
     Missing, corrupt or hostile files raise a one-line ``SeqkitError`` naming the file.
     """
-    run_dir = Path(run_dir)
-    if checkpoint in ("best", "last"):
-        if not run_dir.is_dir():
-            raise SeqkitError(f"{run_dir}: no such run directory")
-        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    else:
-        path = Path(checkpoint)
+    path = checkpoint_path(run_dir, checkpoint)
     state = _checked(load_checkpoint(path), path)
     recipe = state["recipe"]
     device = resolve_device(device or "auto")

@@ -122,6 +122,30 @@ def test_input_errors_are_one_line_and_exit_2(run_dir, args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
 
 
+@pytest.fixture(scope="module")
+def diverged(run_dir, tmp_path_factory):
+    """Checkpoints of the run with every weight nan, and with every weight +inf."""
+    state = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    paths = {}
+    for value in ("nan", "inf"):
+        spoiled = {**state, "model": {k: torch.full_like(v, float(value)) if v.is_floating_point() else v
+                                      for k, v in state["model"].items()}}
+        paths[value] = tmp_path_factory.mktemp("diverged") / f"{value}.pt"
+        torch.save(spoiled, paths[value])
+    return paths
+
+
+@pytest.mark.parametrize("strategy,value", [("greedy", "nan"), ("sample", "nan"), ("beam", "nan"),
+                                            ("exact", "nan"), ("sample", "inf")])
+def test_a_diverged_model_is_one_line_naming_the_checkpoint(run_dir, diverged, strategy, value):
+    result = run_cli("decode", run_dir, "--checkpoint", diverged[value], "--strategy", strategy,
+                     "--length", "2")
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [
+        f"{diverged[value]}: the model's log-probabilities are not finite (nan); the run diverged: "
+        f"retrain it with a lower train.lr"]
+
+
 def test_a_missing_run_is_named(tmp_path):
     result = run_cli("decode", tmp_path / "nothing", "--strategy", "greedy")
     assert result.returncode == 2 and "nothing: no such run directory" in result.stderr
