@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from seqkit.errors import PluginWarning, SeqkitError
+from seqkit.errors import SeqkitError, SeqkitWarning
 
 EXIT_INPUT_ERROR = 2
 
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    prefix = "seqkit: warning: " if issubclass(category, PluginWarning) else f"{category.__name__}: "
+    prefix = "seqkit: warning: " if issubclass(category, SeqkitWarning) else f"{category.__name__}: "
     print(prefix + str(message).replace("\n", " "), file=sys.stderr)
 
 

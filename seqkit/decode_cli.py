@@ -11,7 +11,7 @@ import json
 import os
 import warnings
 
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, SeqkitWarning
 from seqkit.options import Option
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
@@ -170,6 +170,9 @@ def decode_command(args) -> int:
     length = args.length or recipe_decode["length"]
     inputs = inputs or _recipe_inputs(recipe_decode)
     step_model = run.task.step_model(run.model)
+    for key, why in decoder.ineffective_options(step_model).items():
+        where = _flag(key) if key in flags else f"decode.{key} (the run's recipe)"
+        warnings.warn(f"{where}: {why}", SeqkitWarning)
     try:
         results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
     except NonFiniteLogProbs as exc:

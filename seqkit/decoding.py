@@ -93,6 +93,11 @@ class Decoder(ABC):
                              for k, v in result.extras.items()}
         return results
 
+    def ineffective_options(self, model: StepModel) -> dict[str, str]:
+        """``{key: why}`` for options set to values that change nothing with this model (a length
+        penalty where every output has the same length): worth a warning, not an error."""
+        return {}
+
     @abstractmethod
     def search(self, model: StepModel, state: State, tokens: torch.Tensor,
                length: int) -> list[DecodeResult]:

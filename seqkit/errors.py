@@ -9,5 +9,9 @@ class SeqkitError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-class PluginWarning(UserWarning):
+class SeqkitWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints one line."""
+
+
+class PluginWarning(SeqkitWarning):
     """A third-party plugin failed to load; the rest of seqkit still works."""

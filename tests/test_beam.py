@@ -192,3 +192,15 @@ def test_early_stop_when_the_finished_pool_cannot_be_beaten():
 def test_invalid_options(options, message):
     with pytest.raises(SeqkitError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_decoder("beam", options)
+
+
+@pytest.mark.parametrize("end,alpha,ineffective", [(None, 1.0, True), (None, 0.0, False), (0, 1.0, False)])
+def test_length_penalty_without_an_end_symbol_is_reported_ineffective(end, alpha, ineffective):
+    model = make_model("table", 3, 4, end)
+    beam = build_decoder("beam", {"length_penalty": alpha})
+    assert ("length_penalty" in beam.ineffective_options(model)) == ineffective
+    if ineffective:  # it is indeed ineffective: the same outputs and scores as without it
+        plain = decode("beam", model, model.start(2), 4, beam_size=3, n_best=3)
+        penalised = decode("beam", model, model.start(2), 4, beam_size=3, n_best=3, length_penalty=alpha)
+        assert [[(h.tokens, h.log_prob) for h in r.hypotheses] for r in plain] == \
+            [[(h.tokens, h.log_prob) for h in r.hypotheses] for r in penalised]

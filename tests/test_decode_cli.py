@@ -146,6 +146,15 @@ def test_a_diverged_model_is_one_line_naming_the_checkpoint(run_dir, diverged, s
         f"retrain it with a lower train.lr"]
 
 
+def test_length_penalty_without_an_end_symbol_warns_in_one_line(run_dir):
+    result = run_cli("decode", run_dir, "--strategy", "beam", "--length-penalty", "1", "--length", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "seqkit: warning: --length-penalty: has no effect: this task's outputs have no end symbol, "
+        "so they all have the requested length"]
+    assert run_cli("decode", run_dir, "--strategy", "beam", "--length", "3").stderr == ""
+
+
 def test_a_missing_run_is_named(tmp_path):
     result = run_cli("decode", tmp_path / "nothing", "--strategy", "greedy")
     assert result.returncode == 2 and "nothing: no such run directory" in result.stderr

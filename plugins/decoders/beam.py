@@ -31,6 +31,12 @@ class Beam(Decoder):
                                  help="rank by log_prob / length**alpha: 0 off, 1 average per token"),
     }
 
+    def ineffective_options(self, model):
+        if model.end_token is None and self.config["length_penalty"] != 0.0:
+            return {"length_penalty": "has no effect: this task's outputs have no end symbol, so "
+                                      "they all have the requested length"}
+        return {}
+
     def search(self, model, state, tokens, length):
         vocab, end, alpha = model.vocab_size, model.end_token, self.config["length_penalty"]
         batch = tokens.shape[0]
