@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,14 @@ def _type_name(types: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
+def _as_declared(value: Any, option: Option) -> Any:
+    """An integral float where only an integer is accepted is that integer (``1e3`` steps: 1000)."""
+    types = option.types()
+    if isinstance(value, float) and value.is_integer() and int in types and float not in types:
+        return int(value)
+    return value
+
+
 def _check_value(value: Any, option: Option) -> str | None:
     if value is None:
         return None if option.default is None and not option.required else "must be set"
@@ -52,6 +61,8 @@ def _check_value(value: Any, option: Option) -> str | None:
     )
     if not ok:
         return f"expected {_type_name(types)}, got {type(value).__name__} {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number; got {value!r}"
     if option.choices is not None and value not in option.choices:
         return f"must be one of {', '.join(map(str, option.choices))}; got {value!r}"
     if option.min is not None and value < option.min:
@@ -89,6 +100,7 @@ def check_options(values: dict | None, schema: dict[str, Option], path: str,
                 problems.append(f"{prefix}{key}: required key is missing")
                 continue
             value = option.default
+        value = _as_declared(value, option)
         problem = _check_value(value, option)
         if problem:
             problems.append(f"{prefix}{key}: {problem}")

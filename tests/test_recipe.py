@@ -61,6 +61,7 @@ def test_good_recipe_validates(tmp_path, toy_site):
     ({"decode": {"strategy": "nope"}}, "decode.strategy: unknown decoder 'nope'"),
     ({"decode": {"width": 0}}, "decode.width: must be >= 1; got 0"),
     ({"decode": {"prompt": 5}}, "decode.prompt: expected a string, got int 5"),
+    ({"train": {"lr": float("nan")}}, "train.lr: must be a finite number; got nan"),
 ])
 def test_each_problem_is_one_line_and_exit_2(tmp_path, toy_site, edit, line):
     data = yaml.safe_load(GOOD)
@@ -161,6 +162,30 @@ def test_resolved_recipe_round_trips(tmp_path, toy_registry):
     assert resolved["decode"] == {"strategy": "toydec", "length": 100, "prompt": "a", "width": 2}
     again = resolve(yaml.safe_load(dump_recipe(resolved)), toy_registry, "again")
     assert again == resolved
+
+
+def test_integral_float_is_an_integer(tmp_path, toy_registry):
+    path = write(tmp_path, GOOD)
+    resolved = load_recipe(path, ["train.steps=1e3", "model.layers=2.0"], registry=toy_registry)
+    assert (resolved["train"]["steps"], resolved["model"]["layers"]) == (1000, 2)
+    assert type(resolved["train"]["steps"]) is int and type(resolved["model"]["layers"]) is int
+    assert type(resolved["train"]["lr"]) is float  # a number option keeps its float
+    with pytest.raises(SeqkitError) as info:
+        load_recipe(path, ["train.steps=2.5", "model.layers=.inf"], registry=toy_registry)
+    assert info.value.problems == [f"{path}: model.layers: expected an integer, got float inf",
+                                   f"{path}: train.steps: expected an integer, got float 2.5"]
+
+
+def test_every_float_must_be_finite(tmp_path, toy_registry):
+    path = write(tmp_path, GOOD)
+    with pytest.raises(SeqkitError) as info:
+        load_recipe(path, ["train.lr=.nan", "train.time_limit=.inf", "model.cell_options.scale=-.inf",
+                           "decode.width=.nan"], registry=toy_registry)
+    assert info.value.problems == [
+        f"{path}: model.cell_options.scale: must be a finite number; got -inf",
+        f"{path}: train.lr: must be a finite number; got nan",
+        f"{path}: train.time_limit: must be a finite number; got inf",
+        f"{path}: decode.width: expected an integer, got float nan"]
 
 
 def test_resolve_raises_all_problems(toy_registry):
