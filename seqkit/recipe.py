@@ -93,7 +93,11 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[str]:
-    """Apply ``key.path=value`` overrides in place (values parsed as YAML); return problems."""
+    """Apply ``key.path=value`` overrides in place (values parsed as YAML); return problems.
+
+    ``key.path=null`` removes the key, so its default applies (or, for a key only another
+    plugin accepts, it is gone: ``decode.temperature=null`` before switching to beam search).
+    """
     problems = []
     for override in overrides:
         key, sep, text = override.partition("=")
@@ -107,6 +111,8 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[
         *parents, leaf = key.strip().split(".")
         node = data
         for i, part in enumerate(parents):
+            if value is None and node.get(part) is None:
+                break  # nothing to remove
             child = node.setdefault(part, {})
             if child is None:
                 child = node[part] = {}
@@ -115,7 +121,10 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[
                 break
             node = child
         else:
-            node[leaf] = value
+            if value is None:
+                node.pop(leaf, None)
+            else:
+                node[leaf] = value
     return problems
 
 

@@ -145,6 +145,23 @@ def test_apply_overrides_parses_yaml_values():
     assert apply_overrides({"seed": 1}, ["seed.x=2"]) == ["--set seed.x=2: seed is not a mapping"]
 
 
+def test_null_removes_a_key():
+    data = {"seed": 1, "decode": {"strategy": "sample", "temperature": 0.8}}
+    assert apply_overrides(data, ["decode.temperature=null", "seed=~", "train.lr=null",
+                                  "model.cell_options.scale=null"]) == []
+    assert data == {"decode": {"strategy": "sample"}}  # absent keys stay absent, no empty sections
+    assert apply_overrides({"seed": 1}, ["seed.x=null"]) == ["--set seed.x=null: seed is not a mapping"]
+
+
+def test_null_lets_a_recipe_switch_decoder(tmp_path):
+    """recipes/char_lm.yaml sets decode.temperature and seed, which beam search does not take."""
+    clash = run_cli("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam")
+    assert clash.returncode == 2 and "decode.temperature: " in clash.stderr
+    result = run_cli("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam",
+                     "--set", "decode.temperature=null", "--set", "decode.seed=null", "--device", "cpu")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
 def test_scientific_notation_is_a_number():
     from seqkit.recipe import parse_yaml
 
