@@ -14,7 +14,8 @@ class Recurrent(nn.Module):
     ``forward(inputs, states=None, lengths=None)`` takes ``(batch, time, input_size)`` and returns
     ``(outputs, states)``: outputs ``(batch, time, hidden_size * directions)`` from the last layer,
     and a list with one final state per layer and direction (index ``layer * directions + d``).
-    Dropout applies between layers, as in ``torch.nn.LSTM``.
+    Dropout applies between layers, as in ``torch.nn.LSTM``. ``lengths`` (batch,) is a tensor
+    or a list of ints, as torch.nn's ``pack_padded_sequence`` takes.
     """
 
     def __init__(self, cell: type[Cell] | str, input_size: int, hidden_size: int, layers: int = 1,
@@ -37,7 +38,10 @@ class Recurrent(nn.Module):
         return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]
 
     def forward(self, inputs: torch.Tensor, states: list[State] | None = None,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, list[State]]:
+                lengths: torch.Tensor | list[int] | tuple[int, ...] | None = None
+                ) -> tuple[torch.Tensor, list[State]]:
+        if lengths is not None and not torch.is_tensor(lengths):
+            lengths = torch.as_tensor(lengths, dtype=torch.long)  # a list, as torch.nn's packing takes
         if states is None:
             states = [None] * len(self.cells)
         finals, x = [], inputs

@@ -53,6 +53,21 @@ def test_step_only_cell_uses_the_default_loop_with_padding():
         torch.testing.assert_close(final[1:], final_alone, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", StepOnlyCell])
+@pytest.mark.parametrize("as_list", [list, tuple])
+def test_lengths_as_a_python_sequence(cell, as_list):
+    """torch.nn accepts lengths as a list (pack_padded_sequence); so does Recurrent."""
+    torch.manual_seed(0)
+    model = Recurrent(cell, 3, 4, layers=2, bidirectional=True).eval()
+    x = torch.randn(3, 5, 3)
+    outputs, finals = model(x, lengths=as_list([5, 2, 3]))
+    expected, expected_finals = model(x, lengths=torch.tensor([5, 2, 3]))
+    torch.testing.assert_close(outputs, expected, rtol=0, atol=0)
+    for final, expected_final in zip(finals, expected_finals):
+        torch.testing.assert_close(final, expected_final, rtol=0, atol=0)
+    assert (outputs[1, 2:] == 0).all()
+
+
 def test_dropout_only_between_layers_and_only_in_training():
     torch.manual_seed(1)
     model = Recurrent("tanh", 3, 4, layers=2, dropout=0.5)
