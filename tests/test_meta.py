@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,28 @@ def test_hook_is_exercised_by_a_test(hook):
     users = [p.name for p in (REPO / "tests").glob("test_*.py")
              if p.name != this and f"def {hook}(" in p.read_text()]
     assert users, f"no test implements the {hook} hook"
+
+
+def _recipe_keys(registry) -> list[str]:
+    """Every recipe key of the core and of the built-in tasks, datasets, decoders and cells."""
+    from seqkit.options import options_of
+    from seqkit.recipe import DECODE_OPTIONS, MODEL_OPTIONS, TOP_OPTIONS, TRAIN_OPTIONS
+
+    keys = [*TOP_OPTIONS, *MODEL_OPTIONS, *TRAIN_OPTIONS, *DECODE_OPTIONS]
+    for name in registry.names("task"):
+        keys += [key for section in registry.get("task", name).options.values() for key in section]
+    for kind in ("dataset", "decoder"):
+        keys += [key for name in registry.names(kind) for key in options_of(registry.get(kind, name))]
+    for name in registry.names("cell"):
+        keys += options_of(registry.get("cell", name), skip=("self", "input_size", "hidden_size"))
+    return sorted(set(keys))
+
+
+def test_every_builtin_recipe_key_is_documented(registry):
+    readme = (REPO / "README.md").read_text()
+    undocumented = [key for key in _recipe_keys(registry)
+                    if not re.search(rf"`[^`\n]*\b{re.escape(key)}\b[^`\n]*`", readme)]
+    assert not undocumented, f"README.md does not document the recipe keys {undocumented}"
 
 
 def _readme_test_command() -> str:
