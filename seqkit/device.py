@@ -18,19 +18,19 @@ def resolve_device(spec: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU. A device that is absent is an error, not a fallback."""
     spec = str(spec).strip().lower()
     if not DEVICE_SPEC.match(spec):
-        raise SeqkitError(f"device '{spec}' is not one of auto, cpu, cuda, cuda:N, mps")
+        raise SeqkitError(f"device: '{spec}' is not one of auto, cpu, cuda, cuda:N, mps")
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if _mps_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise SeqkitError(f"device '{spec}' was asked for but this torch sees no CUDA device "
+            raise SeqkitError(f"device: '{spec}' was asked for but this torch sees no CUDA device "
                               f"(torch {torch.__version__}); use device: auto or cpu")
         index = int(spec.split(":")[1]) if ":" in spec else 0
         if index >= torch.cuda.device_count():
-            raise SeqkitError(f"device '{spec}' does not exist: {torch.cuda.device_count()} CUDA "
+            raise SeqkitError(f"device: '{spec}' does not exist: {torch.cuda.device_count()} CUDA "
                               f"device(s) visible")
     if spec == "mps" and not _mps_available():
-        raise SeqkitError("device 'mps' was asked for but is not available; use device: auto or cpu")
+        raise SeqkitError("device: 'mps' was asked for but is not available; use device: auto or cpu")
     return torch.device(spec)

@@ -23,6 +23,8 @@ class Task(ABC):
 
     The generic trainer (``seqkit.trainer``) drives a task through this life cycle::
 
+        TaskClass.check(recipe)                 # validation: rules across keys, and the model's
+        TaskClass.model_outline(recipe)         #   size, counted on the meta device
         task = TaskClass(recipe, device)        # recipe: resolved (defaults filled in)
         task.prepare()                          # read data, build vocabulary, put tokens on device
         #   ... or, when rebuilding from a checkpoint without rereading data:
@@ -40,6 +42,25 @@ class Task(ABC):
     """
 
     options: dict[str, dict[str, Option]] = {}
+
+    # -- validation (``seqkit validate`` and ``seqkit run``, before any data is read) --------
+    @classmethod
+    def check(cls, recipe: dict) -> list[str]:
+        """Rules that span keys, as problems ``"key.path: message"``; [] when the recipe is fine.
+
+        ``recipe`` is resolved: every key has passed its own ``Option`` and defaults are filled
+        in. A key whose default depends on another key is declared with default ``None`` and
+        filled in here.
+        """
+        return []
+
+    @classmethod
+    def model_outline(cls, recipe: dict) -> nn.Module | None:
+        """The model ``build_model`` would make for ``recipe``, from the recipe alone (what only the
+        data tells, such as a vocabulary's size, estimated). seqkit builds it on the ``meta``
+        device, where no memory is allocated, to check that training fits in memory before a
+        run starts. None: no such check."""
+        return None
 
     def __init__(self, recipe: dict, device: torch.device | str = "cpu"):
         self.recipe = recipe
@@ -105,6 +126,13 @@ class Dataset(ABC):
     """
 
     options: dict[str, Option] = {}
+
+    @classmethod
+    def check(cls, options: dict) -> list[str]:
+        """Problems with ``options`` (this dataset's keys of the recipe's ``data`` section) found
+        without reading the data, such as a missing or unreadable file, as ``"data.key: message"``.
+        ``seqkit validate`` and ``seqkit run`` call it before anything is read or written."""
+        return []
 
     def __init__(self, **options):
         self.config = options

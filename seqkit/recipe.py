@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from seqkit.device import DEVICE_SPEC
+from seqkit.device import DEVICE_SPEC, resolve_device
 from seqkit.errors import SeqkitError
 from seqkit.options import Option, check_options, options_of, suggest
+from seqkit.recipe_checks import checks_beyond_keys
 
 TOP_OPTIONS = {
     "task": Option(type=str, required=True, help="registered task name"),
@@ -160,6 +161,8 @@ def _without_other_decoders_keys(data: dict, registry, task_keys: set, problems:
 def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
 
+    Once every key is valid, the checks beyond keys run too (``seqkit.recipe_checks``): the
+    task's cross-key rules, the dataset's files, the device, whether the model fits in memory.
     Raises ``SeqkitError`` listing every problem, each as ``SOURCE: key.path: message``.
     """
     problems: list[str] = []
@@ -168,6 +171,11 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     problems += found
     if isinstance(resolved.get("device"), str) and not DEVICE_SPEC.match(resolved["device"]):
         problems.append(f"device: '{resolved['device']}' is not one of auto, cpu, cuda, cuda:N, mps")
+    elif isinstance(resolved.get("device"), str):
+        try:  # a device this machine lacks fails validation, not the run
+            resolve_device(resolved["device"])
+        except SeqkitError as exc:
+            problems += exc.problems
 
     task_cls = _lookup(registry, "task", resolved.get("task"), "task", problems) \
         if resolved.get("task") is not None else None
@@ -175,6 +183,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     for section in extra:
         if section not in SECTIONS:
             problems.append(f"task: plugin declares options for unknown section '{section}'")
+    chosen = {}  # section -> the plugin class its selector key chose (data: the dataset)
 
     def section(name: str, core: dict[str, Option], selector: tuple[str, str] | None = None):
         values = data.get(name) or {}
@@ -186,8 +195,8 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
         if selector:
             key, kind = selector
             if key in schema:
-                chosen = values.get(key, schema[key].default)
-                cls = _lookup(registry, kind, chosen, f"{name}.{key}", problems)
+                selected = values.get(key, schema[key].default)
+                cls = chosen[name] = _lookup(registry, kind, selected, f"{name}.{key}", problems)
                 plugin_options = options_of(cls) if cls else {}
                 # Keys belonging to other plugins of this kind are not silently ignored.
                 schema = {**schema, **plugin_options}
@@ -212,6 +221,8 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
 
     if resolved.get("output") is None and isinstance(resolved.get("task"), str):
         resolved["output"] = f"runs/{resolved['task']}"
+    if not problems:  # the plugins' own rules and the machine's limits need valid keys
+        problems = checks_beyond_keys(resolved, task_cls, chosen.get("data"))
     if problems:
         raise SeqkitError(*(f"{source}: {p}" for p in problems))
     return resolved

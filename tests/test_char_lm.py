@@ -79,9 +79,11 @@ def test_random_batches_depend_only_on_seed_and_step(task):
     assert all(torch.equal(full[0], f) for f in full)  # batch_size >= pool: the full batch every step
 
 
-def test_carry_state_requires_stream_sampling(tmp_path):
-    with pytest.raises(SeqkitError, match="train.carry_state"):
-        CharLM(tiny_recipe(tmp_path, "train.sampling=random"), "cpu")
+def test_carry_state_follows_the_sampling_mode(tmp_path):
+    assert tiny_recipe(tmp_path)["train"]["carry_state"] is True
+    assert tiny_recipe(tmp_path, "train.sampling=random")["train"]["carry_state"] is False
+    with pytest.raises(SeqkitError, match="train.carry_state: state is only carried between"):
+        tiny_recipe(tmp_path, "train.sampling=random", "train.carry_state=true")
 
 
 def test_loss_on_every_position_or_only_the_last(task):

@@ -46,18 +46,36 @@ def test_text_refuses_unusable_files_naming_them(registry, tmp_path, name, conte
     (tmp_path / name).write_bytes(content)
     with pytest.raises(SeqkitError) as info:
         dataset(registry, "text", path=str(tmp_path / name)).load()
-    assert str(info.value).startswith(str(tmp_path / name)) and message in str(info.value)
+    assert str(info.value).startswith(f"data.path: {tmp_path / name}") and message in str(info.value)
 
 
-def test_text_path_problems(registry, tmp_path):
-    with pytest.raises(SeqkitError, match="no such file"):
-        dataset(registry, "text", path=str(tmp_path / "missing.txt")).load()
-    with pytest.raises(SeqkitError, match="no files match"):
-        dataset(registry, "text", path=str(tmp_path / "*.md")).load()
-    with pytest.raises(SeqkitError, match="is a folder"):
-        dataset(registry, "text", path=str(tmp_path)).load()
-    with pytest.raises(SeqkitError, match="data.path"):
-        dataset(registry, "text").load()
+@pytest.mark.parametrize("path, message", [
+    ("missing.txt", "data.path: no such file '{tmp}/missing.txt'"),
+    ("*.md", "data.path: no files match the glob '{tmp}/*.md'"),
+    ("", "data.path: '{tmp}' is a folder; give a file or a glob such as '{tmp}/*.txt'"),
+    (None, "data.path: the text dataset needs a file or glob, e.g. --set data.path=corpus.txt"),
+])
+def test_text_path_problems_are_found_without_reading(registry, tmp_path, path, message):
+    """check() (what validation calls) and load() report the same problem, naming the key."""
+    options = {} if path is None else {"path": str(tmp_path / path) if path else str(tmp_path)}
+    expected = message.format(tmp=tmp_path)
+    assert registry.get("dataset", "text").check(options) == [expected]
+    with pytest.raises(SeqkitError) as info:
+        dataset(registry, "text", **options).load()
+    assert info.value.problems == [expected]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_text_unreadable_file_is_found_without_reading(registry, tmp_path):
+    (tmp_path / "secret.txt").write_text("hidden")
+    (tmp_path / "secret.txt").chmod(0)
+    assert registry.get("dataset", "text").check({"path": str(tmp_path / "*.txt")}) == [
+        f"data.path: cannot read '{tmp_path / 'secret.txt'}' (permission denied)"]
+
+
+def test_text_check_accepts_readable_files(registry, tmp_path):
+    (tmp_path / "a.txt").write_text("text")
+    assert registry.get("dataset", "text").check({"path": str(tmp_path / "*.txt")}) == []
 
 
 def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
@@ -68,4 +86,4 @@ def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, **ONE_THREAD_ENV})
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"{tmp_path / 'data.bin'}: looks binary (contains NUL bytes); give a UTF-8 text file"
+    assert proc.stderr.strip() == f"data.path: {tmp_path / 'data.bin'}: looks binary (contains NUL bytes); give a UTF-8 text file"

@@ -1,9 +1,10 @@
 """``text``: any UTF-8 file, or every file matching a glob (concatenated in sorted order)."""
 import glob
+import os
 from pathlib import Path
 
 import seqkit
-from seqkit import Dataset, Option
+from seqkit import Dataset, Option, SeqkitError
 
 from seqkit.plugins.datasets._text_files import join_texts, read_text_file
 
@@ -14,27 +15,48 @@ class TextFiles(Dataset):
         "max_chars": Option(0, min=0, help="keep only the first N characters; 0: all"),
     }
 
+    @classmethod
+    def check(cls, options: dict) -> list[str]:
+        try:
+            text_files(options.get("path"))
+        except SeqkitError as exc:
+            return exc.problems
+        return []
+
     def load(self) -> str:
-        pattern = self.config.get("path")
-        if not pattern:
-            raise seqkit.SeqkitError("data.path: the text dataset needs a file or glob, "
-                                     "e.g. --set data.path=corpus.txt")
-        pattern = str(Path(pattern).expanduser())
-        if glob.has_magic(pattern):
-            files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-            if not files:
-                raise seqkit.SeqkitError(f"{pattern}: no files match this glob (data.path)")
-        else:
-            files = [Path(pattern)]
-            if not files[0].exists():
-                raise seqkit.SeqkitError(f"{pattern}: no such file (data.path)")
-            if files[0].is_dir():
-                raise seqkit.SeqkitError(f"{pattern}: is a folder; give a file or a glob such as "
-                                         f"'{pattern.rstrip('/')}/*.txt' (data.path)")
-        text = join_texts([read_text_file(f) for f in files], self.config.get("max_chars", 0))
+        files = text_files(self.config.get("path"))
+        try:
+            text = join_texts([read_text_file(f) for f in files], self.config.get("max_chars", 0))
+        except SeqkitError as exc:  # a file that is not text: name the key that chose it
+            raise SeqkitError(*(f"data.path: {p}" for p in exc.problems)) from None
         if not text.strip():
-            raise seqkit.SeqkitError(f"{pattern}: the text is empty (data.path)")
+            raise SeqkitError(f"data.path: {self.config['path']}: the text is empty")
         return text
+
+
+def text_files(pattern: str | None) -> list[Path]:
+    """The files ``data.path`` names, each there and readable; a ``SeqkitError`` naming the key
+    otherwise. Nothing is read, so validation can call it."""
+    if not pattern:
+        raise SeqkitError("data.path: the text dataset needs a file or glob, "
+                          "e.g. --set data.path=corpus.txt")
+    pattern = str(Path(pattern).expanduser())
+    if glob.has_magic(pattern):
+        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        if not files:
+            raise SeqkitError(f"data.path: no files match the glob '{pattern}'")
+    else:
+        files = [Path(pattern)]
+        if not files[0].exists():
+            raise SeqkitError(f"data.path: no such file '{pattern}'")
+        if files[0].is_dir():
+            raise SeqkitError(f"data.path: '{pattern}' is a folder; give a file or a glob such as "
+                              f"'{pattern.rstrip('/')}/*.txt'")
+    unreadable = [f for f in files if not os.access(f, os.R_OK)]
+    if unreadable:
+        more = f" and {len(unreadable) - 1} more files" if len(unreadable) > 1 else ""
+        raise SeqkitError(f"data.path: cannot read '{unreadable[0]}'{more} (permission denied)")
+    return files
 
 
 @seqkit.hookimpl

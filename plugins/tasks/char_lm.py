@@ -50,7 +50,9 @@ class CharLM(Task):
         "train": {
             "window": Option(100, min=1, help="characters per training window (BPTT length)"),
             "sampling": Option("stream", choices=("stream", "random")),
-            "carry_state": Option(True, help="stream only: carry the hidden state across windows"),
+            "carry_state": Option(None, type=bool, help="carry the hidden state across windows; "
+                                                        "stream only (default: true with stream, "
+                                                        "false with random)"),
             "pool": Option(0, min=0, help="random only: draw this many windows once and cycle; 0: fresh"),
             "loss_on": Option("every", choices=("every", "last"),
                               help="score every position, or only the character after the window"),
@@ -62,13 +64,27 @@ class CharLM(Task):
         },
     }
 
+    @classmethod
+    def check(cls, recipe: dict) -> list[str]:
+        train = recipe["train"]
+        if train["carry_state"] is None:  # the default follows the sampling mode
+            train["carry_state"] = train["sampling"] == "stream"
+        if train["carry_state"] and train["sampling"] != "stream":
+            return ["train.carry_state: state is only carried between consecutive windows "
+                    "(train.sampling: stream); remove it or set train.carry_state=false"]
+        return []
+
+    @classmethod
+    def model_outline(cls, recipe: dict) -> CharLanguageModel:
+        # The vocabulary is known once the data is read: an alphabet bounds it (plus the unknown
+        # symbol); else 256, more than most texts use. Next to hidden_size it barely counts.
+        alphabet = recipe["data"]["alphabet"]
+        return _model(recipe, len(set(alphabet)) + 1 if alphabet else 256)
+
     def __init__(self, recipe: dict, device="cpu"):
         super().__init__(recipe, device)
         self.data, self.train_cfg = recipe["data"], recipe["train"]
         self.seed = recipe.get("seed", 0)
-        if self.train_cfg["carry_state"] and self.train_cfg["sampling"] != "stream":
-            raise SeqkitError("train.carry_state: state is only carried between consecutive windows "
-                              "(train.sampling: stream); set train.carry_state=false")
         self.vocab: Vocabulary | None = None
         self.carry = None  # hidden state carried into the next training window
 
@@ -137,10 +153,7 @@ class CharLM(Task):
 
     # -- model, loss, metrics --------------------------------------------------------------
     def build_model(self) -> CharLanguageModel:
-        model = self.recipe["model"]
-        cell = get_registry().get("cell", model["cell"])
-        return CharLanguageModel(len(self.vocab), model["embedding_size"], cell, model["hidden_size"],
-                                 model["layers"], model["dropout"], **model["cell_options"])
+        return _model(self.recipe, len(self.vocab))
 
     def _score(self, model, x, y, states):
         """(summed loss in nats, count, final states) for every position, or for the last one."""
@@ -221,6 +234,13 @@ class CharLM(Task):
 
     def detokenize(self, ids: list[int]) -> str:
         return self.vocab.decode(ids)
+
+
+def _model(recipe: dict, vocab_size: int) -> CharLanguageModel:
+    model = recipe["model"]
+    cell = get_registry().get("cell", model["cell"])
+    return CharLanguageModel(vocab_size, model["embedding_size"], cell, model["hidden_size"],
+                             model["layers"], model["dropout"], **model["cell_options"])
 
 
 def split_text(text: str, fraction: float, how: str, blocks: int = 100) -> tuple[str, str]:
