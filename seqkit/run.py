@@ -15,6 +15,7 @@ import torch
 
 from seqkit.atomic import atomic_write, remove_torn_writes
 from seqkit.checkpoint import load_checkpoint
+from seqkit.created_paths import CreatedPaths
 from seqkit.device import resolve_device
 from seqkit.distributed import is_main
 from seqkit.errors import SeqkitError
@@ -72,18 +73,39 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
         display.close()
 
 
-def start_run(recipe: dict, display: str = "bar") -> TrainResult:
-    """Train a resolved recipe from scratch into ``recipe['output']``."""
+def start_run(recipe: dict, display: str = "bar", source: str | None = None) -> TrainResult:
+    """Train a resolved recipe from scratch into ``recipe['output']``.
+
+    Input errors raised while the run prepares or trains name ``source``, the recipe file, as
+    validation's do. A run that fails before it has logged or saved anything removes what it
+    created, and nothing that was in its folder before.
+    """
     run_dir = Path(recipe["output"])
     if (run_dir / "checkpoints" / "last.pt").exists():
         raise SeqkitError(f"{run_dir}: already holds a run; continue it with "
                           f"'seqkit run --resume {run_dir}', or pick another folder with "
                           f"--set output=DIR")
+    created = CreatedPaths(run_dir)
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
         atomic_write(run_dir / "metrics.jsonl", "")
-    return _train(recipe, run_dir, display, None)
+    try:
+        return _train(recipe, run_dir, display, None)
+    except BaseException as exc:
+        if is_main() and not _has_trained(run_dir):
+            created.remove()
+        if isinstance(exc, SeqkitError) and source:
+            raise SeqkitError(*(p if p.startswith(f"{source}: ") else f"{source}: {p}"
+                                for p in exc.problems)) from exc
+        raise
+
+
+def _has_trained(run_dir: Path) -> bool:
+    """Has the run logged a line or saved a checkpoint? Then its folder is kept, whatever happens."""
+    metrics = run_dir / "metrics.jsonl"
+    return (run_dir / "checkpoints" / "last.pt").exists() or (
+        metrics.exists() and metrics.stat().st_size > 0)
 
 
 def recipe_diff(old: dict, new: dict, prefix: str = "") -> list[str]:

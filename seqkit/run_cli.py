@@ -35,7 +35,7 @@ def run_command(args, overrides: list[str]) -> int:
         if args.force:
             raise SeqkitError("--force: only applies with --resume RUN")
         recipe = load_recipe(args.recipe, overrides)
-        result = start_run(recipe, display)
+        result = start_run(recipe, display, source=args.recipe)
         run_dir = recipe["output"]
     if args.json:
         print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,

@@ -86,4 +86,7 @@ def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, **ONE_THREAD_ENV})
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"data.path: {tmp_path / 'data.bin'}: looks binary (contains NUL bytes); give a UTF-8 text file"
+    # a run-time error names the recipe and the key, as validation's do
+    assert proc.stderr.strip() == (f"{tmp_path / 'r.yaml'}: data.path: {tmp_path / 'data.bin'}: "
+                                   f"looks binary (contains NUL bytes); give a UTF-8 text file")
+    assert not (tmp_path / "run").exists()  # failed before its first step: no half-made run folder
