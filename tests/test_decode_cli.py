@@ -179,6 +179,7 @@ def test_all_strategies_through_the_python_api(run_dir):
 def test_recipe_rejects_options_of_another_strategy():
     registry = get_registry()
     recipe = json.loads(json.dumps(RECIPE))
+    recipe["data"]["path"] = __file__  # a readable file: validation checks it exists
     recipe["decode"] = {"strategy": "greedy", "top_p": 0.9, "prompt": "x", "widht": 2}
     with pytest.raises(SeqkitError) as caught:
         resolve(recipe, registry, "r.yaml")
