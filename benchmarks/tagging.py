@@ -96,7 +96,8 @@ def crf_contenders(crf, emissions, lengths):
     gradients = [torch.autograd.grad(log_partition(leaf).sum(), leaf)[0]
                  for log_partition in (seqkit_lp, hand_lp[True], hand_lp[False])
                  for leaf in [emissions.detach().requires_grad_()]]
-    agree["log_partition + backward"] = all(torch.allclose(gradients[0], g, atol=1e-6) for g in gradients[1:])
+    # The gradients are marginals; float32 rounding of log-sums in the hundreds moves them by ~3e-5.
+    agree["log_partition + backward"] = all(torch.allclose(gradients[0], g, atol=1e-4) for g in gradients[1:])
     return contenders, agree
 
 
