@@ -120,6 +120,15 @@ def _given_inputs(args) -> list[str] | None:
     return args.prompt or args.input
 
 
+def _inputs_source(args) -> str:
+    """Where the inputs came from, as a warning about them names it."""
+    if args.input_file:
+        return str(args.input_file)
+    if args.prompt or args.input:
+        return "--prompt" if args.prompt else "--input"
+    return "decode.prompt (the run's recipe)"
+
+
 def _recipe_inputs(recipe_decode: dict) -> list[str]:
     if isinstance(recipe_decode.get("prompt"), str):
         return [recipe_decode["prompt"]]
@@ -169,6 +178,9 @@ def decode_command(args) -> int:
     decoder = build_decoder(strategy, values)
     length = args.length or recipe_decode["length"]
     inputs = inputs or _recipe_inputs(recipe_decode)
+    normalized, note = run.task.normalize_inputs(inputs)
+    if note:
+        warnings.warn(f"{_inputs_source(args)}: {note}", SeqkitWarning)
     step_model = run.task.step_model(run.model)
     for key, why in decoder.ineffective_options(step_model).items():
         where = _flag(key) if key in flags else f"decode.{key} (the run's recipe)"
@@ -177,7 +189,8 @@ def decode_command(args) -> int:
         results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
     except NonFiniteLogProbs as exc:
         raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
-    report = _report(run.task, step_model, strategy, decoder.config, length, inputs, results)
+    report = _report(run.task, step_model, strategy, decoder.config, length, inputs, normalized,
+                     results)
     if args.json:
         print(json.dumps(report))
     else:
@@ -185,15 +198,15 @@ def decode_command(args) -> int:
     return 0
 
 
-def _report(task, step_model, strategy, config, length, inputs, results) -> dict:
+def _report(task, step_model, strategy, config, length, inputs, normalized, results) -> dict:
     end = step_model.end_token
 
     def text(tokens):
         return task.detokenize(tokens[:-1] if end is not None and tokens and tokens[-1] == end else tokens)
 
     entries = []
-    for source, result in zip(inputs, results):
-        entry = {"input": source, "outputs": [
+    for source, read, result in zip(inputs, normalized, results):
+        entry = {"input": source, "normalized_input": read, "outputs": [
             {"text": text(h.tokens), "tokens": h.tokens, "log_prob": h.log_prob,
              **({"score": h.score} if h.score is not None else {})} for h in result.hypotheses]}
         if "marginals" in result.extras:
@@ -220,7 +233,7 @@ def _print(report: dict) -> None:
             line = Text()
             if len(entry["outputs"]) > 1:
                 line.append(f"{rank}. ", style="dim")
-            line.append(entry["input"], style="cyan")
+            line.append(entry["normalized_input"], style="cyan")
             line.append(output["text"])
             line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
             console.print(line)
@@ -235,7 +248,7 @@ def _marginals_table(entry: dict, shown: float = 0.01):
     from rich.table import Table
 
     marginals = entry["marginals"]
-    table = Table(title=f"p(y_s = v) after {entry['input']!r}", title_justify="left")
+    table = Table(title=f"p(y_s = v) after {entry['normalized_input']!r}", title_justify="left")
     table.add_column("symbol")
     positions = len(marginals["table"][0]) if marginals["table"] else 0
     for s in range(positions):

@@ -108,6 +108,11 @@ class Task(ABC):
         """A ``seqkit.decoding.StepModel`` over ``model`` that carries state token by token."""
         raise SeqkitError(f"task {type(self).__name__} does not support decoding")
 
+    def normalize_inputs(self, inputs: list[str]) -> tuple[list[str], str | None]:
+        """Each input as the model reads it (what outputs are shown after), and one line on what
+        reading changed that the user did not ask for (characters it cannot represent), or None."""
+        return list(inputs), None
+
     def start_decoding(self, model: nn.Module, inputs: list[str]):
         """(state, tokens (batch,)) from which the first decoder step predicts the first new token."""
         raise SeqkitError(f"task {type(self).__name__} does not support decoding")

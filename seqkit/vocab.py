@@ -52,6 +52,24 @@ class Vocabulary:
             text = "".join(c if c in self.index else space if c.isspace() else "" for c in text)
         return text
 
+    def read(self, texts: list[str]) -> tuple[list[str], str | None]:
+        """Each text as the model reads it: normalized, and with ``unknown="map"`` every character
+        outside the vocabulary shown as the unknown symbol (``encode`` maps them there too). Also one
+        line naming those characters, each once, or None when every character is known."""
+        outside = {}
+        for text in texts:
+            normalized = text.lower() if self.lowercase else text
+            outside.update(dict.fromkeys(c for c in normalized if c not in self.index))
+        if not outside:
+            return [self.normalize(text) for text in texts], None
+        listed = ", ".join(map(repr, outside))
+        if self.unknown == "drop":
+            spaced = " (whitespace read as a space)" if any(c.isspace() for c in outside) else ""
+            return ([self.normalize(text) for text in texts],
+                    f"characters not in the vocabulary dropped{spaced}: {listed}")
+        read = ["".join(UNKNOWN if c in outside else c for c in self.normalize(text)) for text in texts]
+        return read, f"characters not in the vocabulary replaced by {UNKNOWN!r}: {listed}"
+
     def encode(self, text: str) -> torch.Tensor:
         """(len,) int64 ids of the normalized text."""
         text = self.normalize(text)

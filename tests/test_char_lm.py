@@ -1,6 +1,7 @@
 """The char_lm task: vocabulary, batches as index arithmetic, loss modes, metrics, decoding."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -35,6 +36,20 @@ def test_lecture_alphabet_lowercases_and_drops_everything_else():
     assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(alphabet)
     assert vocab.decode(vocab.encode("Hi, There: [X] 7?")) == "hi there: [x] ?"
     assert vocab.decode(vocab.encode("two\nlines\tand a tab")) == "two lines and a tab"
+
+
+def test_read_shows_inputs_as_the_model_reads_them_and_names_what_it_replaced():
+    mapped = Vocabulary.build("hello world")
+    read, note = mapped.read(["hold zé!", "low é"])
+    assert read == [f"hold {UNKNOWN}{UNKNOWN}{UNKNOWN}", f"low {UNKNOWN}"]
+    assert [mapped.decode(mapped.encode(text)) for text in ("hold zé!", "low é")] == read
+    assert note == f"characters not in the vocabulary replaced by '{UNKNOWN}': 'z', 'é', '!'"
+    assert mapped.read(["hello", UNKNOWN]) == (["hello", UNKNOWN], None)
+
+    dropped = Vocabulary.build("Hello world", lowercase=True, unknown="drop")
+    assert dropped.read(["HELLO\tWörld"]) == (
+        ["hello wrld"], "characters not in the vocabulary dropped (whitespace read as a space): '\\t', 'ö'")
+    assert dropped.read(["Low"]) == (["low"], None)  # lowercasing was asked for: nothing to say
 
 
 def test_blocks_split_holds_out_evenly_spaced_blocks_and_tail_the_end():
@@ -222,3 +237,10 @@ def test_sample_continues_the_prompt_with_the_recipes_decoder(trained):
         tokens = log_probs.argmax(1)
         greedy.append(int(tokens))
     assert text == prompt + task.detokenize(greedy)
+
+
+def test_sample_shows_the_prompt_as_the_model_read_it(trained):
+    _, task, model = trained
+    shown = copy.copy(task)
+    shown.recipe = {**task.recipe, "decode": {**task.recipe["decode"], "prompt": "snow \u2603 "}}
+    assert shown.sample(model).startswith(f"snow {UNKNOWN} ")

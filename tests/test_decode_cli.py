@@ -56,17 +56,19 @@ def test_greedy_continues_the_prompt_like_the_python_api(run_dir):
     assert output["log_prob"] == pytest.approx(expected.log_prob, rel=1e-5)
 
     text = run_cli("decode", run_dir, "--strategy", "greedy", "--prompt", "The ", "--length", "30")
-    assert text.returncode == 0 and "The " + output["text"] in text.stdout
+    # The corpus has no capital T: the model reads (and the output shows) the unknown symbol.
+    assert report["results"][0]["normalized_input"] == "\ufffdhe "
+    assert text.returncode == 0 and "\ufffdhe " + output["text"] in text.stdout
 
 
 def test_piped_text_is_the_json_text_byte_for_byte(run_dir):
     """Written to a pipe, a long output is one line: no newline inserted at 80 columns."""
-    args = ("decode", run_dir, "--strategy", "greedy", "--prompt", "The ", "--length", "500")
+    args = ("decode", run_dir, "--strategy", "greedy", "--prompt", "the ", "--length", "500")
     text = decode_json(run_dir, *args[2:])["results"][0]["outputs"][0]["text"]
     piped = run_cli(*args, env={"COLUMNS": "80"})
     assert piped.returncode == 0, piped.stderr
     assert len(text) == 500 and "\n" not in text
-    assert piped.stdout.splitlines()[1].startswith("The " + text + "   log p = ")
+    assert piped.stdout.splitlines()[1].startswith("the " + text + "   log p = ")
 
 
 def test_recipe_defaults_and_flags(run_dir):
@@ -153,6 +155,24 @@ def test_length_penalty_without_an_end_symbol_warns_in_one_line(run_dir):
         "seqkit: warning: --length-penalty: has no effect: this task's outputs have no end symbol, "
         "so they all have the requested length"]
     assert run_cli("decode", run_dir, "--strategy", "beam", "--length", "3").stderr == ""
+
+
+def test_characters_outside_the_vocabulary_are_named_and_shown_as_read(run_dir, tmp_path):
+    warning = ("seqkit: warning: {}: characters not in the vocabulary replaced by '\ufffd': "
+               "'T', 'é', 'ß'")
+    result = run_cli("decode", run_dir, "--strategy", "greedy", "--prompt", "Thé ß", "--prompt", "the",
+                     "--length", "5", "--json")
+    assert result.returncode == 0 and result.stderr.splitlines() == [warning.format("--prompt")]
+    entries = json.loads(result.stdout)["results"]
+    assert [(e["input"], e["normalized_input"]) for e in entries] == [
+        ("Thé ß", "\ufffdh\ufffd \ufffd"), ("the", "the")]
+
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("Thé ß\n", encoding="utf-8")
+    human = run_cli("decode", run_dir, "--strategy", "greedy", "--input-file", inputs, "--length", "5")
+    assert human.stderr.splitlines() == [warning.format(inputs)]
+    text = entries[0]["outputs"][0]["text"]
+    assert human.stdout.splitlines()[1].startswith("\ufffdh\ufffd \ufffd" + text + "   log p = ")
 
 
 def test_a_missing_run_is_named(tmp_path):

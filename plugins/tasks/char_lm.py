@@ -192,7 +192,8 @@ class CharLM(Task):
         own = get_registry().get("decoder", strategy).options
         options = {k: v for k, v in decode.items() if k in own}
         result = decode_inputs(self, model, [decode["prompt"]], strategy, length, options)
-        return self.vocab.normalize(decode["prompt"]) + self.detokenize(result[0].hypotheses[0].tokens)
+        [prompt], _ = self.normalize_inputs([decode["prompt"]])
+        return prompt + self.detokenize(result[0].hypotheses[0].tokens)
 
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -231,6 +232,9 @@ class CharLM(Task):
             _, states = model.features(padded[:, :prefix], None, (lengths - 1).clamp(min=1))
         has_prefix = (lengths > 1).to(self.device)
         return tuple(where_state(has_prefix, s, s0) for s, s0 in zip(states, initial)), last
+
+    def normalize_inputs(self, inputs: list[str]) -> tuple[list[str], str | None]:
+        return self.vocab.read(inputs)
 
     def detokenize(self, ids: list[int]) -> str:
         return self.vocab.decode(ids)
