@@ -147,7 +147,7 @@ def test_a_loss_that_explodes_but_stays_finite_stops_the_run_in_one_line(tmp_pat
                                "train.optimizer=sgd", "train.clip_grad_norm=0")
     proc = seqkit("run", recipe, "--quiet")
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
-    assert proc.stderr.startswith("training stopped: the training loss became ")
+    assert proc.stderr.startswith(f"{recipe}: training stopped: the training loss became ")
     assert "e+" in proc.stderr and "times the untrained model's" in proc.stderr
 
 
