@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from seqkit.errors import SeqkitError, SeqkitWarning
+from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
 
 EXIT_INPUT_ERROR = 2
 
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except RunInterrupted as exc:
+        print(exc, file=sys.stderr)
+        return 128 + exc.signal_number
     except KeyboardInterrupt:
         print("seqkit: interrupted", file=sys.stderr)
         return 130

@@ -15,3 +15,15 @@ class SeqkitWarning(UserWarning):
 
 class PluginWarning(SeqkitWarning):
     """A third-party plugin failed to load; the rest of seqkit still works."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM after checkpointing its current step.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C still stops; the CLI prints the
+    message and exits with 128 + the signal's number (130, 143), as a shell reports a signal.
+    """
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number

@@ -7,6 +7,7 @@ back to that checkpoint's step first, so the file reads as if the run had never 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -151,12 +152,26 @@ def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), fo
         raise SeqkitError(*(f"{run_dir}: recipe differs from the run's: {d}" for d in differences),
                           f"{run_dir}: resume with the run's own recipe, or add --force to continue "
                           f"with the new values")
+    _check_time_left(run_dir, checkpoint, wanted["train"])
     if is_main():
         atomic_write(run_dir / "recipe.yaml", dump_recipe(wanted))
         _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
         remove_torn_writes(run_dir)
         remove_torn_writes(run_dir / "checkpoints")
     return _train(wanted, run_dir, display, checkpoint)
+
+
+def _check_time_left(run_dir: Path, checkpoint: dict, train: dict) -> None:
+    """``train.time_limit`` bounds the whole run's training time, as ``train.steps`` bounds its
+    length: a run stopped early (Ctrl-C, a crash) resumes with the time it has left, and one
+    that used it all is refused up front instead of training one more step each time."""
+    limit, used = train["time_limit"], checkpoint.get("trainer", {}).get("elapsed", 0.0)
+    step = checkpoint["step"]
+    if limit and used >= limit and step < train["steps"]:
+        raise SeqkitError(f"{run_dir}: train.time_limit: the run used its {limit:g} s at step {step} "
+                          f"of {train['steps']}; to train on, raise it: seqkit run --resume "
+                          f"{shlex.quote(str(run_dir))} --set train.time_limit={2 * limit:g} --force "
+                          f"(0: no limit)")
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

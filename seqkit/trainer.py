@@ -1,7 +1,8 @@
 """The one generic training loop: any task, any model, resumable to the exact same numbers.
 
 Each optimizer step asks the task for the batch of that step and its loss; every
-``eval_every`` steps it evaluates, appends to metrics.jsonl and writes checkpoints. Everything
+``eval_every`` steps it evaluates, appends to metrics.jsonl and writes checkpoints. SIGINT
+(Ctrl-C) or SIGTERM lets the current step finish, checkpoints it and stops. Everything
 that decides the next step (weights, optimizer, schedule, RNG states, the task's carried
 state, running sums) is in the checkpoint, so a resumed run continues bit for bit on CPU.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +20,10 @@ import torch
 
 from seqkit.checkpoint import save_checkpoint
 from seqkit.distributed import is_main
-from seqkit.errors import SeqkitError
+from seqkit.errors import RunInterrupted, SeqkitError
 from seqkit.plugin_types import Task
 from seqkit.progress import format_metric
+from seqkit.stop_signals import StopSignals
 
 # A loss this many times the untrained model's means the run diverged (see Trainer._check_loss).
 DIVERGENCE_FACTOR = 100
@@ -148,40 +152,47 @@ class Trainer:
         started, tokens_since, log_clock = time.perf_counter(), 0, time.perf_counter()
         elapsed_before = c.elapsed
         self.model.train()
-        while c.step < total:
-            batch = self.task.train_batch(c.step)
-            loss, tokens = self.task.loss(self.model, batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            if c.initial_loss is None:
-                c.initial_loss = float(loss.detach())  # one device sync, once per run
-            loss.backward()
-            if train["clip_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(params, train["clip_grad_norm"])
-            self.optimizer.step()
-            self.scheduler.step()
-            self.running += loss.detach()
-            self.running_steps += 1
-            tokens_since += tokens
-            c.step += 1
-            c.elapsed = elapsed_before + time.perf_counter() - started
-            out_of_time = bool(time_limit) and c.elapsed >= time_limit
-            evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
-            if c.step % log_every == 0 or evaluate:
-                now = time.perf_counter()
-                speed = tokens_since / max(now - log_clock, 1e-9)
-                self._train_line(speed)
-                tokens_since, log_clock = 0, now
-            self.display.advance(c.step)
-            if evaluate:
-                if self._evaluate():
-                    stopped = "patience"
+        with StopSignals() as stop:
+            while c.step < total and stop.received is None:  # a signal waits for the whole step
+                tokens_since += self._optimizer_step(params)
+                c.elapsed = elapsed_before + time.perf_counter() - started
+                out_of_time = bool(time_limit) and c.elapsed >= time_limit
+                evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
+                if c.step % log_every == 0 or evaluate:
+                    now = time.perf_counter()
+                    speed = tokens_since / max(now - log_clock, 1e-9)
+                    self._train_line(speed)
+                    tokens_since, log_clock = 0, now
+                self.display.advance(c.step)
+                if evaluate:
+                    if self._evaluate():
+                        stopped = "patience"
+                        break
+                    log_clock = time.perf_counter()  # tokens/s counts training time only
+                if out_of_time:
+                    stopped = "time_limit"
                     break
-                log_clock = time.perf_counter()  # tokens/s counts training time only
-            if out_of_time:
-                stopped = "time_limit"
-                break
+            if stop.received is not None:
+                self._stop_for_signal(stop.received)
         return TrainResult(c.step, stopped, dict(self.last_metrics),
                            {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed)
+
+    def _optimizer_step(self, params: list) -> int:
+        """Train on the batch of the current step; returns its number of tokens."""
+        c = self.counters
+        loss, tokens = self.task.loss(self.model, self.task.train_batch(c.step))
+        self.optimizer.zero_grad(set_to_none=True)
+        if c.initial_loss is None:
+            c.initial_loss = float(loss.detach())  # one device sync, once per run
+        loss.backward()
+        if self.train["clip_grad_norm"]:
+            torch.nn.utils.clip_grad_norm_(params, self.train["clip_grad_norm"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.running += loss.detach()
+        self.running_steps += 1
+        c.step += 1
+        return tokens
 
     def _sample(self) -> str | None:
         """The task's end-of-run sample. The checkpoints are written by now, so a sample that
@@ -227,6 +238,16 @@ class Trainer:
         self._save(improved)
         patience = self.train["patience"]
         return bool(patience) and c.bad_evals >= patience
+
+    def _stop_for_signal(self, signal_number: int) -> None:
+        """Checkpoint the step just finished (running loss sums included, so the resumed run
+        logs the same numbers) and stop with the command that continues it."""
+        if self.saved_step != self.counters.step:
+            self._save(improved=False)
+        raise RunInterrupted(
+            f"seqkit: {signal.Signals(signal_number).name}: stopped after step {self.counters.step}, "
+            f"saved in {self.run_dir / 'checkpoints' / 'last.pt'}; continue with: "
+            f"seqkit run --resume {shlex.quote(str(self.run_dir))}", signal_number)
 
     def _check_loss(self, loss: float, which: str, when: str) -> None:
         """Stop a run whose loss is not finite, or over ``DIVERGENCE_FACTOR`` times the loss of

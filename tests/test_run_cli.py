@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from seqkit.checkpoint import load_checkpoint
@@ -206,3 +207,33 @@ def test_an_exception_in_a_plugin_cell_names_the_cell_and_its_plugin(tmp_path):
                     site=site, env=ONE_THREAD_ENV)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == "ZeroDivisionError: division by zero"
+
+
+# One evaluation at step 100 of 200: a checkpoint before it can only be the signal's.
+SIGNAL_SETTINGS = ("train.steps=200", "train.eval_every=100", "train.log_every=10")
+
+
+@pytest.mark.parametrize("stop, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_checkpoints_the_current_step_and_resume_is_an_uninterrupted_run(
+        tmp_path, stop, status):
+    run_dir = tmp_path / "stopped"
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", run_dir, *SIGNAL_SETTINGS)
+    proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", str(recipe), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    metrics = run_dir / "metrics.jsonl"
+    wait_for(proc, lambda: metrics.exists() and metrics.read_text())  # step 10's training line
+    proc.send_signal(stop)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == status, stderr
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+    assert 10 <= saved < 100, "the signal came too late to land between evaluations"
+    assert stderr.splitlines() == [
+        f"seqkit: {stop.name}: stopped after step {saved}, saved in {run_dir / 'checkpoints' / 'last.pt'}; "
+        f"continue with: seqkit run --resume {run_dir}"]
+
+    resumed = seqkit("run", "--resume", run_dir, "--quiet", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    whole = start_run(tiny_recipe(tmp_path / "whole", *SIGNAL_SETTINGS), display="silent")
+    assert result["step"] == 200 and result["final"] == whole.final and result["sample"] == whole.sample
+    assert metric_lines(run_dir) == metric_lines(tmp_path / "whole")

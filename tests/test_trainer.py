@@ -162,6 +162,22 @@ def test_time_limit_stops_and_evaluates(tmp_path):
     assert metric_lines(tmp_path / "r")[-1] == {"step": result.step, "split": "val", **result.final}
 
 
+def test_a_run_that_used_its_time_limit_resumes_only_with_a_larger_one(tmp_path):
+    run = tmp_path / "r"
+    first = start_run(tiny_recipe(run, "train.steps=100000", "train.time_limit=0.3"), display="silent")
+    assert first.stopped == "time_limit"
+    logged = (run / "metrics.jsonl").read_text()
+    with pytest.raises(SeqkitError) as info:
+        resume_run(run, display="silent")
+    assert str(info.value) == (
+        f"{run}: train.time_limit: the run used its 0.3 s at step {first.step} of 100000; to train "
+        f"on, raise it: seqkit run --resume {run} --set train.time_limit=0.6 --force (0: no limit)")
+    assert (run / "metrics.jsonl").read_text() == logged  # not one more step, evaluation or sample
+    more = resume_run(run, overrides=["train.time_limit=0", f"train.steps={first.step + 3}"],
+                      force=True, display="silent")
+    assert more.stopped == "finished" and more.step == first.step + 3
+
+
 def test_only_rank_0_writes_files(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
