@@ -82,8 +82,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch, overrides
     monkeypatch.undo()
     resumed = resume_run(tmp_path / "cut", display="silent")
     assert resumed.step == 12 and not any(path.exists() for path in torn)
-    for key, value in whole.final.items():
-        assert resumed.final[key] == pytest.approx(value, rel=0, abs=1e-6)
+    assert resumed.final == whole.final  # bit for bit: one torch thread (conftest)
     assert resumed.sample == whole.sample
     assert metric_lines(tmp_path / "cut") == metric_lines(tmp_path / "whole")
     # the divergence check's reference, the untrained model's loss, survives the resume
