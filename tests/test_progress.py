@@ -23,5 +23,7 @@ def test_log_lines_and_the_bar_show_a_diverged_run_readably():
     bar = ProgressBar(10, console=Console(file=out, width=200))
     bar.train_log(5, 9.1e30, 1000.0)
     bar.val_log(5, {"loss": 8.2e30})
+    bar.message("sample skipped: a note")
     bar.close()
     assert "loss 9.1e+30  val 8.2e+30" in out.getvalue()
+    assert "sample skipped: a note\n" in out.getvalue()
