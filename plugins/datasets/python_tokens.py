@@ -1,0 +1,154 @@
+"""``python-tokens``: the standard library's own source, each character labelled with its token class.
+
+A learned syntax highlighter: millions of labelled characters that every Python install has.
+
+- Files: every ``.py`` file under ``sysconfig.get_paths()["stdlib"]``, except test packages
+  (folders ``test``, ``tests``, ``idle_test``; files ``test_*.py``) and installed packages
+  (``site-packages``, ``dist-packages``). Files that do not tokenize are skipped
+  (``PythonTokens.skipped`` names them; none on CPython 3.11 to 3.13).
+- Labels: the seven classes of ``_python_token_classes`` (name, keyword, operator, number, string,
+  comment, whitespace), the same on every Python version: soft keywords are ``name``, an
+  f-string is one ``string`` with its replacement fields.
+- Splits: a file's split is fixed by the CRC-32 of its path relative to the stdlib folder
+  (remainder mod 10: 0-7 train, 8 dev, 9 test), so it never moves between runs or machines.
+- Sequences: a file is cut after logical lines (NEWLINE tokens) and after blank or comment-only
+  lines outside brackets, and consecutive lines are packed into sequences of at most
+  ``max_length`` characters (default 512). No token or bracket spans such a cut, so a multi-line
+  docstring or call starts its sequence where it fits. A longer logical line is cut at a newline
+  inside its brackets, else between two tokens, else (a token longer than ``max_length``: a long
+  docstring or string) inside the token.
+- What that cuts (measured on the 3.11 library, 12.1 M characters): at ``max_length`` 512,
+  4.2 % of characters are in a token whose start lies in an earlier sequence, and 2.7 % are in
+  sequences wholly inside one string, where no quote is visible; were all of the latter
+  mislabelled, accuracy would stop at 97.3 %. At 256: 7.4 % and 5.4 %; at 1024: 1.9 % and 1.1 %.
+- Tokenizing the whole library takes about 15 s on 3.11 (6 s on 3.13), so the labelled files are
+  cached per Python build, file selection and labeller version (``_cache``); a cached load takes
+  about 3 s, most of it building the tag lists.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import sys
+import sysconfig
+import zlib
+from pathlib import Path
+
+import seqkit
+from seqkit import Dataset, Option
+
+from seqkit.plugins.datasets import _python_token_classes as token_classes
+from seqkit.plugins.datasets._cache import cached_json
+from seqkit.plugins.datasets._tagged import TaggedCorpus
+
+_SKIPPED_FOLDERS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
+# class index <-> digit character, so labels travel through JSON as a compact string
+_TO_DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
+_FROM_DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))
+
+
+def stdlib_files(stdlib: Path) -> list[str]:
+    """Paths (relative, '/'-separated, sorted) of the library's non-test ``.py`` files."""
+    found = []
+    for folder, subfolders, files in os.walk(stdlib):
+        subfolders[:] = [d for d in subfolders if d not in _SKIPPED_FOLDERS]
+        relative = Path(folder).relative_to(stdlib)
+        found += [(relative / f).as_posix() for f in files
+                  if f.endswith(".py") and not f.startswith("test_")]
+    return sorted(found)
+
+
+def split_of(relative_path: str) -> str:
+    """'train', 'dev' or 'test': a stable hash of the path (Python's own hash() is salted)."""
+    bucket = zlib.crc32(relative_path.encode("utf-8")) % 10
+    return "train" if bucket < 8 else ("dev" if bucket == 8 else "test")
+
+
+def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
+         max_length: int) -> list[tuple[int, int]]:
+    """(start, end) of consecutive sequences of at most ``max_length`` characters covering ``classes``.
+
+    Each sequence ends at the furthest cut within reach, the best kind first: a logical line end;
+    else a physical line end (a long bracketed expression); else a token boundary (where the class
+    changes); else ``max_length`` characters on, inside a token longer than that.
+    """
+    spans, start, length = [], 0, len(classes)
+    while start < length:
+        reach = start + max_length
+        if reach >= length:
+            end = length
+        else:
+            end = _last_at_most(logical_ends, reach)
+            if end <= start:
+                end = _last_at_most(physical_ends, reach)
+            if end <= start:
+                end = next((i for i in range(reach, start, -1) if classes[i - 1] != classes[i]), reach)
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+def _last_at_most(ends: list[int], limit: int) -> int:
+    i = bisect.bisect_right(ends, limit)
+    return ends[i - 1] if i else 0
+
+
+class PythonTokens(Dataset):
+    skipped: list[str]  # after load(): the files that did not tokenize (or could not be read)
+    options = {
+        "max_length": Option(512, min=1, help="characters per sequence at most; sequences end "
+                                              "at line ends where they can"),
+        "max_files": Option(0, min=0, help="use N files of the library, a fixed sample; 0: all"),
+    }
+
+    def load(self) -> TaggedCorpus:
+        max_length = self.config.get("max_length", 512)
+        max_files = self.config.get("max_files", 0)
+        stdlib = Path(sysconfig.get_paths()["stdlib"])
+        files = stdlib_files(stdlib)
+        if not files:
+            raise seqkit.SeqkitError(f"{stdlib}: no .py files found in the standard library folder")
+        if max_files:
+            # a sample spread over the whole library, not the first packages in alphabetical order
+            files = sorted(sorted(files, key=lambda f: (zlib.crc32(f.encode("utf-8")), f))[:max_files])
+            for split in ("dev", "test"):
+                if not any(split_of(f) == split for f in files):
+                    raise seqkit.SeqkitError(f"data.max_files: {max_files} files leave no {split} "
+                                             f"split; use more files, or 0 for all")
+        labelled = _labelled_files(stdlib, files)
+        self.skipped = labelled["skipped"]
+        splits = {"train": [], "dev": [], "test": []}
+        names = token_classes.CLASSES
+        for path, text, digits, logical_ends, physical_ends in labelled["files"]:
+            classes = digits.encode("ascii").translate(_FROM_DIGITS)
+            splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
+                                       for a, b in pack(classes, logical_ends, physical_ends, max_length)]
+        return TaggedCorpus("char", splits, names)
+
+
+def _labelled_files(stdlib: Path, files: list[str]) -> dict:
+    """{"files": [[path, text, class digits, logical and physical line ends], ...],
+    "skipped": [path, ...]}, cached."""
+
+    def build():
+        labelled, skipped = [], []
+        for path in files:
+            try:
+                source = token_classes.label_source(token_classes.decode_source((stdlib / path).read_bytes()))
+            except (OSError, token_classes.TokenizeFailed):
+                skipped.append(path)
+                continue
+            digits = bytes(source.classes).translate(_TO_DIGITS).decode("ascii")
+            labelled.append([path, source.text, digits, source.logical_line_ends,
+                             source.physical_line_ends])
+        return {"files": labelled, "skipped": skipped}
+
+    labeller = Path(token_classes.__file__).read_bytes()
+    key = "\n".join([sys.version, str(stdlib), hashlib.sha256(labeller).hexdigest(), *files])
+    return cached_json("python-tokens", key, build)
+
+
+@seqkit.hookimpl
+def register_datasets(register):
+    register("python-tokens", PythonTokens)

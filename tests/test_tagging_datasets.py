@@ -1,0 +1,254 @@
+"""Datasets for tagging: python-tokens (labels from tokenize, splits, packing, cache) and conll."""
+from __future__ import annotations
+
+import io
+import itertools
+import keyword
+import random
+import re
+import sysconfig
+import tokenize
+import zlib
+from pathlib import Path
+
+import pytest
+
+from seqkit import SeqkitError
+from seqkit.recipe import resolve
+from seqkit.plugins.datasets import _python_token_classes as token_classes
+from seqkit.plugins.datasets import python_tokens
+from seqkit.plugins.datasets._cache import cache_dir
+from seqkit.plugins.datasets._tagged import TaggedCorpus
+
+SIMPLE_CLASSES = {tokenize.OP: "operator", tokenize.NUMBER: "number", tokenize.STRING: "string",
+                  tokenize.COMMENT: "comment"}
+
+
+def expected_labels(source: str) -> list[str]:
+    """The class of each character, straight from tokenize's token spans (rows/columns mapped to
+    offsets through a regex split, not the dataset's code); on 3.12+ an f-string from its start
+    token to its end token is one string, as 3.11's single STRING token."""
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", source)
+    row_start = list(itertools.accumulate([len(line) for line in lines], initial=0))
+
+    def at(position):
+        return row_start[position[0] - 1] + position[1]
+
+    labels = [None] * len(source)
+    open_fstrings = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        name = tokenize.tok_name[tok.type]
+        if name in ("FSTRING_START", "TSTRING_START"):
+            open_fstrings.append(at(tok.start))
+            continue
+        if name in ("FSTRING_END", "TSTRING_END"):
+            start = open_fstrings.pop()
+            if not open_fstrings:
+                labels[start:at(tok.end)] = ["string"] * (at(tok.end) - start)
+            continue
+        if open_fstrings:
+            continue
+        if tok.type == tokenize.NAME:
+            label = "keyword" if tok.string in keyword.kwlist else "name"
+        elif tok.type in SIMPLE_CLASSES:
+            label = SIMPLE_CLASSES[tok.type]
+        else:
+            continue
+        for i in range(at(tok.start), at(tok.end)):
+            assert labels[i] is None, "tokens overlap"
+            labels[i] = label
+    return [label or "whitespace" for label in labels]
+
+
+def labels_of(source: str) -> list[str]:
+    return [token_classes.CLASSES[c] for c in token_classes.label_source(source).classes]
+
+
+SNIPPETS = {
+    "f-strings": 'msg = f"{user!r:>{width}} said {\'hi\'}" + f\'{x:{"<"}10}\' + rf"""{a}\n{b!s}"""\n'
+                 'nested = f"{f\'{y}\'}" F\'{{literal}}\' f"{x=}"\n',
+    "comments": "x = 1  # a comment\n# only a comment\n\n    # indented comment\ny = '#not a comment'\n",
+    "docstring": 'def f():\n    """A doc\n    string, with "quotes" and # no comment."""\n    return None\n',
+    "soft keywords": "match command:\n    case [x, _]:\n        type = 1\n    case _:\n        pass\n",
+    "continuations": "total = a + \\\n    b\nitems = [1,\n         2]  # c\nif (x and\n        y): pass\n",
+    "numbers": "n = 1_000 + 0x1F + 1e-3j + 0o17 + 0b1 + 3.14 + .5 + 10E+2 + 7J\n",
+    "decorators and walrus": "@functools.cache\n@app.route('/x')\ndef g(y) -> bool:\n"
+                             "    if (n := len(y)) > 10: return True\n    return n ** 2 >= 4\n",
+    "keywords": "async def h():\n    await x\n    lambda: None is not False\n    y = a not in b\n",
+    "prefixes": "b'\\x00' u\"x\" Rb'y' br\"\"\"z\"\"\"\n",
+    "unicode and tabs": "café = 'é'\nif café:\n\tpass\n\x0c\nz = 1",
+}
+
+
+@pytest.mark.parametrize("name", SNIPPETS)
+def test_labels_are_what_tokenize_says(name):
+    source = SNIPPETS[name]
+    labels = labels_of(source)
+    assert len(labels) == len(source)
+    assert labels == expected_labels(source)
+
+
+def test_labels_do_not_depend_on_the_python_version():
+    # Written out by hand: on 3.11 tokenize gives one STRING per f-string, on 3.12+ it splits it
+    # into FSTRING_START/MIDDLE/END around the replacement fields' own tokens.
+    letter = {"name": "n", "keyword": "k", "operator": "o", "number": "d", "string": "s",
+              "comment": "c", "whitespace": "_"}
+    cases = {
+        "s = f\"{a!r:>{w}} {{x}} {f'{y}'}\"\n": "n_o_ssssssssssssssssssssssssssss_",
+        "match p:\n    case _:\n        type = 1\n": "nnnnn_no_____nnnn_no_________nnnn_o_d_",
+        "x = 1 \\\n  + 2  # two\n": "n_o_d_____o_d__ccccc_",
+    }
+    for source, expected in cases.items():
+        assert "".join(letter[label] for label in labels_of(source)) == expected
+
+
+@pytest.mark.parametrize("source", ["s = 'unterminated\n", "x = (1,\n", "if x:\n  y\n z\n", "a = $b\n",
+                                    "a = b ? c\n"])
+def test_source_that_does_not_tokenize_fails(source):
+    with pytest.raises(token_classes.TokenizeFailed):
+        token_classes.label_source(source)
+
+
+def test_line_ends_are_where_no_token_or_bracket_is_open():
+    source = 'x = (1,\n     2)\n# c\n\ns = """a\nb"""\ny = 1'
+    labelled = token_classes.label_source(source)
+    assert labelled.logical_line_ends == [source.index("2)") + 3, source.index("# c") + 4,
+                                          source.index("s ="), source.index("y ="), len(source)]
+    assert labelled.physical_line_ends == [source.index("(1,") + 4, *labelled.logical_line_ends]
+
+
+def random_layout(rng: random.Random, n: int):
+    classes = bytes(rng.choice(b"\x00\x00\x00\x04\x06") for _ in range(n))
+    physical = sorted(rng.sample(range(1, n), n // 6)) + [n]
+    logical = [end for end in physical if rng.random() < 0.4]
+    return classes, (logical if logical[-1:] == [n] else logical + [n]), physical
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_pack_tiles_the_text_cutting_at_the_best_place_within_reach(seed):
+    rng = random.Random(seed)
+    n, max_length = rng.randint(1, 300), rng.randint(1, 40)
+    classes, logical, physical = random_layout(rng, n)
+    spans = python_tokens.pack(classes, logical, physical, max_length)
+    assert [a for a, _ in spans] == [0] + [b for _, b in spans[:-1]] and spans[-1][1] == n
+    for a, b in spans:
+        assert 0 < b - a <= max_length
+        within = range(a + 1, min(a + max_length, n) + 1)
+        logical_within = [e for e in logical if e in within]
+        physical_within = [e for e in physical if e in within]
+        changes = [i for i in within if i == n or classes[i - 1] != classes[i]]
+        # the furthest cut of the best kind available: logical line, physical line, class change
+        assert b == max(logical_within or physical_within or changes or [a + max_length])
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+@pytest.fixture
+def fake_stdlib(tmp_path, monkeypatch):
+    """A standard library folder of a few files, test packages and one that does not tokenize."""
+    stdlib = tmp_path / "lib"
+    for i in range(12):
+        write(stdlib / f"mod{i}.py", f"def f{i}(x):\n    '''Doc {i}.'''\n    return x + {i}  # c\n" * (i + 1))
+    write(stdlib / "pkg" / "core.py", SNIPPETS["f-strings"] + SNIPPETS["continuations"])
+    write(stdlib / "pkg" / "latin.py", "# -*- coding: latin-1 -*-\ns = 'caf\xe9'\r\n".encode("latin-1"))
+    write(stdlib / "pkg" / "empty.py", "")
+    write(stdlib / "broken.py", "s = 'unterminated\n")
+    for excluded in ("test/a.py", "pkg/tests/b.py", "idlelib/idle_test/c.py", "pkg/test_d.py",
+                     "site-packages/e.py", "dist-packages/f.py", "pkg/notes.txt"):
+        write(stdlib / excluded, "x = 1\n")
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: {"stdlib": str(stdlib)})
+    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(tmp_path / "cache"))
+    return stdlib
+
+
+def read_source(path: Path) -> str:
+    with tokenize.open(path) as f:  # the coding cookie, universal newlines
+        return f.read()
+
+
+def check_corpus_matches_files(corpus: TaggedCorpus, stdlib: Path, files: list[str], max_length: int):
+    """Each split is its files' texts in order, cut at file boundaries, labelled as tokenize says."""
+    for split, sentences in corpus.splits.items():
+        mine = sorted(f for f in files if python_tokens.split_of(f) == split)
+        texts = [read_source(stdlib / f) for f in mine]
+        assert "".join(tokens for tokens, _ in sentences) == "".join(texts)
+        assert [tag for _, tags in sentences for tag in tags] == [
+            label for text in texts for label in expected_labels(text)]
+        cuts = set(itertools.accumulate(len(tokens) for tokens, _ in sentences))
+        assert set(itertools.accumulate(len(text) for text in texts)) <= cuts | {0}
+        assert all(len(tokens) <= max_length for tokens, _ in sentences)
+
+
+def test_python_tokens_reads_the_library_without_tests(registry, fake_stdlib):
+    corpus = registry.get("dataset", "python-tokens")(max_length=24)
+    loaded = corpus.load()
+    files = python_tokens.stdlib_files(fake_stdlib)
+    assert files == sorted(["broken.py", "pkg/core.py", "pkg/empty.py", "pkg/latin.py",
+                            *(f"mod{i}.py" for i in range(12))])
+    assert corpus.skipped == ["broken.py"]
+    assert loaded.level == "char" and loaded.tag_set == token_classes.CLASSES
+    assert set(loaded.splits) == {"train", "dev", "test"} and all(loaded.splits.values())
+    check_corpus_matches_files(loaded, fake_stdlib, [f for f in files if f != "broken.py"], 24)
+
+
+def test_the_split_of_a_file_is_a_fixed_hash_of_its_path():
+    paths = [f"pkg{i}/mod{j}.py" for i in range(20) for j in range(20)]
+    splits = [python_tokens.split_of(p) for p in paths]
+    for path, split in zip(paths, splits):
+        bucket = zlib.crc32(path.encode()) % 10
+        assert split == {8: "dev", 9: "test"}.get(bucket, "train")
+    assert 0.7 < splits.count("train") / len(paths) < 0.9 and splits.count("dev") and splits.count("test")
+
+
+def test_max_files_takes_a_fixed_sample_and_needs_every_split(registry, fake_stdlib):
+    cls = registry.get("dataset", "python-tokens")
+    with pytest.raises(SeqkitError, match=r"^data.max_files: 1 files leave no (dev|test) split"):
+        cls(max_files=1).load()
+    full = python_tokens.stdlib_files(fake_stdlib)
+    for count in range(2, len(full) + 1):
+        sample = sorted(full, key=lambda f: (zlib.crc32(f.encode()), f))[:count]
+        if {"dev", "test"} <= {python_tokens.split_of(f) for f in sample}:
+            break
+    loaded = cls(max_files=count, max_length=64).load()
+    check_corpus_matches_files(loaded, fake_stdlib, [f for f in sample if f != "broken.py"], 64)
+
+
+def test_labelled_files_are_cached_and_a_broken_cache_is_rebuilt(registry, fake_stdlib, monkeypatch):
+    cls = registry.get("dataset", "python-tokens")
+    first = cls(max_length=32).load()
+    [entry] = cache_dir().glob("python-tokens-*.json.gz")
+    real_label_source = token_classes.label_source
+
+    def must_not_run(text):
+        raise AssertionError("tokenized again although cached")
+
+    monkeypatch.setattr(token_classes, "label_source", must_not_run)
+    assert cls(max_length=32).load() == first
+    entry.write_bytes(b"torn")
+    monkeypatch.setattr(token_classes, "label_source", real_label_source)
+    assert cls(max_length=32).load() == first
+    monkeypatch.setattr(token_classes, "label_source", must_not_run)
+    assert cls(max_length=32).load() == first  # the rebuilt entry is read again
+
+
+def test_python_tokens_on_this_pythons_standard_library(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(tmp_path))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    loaded = registry.get("dataset", "python-tokens")(max_files=20, max_length=200).load()
+    sample = sorted(python_tokens.stdlib_files(stdlib), key=lambda f: (zlib.crc32(f.encode()), f))[:20]
+    assert all(loaded.splits[s] for s in ("train", "dev", "test"))
+    check_corpus_matches_files(loaded, stdlib, sample, 200)
+
+
+def test_tagged_corpus_refuses_misaligned_sentences():
+    TaggedCorpus("word", {"train": [(["a", "b"], ["X", "Y"])]}, ("X", "Y"))
+    for level, sentence in (("char", ("ab", ["X"])), ("char", (["a"], ["X"])), ("word", ("a", ["X"])),
+                            ("word", ([], []))):
+        with pytest.raises(ValueError, match="train sentence 0"):
+            TaggedCorpus(level, {"train": [sentence]}, ("X",))
+    with pytest.raises(ValueError, match="splits"):
+        TaggedCorpus("word", {"dev": []}, ("X",))
