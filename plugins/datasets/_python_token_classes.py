@@ -33,8 +33,8 @@ _SIMPLE = {tokenize.OP: OPERATOR, tokenize.NUMBER: NUMBER, tokenize.STRING: STRI
            tokenize.COMMENT: COMMENT}
 _LAYOUT = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 # 3.12+ (f-strings) and 3.14+ (t-strings): these open and close one string literal
-_STRING_STARTS = {getattr(tokenize, n) for n in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, n)}
-_STRING_ENDS = {getattr(tokenize, n) for n in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, n)}
+_STRING_STARTS = {getattr(tokenize, n, None) for n in ("FSTRING_START", "TSTRING_START")} - {None}
+_STRING_ENDS = {getattr(tokenize, n, None) for n in ("FSTRING_END", "TSTRING_END")} - {None}
 _KEYWORDS = frozenset(keyword.kwlist)
 _OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
 
@@ -70,7 +70,7 @@ def decode_source(raw: bytes) -> str:
 
 
 def label_source(text: str) -> LabelledSource:
-    """Label every character of ``text`` (already decoded, ``\\n`` newlines) with its token class."""
+    """Label every character of ``text`` (decoded, ``\\n`` newlines) with its token class."""
     line_starts = [0]
     line_starts += [i + 1 for i, ch in enumerate(text) if ch == "\n"]
 

@@ -30,7 +30,7 @@ class TaggedCorpus:
         if self.level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if "train" not in self.splits or set(self.splits) - set(SPLITS):
-            raise ValueError(f"splits must be train plus optional dev, test; got {sorted(self.splits)}")
+            raise ValueError(f"splits must be train, dev, test; got {sorted(self.splits)}")
         token_type = str if self.level == "char" else list
         for split, sentences in self.splits.items():
             for i, (tokens, tags) in enumerate(sentences):

@@ -1,4 +1,4 @@
-"""``python-tokens``: the standard library's own source, each character labelled with its token class.
+"""``python-tokens``: the standard library's source, each character labelled with its token class.
 
 A learned syntax highlighter: millions of labelled characters that every Python install has.
 
@@ -22,7 +22,7 @@ A learned syntax highlighter: millions of labelled characters that every Python 
   sequences wholly inside one string, where no quote is visible; were all of the latter
   mislabelled, accuracy would stop at 97.3 %. At 256: 7.4 % and 5.4 %; at 1024: 1.9 % and 1.1 %.
 - Tokenizing the whole library takes about 15 s on 3.11 (6 s on 3.13), so the labelled files are
-  cached per Python build, file selection and labeller version (``_cache``); a cached load takes
+  cached per Python build, file selection and version of this code (``_cache``); a cached load takes
   about 3 s, most of it building the tag lists.
 """
 from __future__ import annotations
@@ -61,13 +61,13 @@ def stdlib_files(stdlib: Path) -> list[str]:
 
 def split_of(relative_path: str) -> str:
     """'train', 'dev' or 'test': a stable hash of the path (Python's own hash() is salted)."""
-    bucket = zlib.crc32(relative_path.encode("utf-8")) % 10
+    bucket = zlib.crc32(relative_path.encode()) % 10
     return "train" if bucket < 8 else ("dev" if bucket == 8 else "test")
 
 
 def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
          max_length: int) -> list[tuple[int, int]]:
-    """(start, end) of consecutive sequences of at most ``max_length`` characters covering ``classes``.
+    """(start, end) of consecutive sequences of at most ``max_length`` characters, covering all.
 
     Each sequence ends at the furthest cut within reach, the best kind first: a logical line end;
     else a physical line end (a long bracketed expression); else a token boundary (where the class
@@ -83,7 +83,8 @@ def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
             if end <= start:
                 end = _last_at_most(physical_ends, reach)
             if end <= start:
-                end = next((i for i in range(reach, start, -1) if classes[i - 1] != classes[i]), reach)
+                changes = (i for i in range(reach, start, -1) if classes[i - 1] != classes[i])
+                end = next(changes, reach)
         spans.append((start, end))
         start = end
     return spans
@@ -111,7 +112,7 @@ class PythonTokens(Dataset):
             raise seqkit.SeqkitError(f"{stdlib}: no .py files found in the standard library folder")
         if max_files:
             # a sample spread over the whole library, not the first packages in alphabetical order
-            files = sorted(sorted(files, key=lambda f: (zlib.crc32(f.encode("utf-8")), f))[:max_files])
+            files = sorted(sorted(files, key=lambda f: (zlib.crc32(f.encode()), f))[:max_files])
             for split in ("dev", "test"):
                 if not any(split_of(f) == split for f in files):
                     raise seqkit.SeqkitError(f"data.max_files: {max_files} files leave no {split} "
@@ -122,8 +123,9 @@ class PythonTokens(Dataset):
         names = token_classes.CLASSES
         for path, text, digits, logical_ends, physical_ends in labelled["files"]:
             classes = digits.encode("ascii").translate(_FROM_DIGITS)
+            spans = pack(classes, logical_ends, physical_ends, max_length)
             splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
-                                       for a, b in pack(classes, logical_ends, physical_ends, max_length)]
+                                       for a, b in spans]
         return TaggedCorpus("char", splits, names)
 
 
@@ -135,7 +137,8 @@ def _labelled_files(stdlib: Path, files: list[str]) -> dict:
         labelled, skipped = [], []
         for path in files:
             try:
-                source = token_classes.label_source(token_classes.decode_source((stdlib / path).read_bytes()))
+                raw = (stdlib / path).read_bytes()
+                source = token_classes.label_source(token_classes.decode_source(raw))
             except (OSError, token_classes.TokenizeFailed):
                 skipped.append(path)
                 continue
@@ -144,8 +147,9 @@ def _labelled_files(stdlib: Path, files: list[str]) -> dict:
                              source.physical_line_ends])
         return {"files": labelled, "skipped": skipped}
 
-    labeller = Path(token_classes.__file__).read_bytes()
-    key = "\n".join([sys.version, str(stdlib), hashlib.sha256(labeller).hexdigest(), *files])
+    # a change to the labelling code or to this cache's layout changes the key
+    code = hashlib.sha256(Path(token_classes.__file__).read_bytes() + Path(__file__).read_bytes())
+    key = "\n".join([sys.version, str(stdlib), code.hexdigest(), *files])
     return cached_json("python-tokens", key, build)
 
 
