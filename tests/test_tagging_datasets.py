@@ -252,3 +252,146 @@ def test_tagged_corpus_refuses_misaligned_sentences():
             TaggedCorpus(level, {"train": [sentence]}, ("X",))
     with pytest.raises(ValueError, match="splits"):
         TaggedCorpus("word", {"dev": []}, ("X",))
+
+
+# -- conll ---------------------------------------------------------------------------------------
+
+WORDS = {"NN": ["dog", "Paris", "report"], "VB": ["runs", "sees"], "DT": ["the", "a"], ".": ["."]}
+
+
+def random_sentences(count: int, seed: int = 0):
+    """(words, POS, chunk, NER) columns of ``count`` random sentences."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(count):
+        pos = [rng.choice(list(WORDS)) for _ in range(rng.randint(1, 6))]
+        words = [rng.choice(WORDS[p]) for p in pos]
+        chunks = ["B-NP" if p == "DT" else "I-NP" if p == "NN" else "O" for p in pos]
+        ner = ["B-LOC" if w == "Paris" else "O" for w in words]
+        sentences.append((words, pos, chunks, ner))
+    return sentences
+
+
+def conll2003(sentences) -> str:
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for i, columns in enumerate(sentences):
+        lines += [" ".join(fields) for fields in zip(*columns)] + [""]
+        if i == 3:
+            lines += ["-DOCSTART- -X- -X- O", ""]
+    return "\n".join(lines)
+
+
+def conllu(sentences) -> str:
+    """CoNLL-U with comments, a multi-word token range and an empty node in every sentence."""
+    lines = []
+    for n, (words, pos, _, _) in enumerate(sentences):
+        lines += [f"# sent_id = {n}", f"# text = {' '.join(words)}", f"1-2\t{words[0]}s\t_\t_\t_\t_\t_\t_\t_\t_"]
+        for i, (word, tag) in enumerate(zip(words, pos), 1):
+            lines.append(f"{i}\t{word}\t{word.lower()}\t{tag}\tX{tag}\t_\t0\tdep\t_\t_")
+            if i == 1:
+                lines.append(f"1.1\tghost\tghost\tNOUN\tNN\t_\t_\t_\t0:root\t_")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def conll(registry, **options):
+    return registry.get("dataset", "conll")(**options)
+
+
+def pairs(sentences, word: int, tag: int):
+    return [(s[word], s[tag]) for s in sentences]
+
+
+def test_conll_2003_reads_columns_skips_docstart_and_holds_out_every_10th_sentence(registry, tmp_path):
+    sentences = random_sentences(25)
+    path = write(tmp_path / "train.txt", conll2003(sentences))
+    corpus = conll(registry, path=str(path)).load()
+    assert corpus.level == "word" and set(corpus.splits) == {"train", "dev"}
+    expected = pairs(sentences, 0, 3)  # the last column by default
+    assert corpus.splits["dev"] == [expected[9], expected[19]]
+    assert corpus.splits["train"] == [s for i, s in enumerate(expected) if i not in (9, 19)]
+    assert corpus.tag_set == ("B-LOC", "O")
+    by_index = conll(registry, path=str(path), word_column=0, tag_column=1).load()
+    assert by_index.splits["train"][:9] == pairs(sentences, 0, 1)[:9]
+    assert conll(registry, path=str(path), tag_column=-2).load().splits["dev"][0] == pairs(sentences, 0, 2)[9]
+
+
+def test_conllu_skips_comments_ranges_and_empty_nodes(registry, tmp_path):
+    train, dev, test = random_sentences(6, 1), random_sentences(3, 2), random_sentences(2, 3)
+    files = {name: str(write(tmp_path / f"{name}.conllu", conllu(s)))
+             for name, s in (("train", train), ("dev", dev), ("test", test))}
+    corpus = conll(registry, path=files["train"], dev=files["dev"], test=files["test"]).load()
+    for name, sentences in (("train", train), ("dev", dev), ("test", test)):
+        assert corpus.splits[name] == pairs(sentences, 0, 1)  # form and upos
+    assert corpus.tag_set == tuple(sorted({t for s in train + dev + test for t in s[1]}))
+    xpos = conll(registry, path=files["train"], dev=files["dev"], tag_column="xpos", lowercase=True).load()
+    assert xpos.splits["train"] == [([w.lower() for w in s[0]], ["X" + t for t in s[1]]) for s in train]
+    assert conll(registry, path=files["train"], dev=files["dev"], word_column=2, tag_column=4).load() == xpos
+
+
+GOOD_CONLL = "EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP B-PER\n"
+GOOD_CONLLU = "1\tEU\teu\tPROPN\tNNP\t_\t2\tnsubj\t_\t_\n2\trejects\treject\tVERB\tVBZ\t_\t0\troot\t_\t_\n"
+
+
+@pytest.mark.parametrize("name, content, options, line, message", [
+    ("a.txt", GOOD_CONLL + "Bob NNP\n", {}, 5, "2 columns, but line 1 has 3"),
+    ("a.txt", "-DOCSTART- O\n\nEU NNP\n" + GOOD_CONLL, {}, 4, "3 columns, but line 3 has 2"),
+    ("a.conllu", GOOD_CONLLU + "3\t.\t.\tPUNCT\t.\t_\t2\tpunct\t_\n", {}, 3, "9 tab-separated columns"),
+    ("a.conllu", GOOD_CONLLU.replace("\tVERB\t", "\t_\t"), {}, 2, "the tag column (upos) is empty"),
+    ("a.conllu", GOOD_CONLLU.replace("\tNNP\t", "\t\t"), {"tag_column": "xpos"}, 1,
+     "the tag column (xpos) is empty"),
+    ("a.conllu", GOOD_CONLLU.replace("\tEU\t", "\t\t"), {}, 1, "the word column (form) is empty"),
+    ("a.txt", GOOD_CONLL, {"tag_column": 3}, 1, "data.tag_column 3 is out of range"),
+    ("a.txt", "EU\nrejects\n", {}, 1, "data.word_column and data.tag_column are both column 0"),
+])
+def test_a_malformed_line_is_one_error_naming_file_and_line(registry, tmp_path, name, content, options,
+                                                            line, message):
+    path = write(tmp_path / name, content)
+    with pytest.raises(SeqkitError) as info:
+        conll(registry, path=str(path), dev=str(path), **options).load()
+    assert str(info.value).startswith(f"{path}:{line}: ") and message in str(info.value)
+    assert "\n" not in str(info.value) and str(info.value).endswith("(data.path)")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "the file is empty (data.path)"),
+    ("\n  \n", "the file is empty (data.path)"),
+    ("-DOCSTART- -X- O\n\n", "no sentences"),
+    ("EU X\nrejects X\n", "every word is tagged 'X'"),
+])
+def test_an_unusable_file_is_one_error_naming_it(registry, tmp_path, content, message):
+    path = write(tmp_path / "train.txt", content)
+    with pytest.raises(SeqkitError) as info:
+        conll(registry, path=str(path), dev=str(path)).load()
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_conll_file_problems_are_found_before_reading(registry, tmp_path):
+    broken = str(write(tmp_path / "train.txt", "a B\nc\n"))
+    with pytest.raises(SeqkitError, match=r"missing.conllu: no such file \(data.test\)$"):
+        conll(registry, path=broken, dev=broken, test=str(tmp_path / "missing.conllu")).load()
+    with pytest.raises(SeqkitError, match=r"is a folder; give a CoNLL or CoNLL-U file \(data.dev\)$"):
+        conll(registry, path=broken, dev=str(tmp_path)).load()
+    with pytest.raises(SeqkitError, match=r"^data.tag_column: 'upos' names a CoNLL-U column, but .*train.txt"):
+        conll(registry, path=broken, dev=broken, tag_column="upos").load()
+    good = str(write(tmp_path / "train.conllu", GOOD_CONLLU))
+    with pytest.raises(SeqkitError, match=r"^data.tag_column: 'ups' is not a CoNLL-U column"):
+        conll(registry, path=good, tag_column="ups").load()
+    with pytest.raises(SeqkitError, match=r"train.conllu: data.word_column 10 is out of range"):
+        conll(registry, path=good, word_column=10).load()
+    with pytest.raises(SeqkitError, match=r"^data.path: the conll dataset needs a training file"):
+        conll(registry).load()
+    with pytest.raises(SeqkitError, match=r"train.conllu: too few sentences \(1\) to hold out every 10th as dev; give a dev file"):
+        conll(registry, path=good).load()
+
+
+def test_conll_options_are_validated_with_the_recipe(registry):
+    recipe = {"task": "char_lm", "data": {"dataset": "conll"}}
+    with pytest.raises(SeqkitError, match="data.path: required key is missing"):
+        resolve(recipe, registry)
+    recipe["data"].update(path="train.conllu", tag_column=1.5, lowercase="yes")
+    with pytest.raises(SeqkitError) as info:
+        resolve(recipe, registry)
+    assert "data.tag_column: expected a string or an integer" in str(info.value)
+    assert "data.lowercase: expected a boolean" in str(info.value)
