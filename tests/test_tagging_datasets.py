@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import itertools
 import keyword
+import os
 import random
 import re
 import sysconfig
@@ -19,6 +20,8 @@ from seqkit.plugins.datasets import _python_token_classes as token_classes
 from seqkit.plugins.datasets import python_tokens
 from seqkit.plugins.datasets._cache import cache_dir
 from seqkit.plugins.datasets._tagged import TaggedCorpus
+
+from conftest import run_cli
 
 SIMPLE_CLASSES = {tokenize.OP: "operator", tokenize.NUMBER: "number", tokenize.STRING: "string",
                   tokenize.COMMENT: "comment"}
@@ -333,57 +336,95 @@ GOOD_CONLL = "EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP B-PER\n"
 GOOD_CONLLU = "1\tEU\teu\tPROPN\tNNP\t_\t2\tnsubj\t_\t_\n2\trejects\treject\tVERB\tVBZ\t_\t0\troot\t_\t_\n"
 
 
-@pytest.mark.parametrize("name, content, options, line, message", [
-    ("a.txt", GOOD_CONLL + "Bob NNP\n", {}, 5, "2 columns, but line 1 has 3"),
-    ("a.txt", "-DOCSTART- O\n\nEU NNP\n" + GOOD_CONLL, {}, 4, "3 columns, but line 3 has 2"),
-    ("a.conllu", GOOD_CONLLU + "3\t.\t.\tPUNCT\t.\t_\t2\tpunct\t_\n", {}, 3, "9 tab-separated columns"),
-    ("a.conllu", GOOD_CONLLU.replace("\tVERB\t", "\t_\t"), {}, 2, "the tag column (upos) is empty"),
-    ("a.conllu", GOOD_CONLLU.replace("\tNNP\t", "\t\t"), {"tag_column": "xpos"}, 1,
+@pytest.mark.parametrize("name, content, options, key, line, message", [
+    ("a.txt", GOOD_CONLL + "Bob NNP\n", {}, "path", 5, "2 columns, but line 1 has 3"),
+    ("a.txt", "-DOCSTART- O\n\nEU NNP\n" + GOOD_CONLL, {}, "path", 4, "3 columns, but line 3 has 2"),
+    ("a.conllu", GOOD_CONLLU + "3\t.\t.\tPUNCT\t.\t_\t2\tpunct\t_\n", {}, "path", 3,
+     "9 tab-separated columns; CoNLL-U has 10"),
+    ("a.conllu", GOOD_CONLLU.replace("\tVERB\t", "\t_\t"), {}, "path", 2, "the tag column (upos) is empty"),
+    ("a.conllu", GOOD_CONLLU.replace("\tNNP\t", "\t\t"), {"tag_column": "xpos"}, "path", 1,
      "the tag column (xpos) is empty"),
-    ("a.conllu", GOOD_CONLLU.replace("\tEU\t", "\t\t"), {}, 1, "the word column (form) is empty"),
-    ("a.txt", GOOD_CONLL, {"tag_column": 3}, 1, "data.tag_column 3 is out of range"),
-    ("a.txt", "EU\nrejects\n", {}, 1, "data.word_column and data.tag_column are both column 0"),
+    ("a.conllu", GOOD_CONLLU.replace("\tEU\t", "\t\t"), {}, "path", 1, "the word column (form) is empty"),
+    ("a.txt", GOOD_CONLL, {"tag_column": 3}, "tag_column", 1, "3 is out of range"),
+    ("a.txt", "EU\nrejects\n", {}, "tag_column", 1, "column 0 holds the words too"),
 ])
 def test_a_malformed_line_is_one_error_naming_file_and_line(registry, tmp_path, name, content, options,
-                                                            line, message):
+                                                            key, line, message):
     path = write(tmp_path / name, content)
     with pytest.raises(SeqkitError) as info:
         conll(registry, path=str(path), dev=str(path), **options).load()
-    assert str(info.value).startswith(f"{path}:{line}: ") and message in str(info.value)
-    assert "\n" not in str(info.value) and str(info.value).endswith("(data.path)")
+    [problem] = info.value.problems
+    assert problem.startswith(f"data.{key}: ") and f"{path}:{line}" in problem and message in problem
+    assert "\n" not in problem
 
 
 @pytest.mark.parametrize("content, message", [
-    ("", "the file is empty (data.path)"),
-    ("\n  \n", "the file is empty (data.path)"),
+    ("", "the file is empty"),
+    ("\n  \n", "the file is empty"),
     ("-DOCSTART- -X- O\n\n", "no sentences"),
     ("EU X\nrejects X\n", "every word is tagged 'X'"),
+    (b"EU NNP\x00", "looks binary"),
 ])
 def test_an_unusable_file_is_one_error_naming_it(registry, tmp_path, content, message):
     path = write(tmp_path / "train.txt", content)
     with pytest.raises(SeqkitError) as info:
         conll(registry, path=str(path), dev=str(path)).load()
-    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
-    assert "\n" not in str(info.value)
+    [problem] = info.value.problems
+    assert problem.startswith(f"data.path: {path}: ") and message in problem
 
 
-def test_conll_file_problems_are_found_before_reading(registry, tmp_path):
-    broken = str(write(tmp_path / "train.txt", "a B\nc\n"))
-    with pytest.raises(SeqkitError, match=r"missing.conllu: no such file \(data.test\)$"):
-        conll(registry, path=broken, dev=broken, test=str(tmp_path / "missing.conllu")).load()
-    with pytest.raises(SeqkitError, match=r"is a folder; give a CoNLL or CoNLL-U file \(data.dev\)$"):
-        conll(registry, path=broken, dev=str(tmp_path)).load()
-    with pytest.raises(SeqkitError, match=r"^data.tag_column: 'upos' names a CoNLL-U column, but .*train.txt"):
-        conll(registry, path=broken, dev=broken, tag_column="upos").load()
+def test_conll_check_finds_file_and_column_problems_without_reading(registry, tmp_path):
+    cls = registry.get("dataset", "conll")
+    broken = str(write(tmp_path / "train.txt", "a B\nc\n"))  # malformed: check does not read it
+    assert cls.check({"path": broken, "dev": broken}) == []
+    missing, folder = str(tmp_path / "missing.conllu"), str(tmp_path)
+    problems = [f"data.dev: '{folder}' is a folder; give a CoNLL or CoNLL-U file",
+                f"data.test: no such file '{missing}'"]
+    assert cls.check({"path": broken, "dev": folder, "test": missing}) == problems
+    with pytest.raises(SeqkitError) as info:
+        cls(path=broken, dev=folder, test=missing).load()
+    assert info.value.problems == problems
     good = str(write(tmp_path / "train.conllu", GOOD_CONLLU))
-    with pytest.raises(SeqkitError, match=r"^data.tag_column: 'ups' is not a CoNLL-U column"):
-        conll(registry, path=good, tag_column="ups").load()
-    with pytest.raises(SeqkitError, match=r"train.conllu: data.word_column 10 is out of range"):
-        conll(registry, path=good, word_column=10).load()
-    with pytest.raises(SeqkitError, match=r"^data.path: the conll dataset needs a training file"):
-        conll(registry).load()
-    with pytest.raises(SeqkitError, match=r"train.conllu: too few sentences \(1\) to hold out every 10th as dev; give a dev file"):
-        conll(registry, path=good).load()
+    assert cls.check({"path": good, "dev": good, "tag_column": "ups"}) == [
+        "data.tag_column: 'ups' is not a CoNLL-U column; give one of id, form, lemma, upos, xpos, "
+        "feats, head, deprel, deps, misc or a 0-based index"]
+    assert cls.check({"path": broken, "tag_column": "upos"}) == [
+        f"data.tag_column: 'upos' names a CoNLL-U column, but '{broken}' (data.path) is not a "
+        f".conllu file; give a 0-based column index"]
+    assert cls.check({"path": good, "word_column": 10}) == [
+        f"data.word_column: 10 is out of range: '{good}' (data.path) has 10 columns, 0 to 9"]
+    assert cls.check({}) == ["data.path: the conll dataset needs a training file, "
+                             "e.g. --set data.path=train.conllu"]
+    with pytest.raises(SeqkitError, match=r"^data.dev: .*train.conllu has too few sentences \(1\) "
+                                          r"to hold out every 10th as dev; give a dev file$"):
+        cls(path=good).load()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_conll_check_finds_an_unreadable_file(registry, tmp_path):
+    path = write(tmp_path / "train.conllu", GOOD_CONLLU)
+    path.chmod(0)
+    assert registry.get("dataset", "conll").check({"path": str(path)}) == [
+        f"data.path: cannot read '{path}' (permission denied)"]
+
+
+def test_python_tokens_check_finds_too_few_files(registry, fake_stdlib):
+    cls = registry.get("dataset", "python-tokens")
+    assert cls.check({"max_files": 0}) == []
+    [problem] = cls.check({"max_files": 1})
+    assert re.fullmatch(r"data.max_files: 1 files leave no (dev|test) split; use more files, or 0 for all",
+                        problem)
+
+
+def test_validate_reports_the_conll_files_problems_in_one_line_each(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"task: char_lm\noutput: {tmp_path / 'run'}\n"
+                      f"data: {{dataset: conll, path: {tmp_path / 'no.conllu'}, dev: {tmp_path}}}\n")
+    proc = run_cli("validate", recipe)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"{recipe}: data.path: no such file '{tmp_path / 'no.conllu'}'",
+        f"{recipe}: data.dev: '{tmp_path}' is a folder; give a CoNLL or CoNLL-U file"]
 
 
 def test_conll_options_are_validated_with_the_recipe(registry):

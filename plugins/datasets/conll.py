@@ -13,11 +13,13 @@
   every 10th sentence of ``path`` (the 10th, 20th, ...) is held out as dev: spread over the file,
   so it reads like training. Without ``test`` there is no test split.
 
-A malformed line is a one-line ``SeqkitError`` naming ``file:line``; so is an empty file, a file
-with no sentences, and a training file whose words all carry one tag.
+A malformed line is a one-line ``SeqkitError`` naming the key and ``file:line``; so is an empty
+file, a file with no sentences, and a training file whose words all carry one tag. ``check``
+finds missing or unreadable files and column options that do not fit a file, without reading.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import seqkit
@@ -50,69 +52,63 @@ class Conll(Dataset):
         "lowercase": Option(False, help="lowercase the words"),
     }
 
-    def files(self) -> dict[str, str]:
-        """{recipe key: file name} of the files given, checked without reading them: each exists,
-        and the column options fit its format."""
-        files = {key: self.config[key] for key in ("path", "dev", "test") if self.config.get(key)}
-        if "path" not in files:
-            raise SeqkitError("data.path: the conll dataset needs a training file, "
-                              "e.g. --set data.path=train.conllu")
-        for key, name in files.items():
+    @classmethod
+    def check(cls, options: dict) -> list[str]:
+        """Every file given is there and readable, and the column options fit its format."""
+        if not options.get("path"):
+            return ["data.path: the conll dataset needs a training file, "
+                    "e.g. --set data.path=train.conllu"]
+        problems = []
+        for key in ("path", "dev", "test"):
+            name = options.get(key)
+            if not name:
+                continue
             path = Path(name).expanduser()
             if not path.exists():
-                raise SeqkitError(f"{name}: no such file (data.{key})")
-            if path.is_dir():
-                raise SeqkitError(f"{name}: is a folder; give a CoNLL or CoNLL-U file (data.{key})")
-            self._columns(name, f"data.{key}")
-        return files
+                problems.append(f"data.{key}: no such file '{name}'")
+            elif path.is_dir():
+                problems.append(f"data.{key}: '{name}' is a folder; give a CoNLL or CoNLL-U file")
+            elif not os.access(path, os.R_OK):
+                problems.append(f"data.{key}: cannot read '{name}' (permission denied)")
+            else:
+                try:
+                    column_indexes(options, name, f"data.{key}")
+                except SeqkitError as exc:
+                    problems += [p for p in exc.problems if p not in problems]
+        return problems
 
     def load(self) -> TaggedCorpus:
-        files = self.files()
-        splits = {"train" if key == "path" else key: self._read(name, f"data.{key}")
-                  for key, name in files.items()}
+        problems = self.check(self.config)
+        if problems:
+            raise SeqkitError(*problems)
+        keys = [key for key in ("path", "dev", "test") if self.config.get(key)]
+        splits = {"train" if key == "path" else key: self._read(key) for key in keys}
         if "dev" not in splits:
             train = splits["train"]
             if len(train) < DEV_EVERY:
-                raise SeqkitError(f"{files['path']}: too few sentences ({len(train)}) to hold out "
-                                  f"every {DEV_EVERY}th as dev; give a dev file (data.dev)")
+                raise SeqkitError(f"data.dev: {self.config['path']} has too few sentences "
+                                  f"({len(train)}) to hold out every {DEV_EVERY}th as dev; "
+                                  f"give a dev file")
             splits["dev"] = train[DEV_EVERY - 1::DEV_EVERY]
             splits["train"] = [s for i, s in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1]
         train_tags = {tag for _, tags in splits["train"] for tag in tags}
         if len(train_tags) < 2:
-            raise SeqkitError(f"{files['path']}: every word is tagged '{train_tags.pop()}'; a "
-                              f"tagger needs two tags or more: choose another data.tag_column "
-                              f"(data.path)")
+            raise SeqkitError(f"data.path: {self.config['path']}: every word is tagged "
+                              f"'{train_tags.pop()}'; a tagger needs two tags or more: choose "
+                              f"another data.tag_column")
         tag_set = {tag for sentences in splits.values() for _, tags in sentences for tag in tags}
         return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
 
-    def _columns(self, name: str, where: str) -> tuple[int, int]:
-        """(word index, tag index) into a line's fields for the file ``name``."""
-        conllu = is_conllu(name)
-        indexes = []
-        for option in ("word_column", "tag_column"):
-            value = self.config.get(option)
-            if value is None:
-                value = DEFAULT_COLUMNS[conllu][option]
-            if isinstance(value, str):
-                if not conllu:
-                    raise SeqkitError(f"data.{option}: '{value}' names a CoNLL-U column, but "
-                                      f"{name} ({where}) is not a .conllu file; give a 0-based "
-                                      f"column index")
-                if value not in CONLLU_COLUMNS:
-                    raise SeqkitError(f"data.{option}: '{value}' is not a CoNLL-U column; give one "
-                                      f"of {', '.join(CONLLU_COLUMNS)} or a 0-based index")
-                value = CONLLU_COLUMNS.index(value)
-            indexes.append(value)
-        if conllu:
-            _check_columns(len(CONLLU_COLUMNS), *indexes, name, where)
-        return indexes[0], indexes[1]
-
-    def _read(self, name: str, where: str) -> list[Sentence]:
-        text = read_text_file(Path(name).expanduser())
+    def _read(self, key: str) -> list[Sentence]:
+        where, name = f"data.{key}", self.config[key]
+        try:
+            text = read_text_file(Path(name).expanduser())
+        except SeqkitError as exc:  # not text: name the key that chose the file
+            raise SeqkitError(*(f"{where}: {p}" for p in exc.problems)) from None
         if not text.strip():
-            raise SeqkitError(f"{name}: the file is empty ({where})")
+            raise SeqkitError(f"{where}: {name}: the file is empty")
         conllu = is_conllu(name)
-        word_at, tag_at = self._columns(name, where)
+        word_at, tag_at = column_indexes(self.config, name, where)
         lowercase = self.config.get("lowercase", False)
         sentences, words, tags = [], [], []
         columns, first_line = None, 0  # a CoNLL file's column count, fixed by its first word line
@@ -133,8 +129,8 @@ class Conll(Dataset):
                     continue
                 fields = line.split("\t")
                 if len(fields) != len(CONLLU_COLUMNS):
-                    raise SeqkitError(f"{name}:{number}: {len(fields)} tab-separated columns; "
-                                      f"CoNLL-U has {len(CONLLU_COLUMNS)} ({where})")
+                    raise SeqkitError(f"{where}: {name}:{number}: {len(fields)} tab-separated "
+                                      f"columns; CoNLL-U has {len(CONLLU_COLUMNS)}")
                 if "-" in fields[0] or "." in fields[0]:
                     continue  # a multi-word token's range or an empty node: not a word of its own
             else:
@@ -144,34 +140,55 @@ class Conll(Dataset):
                     continue
                 if columns is None:
                     columns, first_line = len(fields), number
-                    _check_columns(columns, word_at, tag_at, f"{name}:{number}", where)
+                    check_columns(columns, word_at, tag_at, f"{name}:{number}")
                 elif len(fields) != columns:
-                    raise SeqkitError(f"{name}:{number}: {len(fields)} columns, but line "
-                                      f"{first_line} has {columns}; every word line needs all of "
-                                      f"them ({where})")
+                    raise SeqkitError(f"{where}: {name}:{number}: {len(fields)} columns, but line "
+                                      f"{first_line} has {columns}; every word line needs all of them")
             for kind, index in (("word", word_at), ("tag", tag_at)):
                 if not fields[index] or (conllu and kind == "tag" and fields[index] == "_"):
                     column = CONLLU_COLUMNS[index] if conllu else index
-                    raise SeqkitError(f"{name}:{number}: the {kind} column ({column}) is empty; "
-                                      f"fill it in or choose another data.{kind}_column ({where})")
+                    raise SeqkitError(f"{where}: {name}:{number}: the {kind} column ({column}) is "
+                                      f"empty; fill it in or choose another data.{kind}_column")
             words.append(fields[word_at].lower() if lowercase else fields[word_at])
             tags.append(fields[tag_at])
         end_sentence()
         if not sentences:
-            raise SeqkitError(f"{name}: no sentences, only comments, -DOCSTART- or blank lines "
-                              f"({where})")
+            raise SeqkitError(f"{where}: {name}: no sentences, only comments, -DOCSTART- or blank "
+                              f"lines")
         return sentences
 
 
-def _check_columns(columns: int, word_at: int, tag_at: int, place: str, where: str) -> None:
+def column_indexes(options: dict, name: str, where: str) -> tuple[int, int]:
+    """(word index, tag index) into a line's fields of the file ``name``, from the options."""
+    conllu = is_conllu(name)
+    indexes = []
+    for option in ("word_column", "tag_column"):
+        value = options.get(option)
+        if value is None:
+            value = DEFAULT_COLUMNS[conllu][option]
+        if isinstance(value, str):
+            if not conllu:
+                raise SeqkitError(f"data.{option}: '{value}' names a CoNLL-U column, but '{name}' "
+                                  f"({where}) is not a .conllu file; give a 0-based column index")
+            if value not in CONLLU_COLUMNS:
+                raise SeqkitError(f"data.{option}: '{value}' is not a CoNLL-U column; give one of "
+                                  f"{', '.join(CONLLU_COLUMNS)} or a 0-based index")
+            value = CONLLU_COLUMNS.index(value)
+        indexes.append(value)
+    if conllu:
+        check_columns(len(CONLLU_COLUMNS), *indexes, f"'{name}' ({where})")
+    return indexes[0], indexes[1]
+
+
+def check_columns(columns: int, word_at: int, tag_at: int, place: str) -> None:
     """Both indexes fall inside a line of ``columns`` fields, on different columns."""
     for option, index in (("word_column", word_at), ("tag_column", tag_at)):
         if not -columns <= index < columns:
-            raise SeqkitError(f"{place}: data.{option} {index} is out of range: the lines have "
-                              f"{columns} columns, 0 to {columns - 1} ({where})")
+            raise SeqkitError(f"data.{option}: {index} is out of range: {place} has {columns} "
+                              f"columns, 0 to {columns - 1}")
     if word_at % columns == tag_at % columns:
-        raise SeqkitError(f"{place}: data.word_column and data.tag_column are both column "
-                          f"{word_at % columns} of {columns}; give the tags' column ({where})")
+        raise SeqkitError(f"data.tag_column: column {tag_at % columns} holds the words too "
+                          f"(data.word_column), in {place}; give the tags' column")
 
 
 @seqkit.hookimpl

@@ -21,7 +21,7 @@ A learned syntax highlighter: millions of labelled characters that every Python 
   4.2 % of characters are in a token whose start lies in an earlier sequence, and 2.7 % are in
   sequences wholly inside one string, where no quote is visible; were all of the latter
   mislabelled, accuracy would stop at 97.3 %. At 256: 7.4 % and 5.4 %; at 1024: 1.9 % and 1.1 %.
-- Tokenizing the whole library takes about 15 s on 3.11 (6 s on 3.13), so the labelled files are
+- Tokenizing the whole library takes 15 to 30 s on 3.11 and 3.12, so the labelled files are
   cached per Python build, file selection and version of this code (``_cache``); a cached load takes
   about 3 s, most of it building the tag lists.
 """
@@ -103,20 +103,18 @@ class PythonTokens(Dataset):
         "max_files": Option(0, min=0, help="use N files of the library, a fixed sample; 0: all"),
     }
 
+    @classmethod
+    def check(cls, options: dict) -> list[str]:
+        """``max_files`` leaves every split some files (this lists the library, reading nothing)."""
+        try:
+            selected_files(options.get("max_files", 0))
+        except seqkit.SeqkitError as exc:
+            return exc.problems
+        return []
+
     def load(self) -> TaggedCorpus:
         max_length = self.config.get("max_length", 512)
-        max_files = self.config.get("max_files", 0)
-        stdlib = Path(sysconfig.get_paths()["stdlib"])
-        files = stdlib_files(stdlib)
-        if not files:
-            raise seqkit.SeqkitError(f"{stdlib}: no .py files found in the standard library folder")
-        if max_files:
-            # a sample spread over the whole library, not the first packages in alphabetical order
-            files = sorted(sorted(files, key=lambda f: (zlib.crc32(f.encode()), f))[:max_files])
-            for split in ("dev", "test"):
-                if not any(split_of(f) == split for f in files):
-                    raise seqkit.SeqkitError(f"data.max_files: {max_files} files leave no {split} "
-                                             f"split; use more files, or 0 for all")
+        stdlib, files = selected_files(self.config.get("max_files", 0))
         labelled = _labelled_files(stdlib, files)
         self.skipped = labelled["skipped"]
         splits = {"train": [], "dev": [], "test": []}
@@ -127,6 +125,22 @@ class PythonTokens(Dataset):
             splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
                                        for a, b in spans]
         return TaggedCorpus("char", splits, names)
+
+
+def selected_files(max_files: int) -> tuple[Path, list[str]]:
+    """(stdlib folder, the relative paths of the files to read): all, or a fixed sample."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    files = stdlib_files(stdlib)
+    if not files:
+        raise seqkit.SeqkitError(f"{stdlib}: no .py files found in the standard library folder")
+    if max_files:
+        # a sample spread over the whole library, not the first packages in alphabetical order
+        files = sorted(sorted(files, key=lambda f: (zlib.crc32(f.encode()), f))[:max_files])
+        for split in ("dev", "test"):
+            if not any(split_of(f) == split for f in files):
+                raise seqkit.SeqkitError(f"data.max_files: {max_files} files leave no {split} "
+                                         f"split; use more files, or 0 for all")
+    return stdlib, files
 
 
 def _labelled_files(stdlib: Path, files: list[str]) -> dict:
