@@ -152,6 +152,7 @@ def _check_strategy(strategy: str, flags: dict) -> None:
 
 
 def decode_command(args) -> int:
+    from seqkit.decode_progress import decode_progress
     from seqkit.decoding import NonFiniteLogProbs, build_decoder
     from seqkit.registry import get_registry
     from seqkit.run import checkpoint_path, load_run
@@ -186,9 +187,12 @@ def decode_command(args) -> int:
         where = _flag(key) if key in flags else f"decode.{key} (the run's recipe)"
         warnings.warn(f"{where}: {why}", SeqkitWarning)
     try:
-        results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length)
+        results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length,
+                                 progress=decode_progress)
     except NonFiniteLogProbs as exc:
         raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
+    except SeqkitError as exc:  # name the flags the user typed (--length), not recipe keys
+        raise SeqkitError(*map(_flag_named, exc.problems)) from None
     report = _report(run.task, step_model, strategy, decoder.config, length, inputs, normalized,
                      results)
     if args.json:

@@ -115,6 +115,10 @@ def test_exact_reports_marginals_and_mass(run_dir, tmp_path):
     (["--strategy", "exact", "--length", "9"], "--strategy beam"),
     (["--strategy", "sample", "--temperature", "-1"], "--temperature: must be >= 0.0; got -1.0"),
     (["--length", "0"], "--length: must be >= 1; got 0"),
+    (["--strategy", "greedy", "--length", "1000000000000"],
+     "--length: 1,000,000,000,000 tokens would need about "),
+    (["--strategy", "beam", "--beam-size", "4", "--length", "1000000000000"],
+     "--length: 1,000,000,000,000 tokens for each of 4 sequences would need about "),
     (["--input-file", "missing.txt"], "missing.txt: no such input file"),
 ])
 def test_input_errors_are_one_line_and_exit_2(run_dir, args, message):

@@ -18,9 +18,18 @@ def live_prefixes(vocab_size: int, depth: int, end_token: int | None) -> int:
     return (vocab_size - (end_token is not None)) ** depth
 
 
-def count_prefixes(vocab_size: int, length: int, end_token: int | None) -> int:
-    """Model steps an exhaustive search makes: every live prefix of 0 .. length-1 tokens."""
-    return sum(live_prefixes(vocab_size, d, end_token) for d in range(length))
+def count_prefixes(vocab_size: int, length: int, end_token: int | None, cap: int | None = None) -> int:
+    """Model steps an exhaustive search makes: every live prefix of 0 .. length-1 tokens.
+
+    With ``cap``, a count above it comes back as some number above it, so that a length of 10^9
+    costs no arithmetic on numbers of 10^9 digits.
+    """
+    live = vocab_size - (end_token is not None)
+    if live <= 1:  # one prefix per depth, or only the empty one
+        return length if live == 1 else min(length, 1)
+    if cap is not None:  # live**d > cap once d reaches cap's bit length
+        length = min(length, cap.bit_length() + 1)
+    return (live ** length - 1) // (live - 1)  # the geometric series 1 + live + ... + live**(length-1)
 
 
 def count_sequences(vocab_size: int, length: int, end_token: int | None) -> int:

@@ -31,6 +31,12 @@ class Beam(Decoder):
                                  help="rank by log_prob / length**alpha: 0 off, 1 average per token"),
     }
 
+    def rows_per_input(self, model, length):
+        """The beam's width: beam_size, or fewer where fewer sequences exist. Sequences only grow
+        in number with the length, from beam_size + 1 tokens on past any beam (V >= 2)."""
+        size = self.config["beam_size"]
+        return min(size, count_sequences(model.vocab_size, min(length, size + 1), model.end_token))
+
     def ineffective_options(self, model):
         if model.end_token is None and self.config["length_penalty"] != 0.0:
             return {"length_penalty": "has no effect: this task's outputs have no end symbol, so "
@@ -40,7 +46,7 @@ class Beam(Decoder):
     def search(self, model, state, tokens, length):
         vocab, end, alpha = model.vocab_size, model.end_token, self.config["length_penalty"]
         batch = tokens.shape[0]
-        width = min(self.config["beam_size"], count_sequences(vocab, length, end))
+        width = self.rows_per_input(model, length)
         n_best = min(self.config["n_best"], width)
         device = tokens.device
         offsets = torch.arange(batch, device=device).unsqueeze(1) * width

@@ -16,6 +16,8 @@ from seqkit.state import State, select_state
 
 from ._common import count_prefixes, count_sequences
 
+_COUNTED = 10**18  # prefix counts up to here are computed exactly, for the refusal to quote
+
 
 class Exact(Decoder):
     """Enumerate every sequence of ``length`` tokens (and, with an end token, every shorter one that
@@ -37,12 +39,15 @@ class Exact(Decoder):
     def search(self, model, state, tokens, length):
         vocab, end = model.vocab_size, model.end_token
         inputs = tokens.shape[0]
-        prefixes = count_prefixes(vocab, length, end)
         limit = self.config["max_prefixes"]
+        counted = max(limit, _COUNTED)
+        prefixes = count_prefixes(vocab, length, end, cap=counted)
         if prefixes * inputs > limit:
             per_input = f" ({inputs} inputs x {prefixes:,})" if inputs > 1 else ""
+            amount = (f"{prefixes * inputs:,} prefixes{per_input}" if prefixes <= counted
+                      else f"more than {counted:,} prefixes")
             raise SeqkitError(
-                f"decode: exact would expand {prefixes * inputs:,} prefixes{per_input} for length "
+                f"decode: exact would expand {amount} for length "
                 f"{length} over {vocab} symbols, more than max_prefixes={limit:,}; use --strategy "
                 f"beam, a smaller --length, or raise --max-prefixes")
         results = []
@@ -53,6 +58,13 @@ class Exact(Decoder):
             enumeration.run(select_state(state, index), tokens.index_select(0, index))
             results.append(enumeration.result(prefixes, count_sequences(vocab, length, end)))
         return results
+
+    def rows_per_input(self, model, length):
+        return self.config["n_best"]
+
+    def planned_rows(self, model, batch, length):
+        return batch * count_prefixes(model.vocab_size, length, model.end_token,
+                                      cap=self.config["max_prefixes"])
 
 
 @dataclass

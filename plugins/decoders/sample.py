@@ -27,6 +27,9 @@ class Sample(Decoder):
         "seed": Option(None, type=int, help="seed of the sampler's generator; unset: fresh randomness"),
     }
 
+    def rows_per_input(self, model, length):
+        return self.config["num_samples"]
+
     def search(self, model, state, tokens, length):
         temperature, top_k, top_p = (self.config[k] for k in ("temperature", "top_k", "top_p"))
         groups, per_group = tokens.shape[0], self.config["num_samples"]
