@@ -117,7 +117,20 @@ class Registry:
             if objs:
                 info.components[kind] = sorted(objs)
         self.plugins[name] = info
+        if not info.components:
+            self._registered_nothing(plugin, info, strict)
         return info
+
+    def _registered_nothing(self, plugin, info: PluginInfo, strict: bool) -> None:
+        """A plugin that contributes nothing is almost always a hook missing its marker: say so."""
+        unmarked = [hook for hook, _ in KINDS.values()
+                    if callable(getattr(plugin, hook, None)) and hook not in info.hooks]
+        why = (f"{', '.join(unmarked)} not marked @seqkit.hookimpl" if unmarked
+               else "its hooks called register() for nothing")
+        message = f"plugin '{info.name}' ({info.source}) registered nothing: {why}"
+        if strict:
+            raise SeqkitError(message)
+        warnings.warn(message, PluginWarning, stacklevel=3)
 
     def remove(self, name: str) -> None:
         """Unregister a plugin and everything it registered."""

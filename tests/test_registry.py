@@ -231,3 +231,50 @@ def test_builtins_are_plugins_like_any_other(registry):
         assert info.hooks and info.error is None
         module = sys.modules[name]
         assert registry.pm.get_plugin(name) is module
+
+
+UNMARKED_HOOK = """
+import torch
+import seqkit
+
+
+class Forgotten(seqkit.Cell):
+    def step(self, x_t, state):
+        return state, state
+
+
+def register_cells(register):  # no @seqkit.hookimpl: pluggy never calls it
+    register("forgotten", Forgotten)
+"""
+
+
+def test_a_plugin_that_registers_nothing_warns_naming_the_unmarked_hook(monkeypatch, toy_site):
+    make_plugin_dist(toy_site, "seqkit-forgot", "forgot_seqkit_plugin", UNMARKED_HOOK, "forgot")
+    monkeypatch.syspath_prepend(str(toy_site))
+    monkeypatch.setenv("SEQKIT_STRICT_PLUGINS", "0")
+    with pytest.warns(PluginWarning, match=r"^plugin 'forgot' \(seqkit-forgot\) registered nothing: "
+                                           r"register_cells not marked @seqkit\.hookimpl$"):
+        Registry().load_entry_points()
+    monkeypatch.setenv("SEQKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(SeqkitError, match="registered nothing"):
+        Registry().load_entry_points()
+
+
+def test_a_marked_hook_that_registers_nothing_warns_too(registry):
+    class Empty:
+        @seqkit.hookimpl
+        def register_cells(self, register):
+            """Registers only when some condition holds; here it does not."""
+
+    with pytest.warns(PluginWarning, match=r"plugin 'empty' \(tests\) registered nothing: its hooks "
+                                           r"called register\(\) for nothing"):
+        registry.add(Empty(), "empty", source="tests", strict=False)
+    assert "empty" in registry.plugins
+
+
+def test_cli_prints_the_registered_nothing_warning_in_one_line(toy_site):
+    make_plugin_dist(toy_site, "seqkit-forgot", "forgot_seqkit_plugin", UNMARKED_HOOK, "forgot")
+    proc = run_cli("plugins", "--json", site=toy_site)
+    assert proc.returncode == 0
+    assert proc.stderr.strip() == ("seqkit: warning: plugin 'forgot' (seqkit-forgot) registered "
+                                   "nothing: register_cells not marked @seqkit.hookimpl")
