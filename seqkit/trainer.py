@@ -120,6 +120,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._apply_recipe_hyperparameters()
         t = state["trainer"]
         self.counters = _Counters(state["step"], t["elapsed"], t["best_loss"], t["best_step"],
                                   dict(t["best_metrics"]), t["bad_evals"], t.get("initial_loss"))
@@ -130,6 +131,19 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _apply_recipe_hyperparameters(self) -> None:
+        """The recipe's lr, weight_decay and momentum win over the ones stored in a checkpoint's
+        optimizer and scheduler state: otherwise a forced resume with a new ``train.lr`` silently
+        kept the old one. With an unchanged recipe this recomputes the very same values."""
+        train = self.train
+        lr = train["lr"]
+        self.scheduler.base_lrs = [lr] * len(self.optimizer.param_groups)
+        for group in self.optimizer.param_groups:
+            group.update(initial_lr=lr, lr=lr * lr_factor(self.scheduler.last_epoch, train),
+                         weight_decay=train["weight_decay"])
+            if "momentum" in group:
+                group["momentum"] = train["momentum"]
 
     def _save(self, improved: bool) -> None:
         if not is_main():

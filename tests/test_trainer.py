@@ -102,6 +102,21 @@ def test_resume_refuses_a_changed_recipe_unless_forced(tmp_path):
     assert "steps: 16" in (tmp_path / "r" / "recipe.yaml").read_text()
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_forced_resume_trains_with_the_new_optimizer_settings(tmp_path, optimizer):
+    start_run(tiny_recipe(tmp_path / "r", f"train.optimizer={optimizer}"), display="silent")
+    changed = ["train.steps=16", "train.lr=0.05", "train.weight_decay=0.001"]
+    if optimizer == "sgd":
+        changed.append("train.momentum=0.5")
+    resume_run(tmp_path / "r", overrides=changed, force=True, display="silent")
+    train = tiny_recipe(tmp_path / "r", f"train.optimizer={optimizer}", *changed)["train"]
+    logged = {line["step"]: line["lr"] for line in metric_lines(tmp_path / "r") if line["split"] == "train"}
+    assert [logged[s] for s in (14, 16)] == [0.05 * lr_factor(s, train) for s in (14, 16)]
+    group = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.001 and group["initial_lr"] == 0.05
+    assert group.get("momentum", 0.5) == 0.5
+
+
 def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
     start_run(tiny_recipe(tmp_path / "r"), display="silent")
     with pytest.raises(SeqkitError, match="already holds a run.*--resume"):
