@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     from seqkit.plugins_cli import add_plugins_parser, plugins_command
 
     add_plugins_parser(sub, common).set_defaults(func=plugins_command)
+
+    from seqkit.show_cli import add_show_parser, show_command
+
+    add_show_parser(sub, common).set_defaults(func=show_command)
     return parser
 
 

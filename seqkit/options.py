@@ -35,12 +35,19 @@ class Option:
         return (type(self.default),)
 
 
-def _type_name(types: tuple[type, ...]) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             dict: "a mapping", list: "a list"}
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "mapping",
+               list: "list"}
+
+
+def type_label(types: tuple[type, ...], article: bool = False) -> str:
+    """'number', 'string or list' ('a number' with ``article``, for messages); 'any' for no type."""
     if float in types:  # an integer is a number too
         types = tuple(t for t in types if t is not int)
-    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+    names = [_TYPE_NAMES.get(t, t.__name__) for t in types]
+    if article:
+        names = [("an " if n[0] in "aeiou" else "a ") + n if t in _TYPE_NAMES else n
+                 for t, n in zip(types, names)]
+    return " or ".join(dict.fromkeys(names)) or "any"
 
 
 def _as_declared(value: Any, option: Option) -> Any:
@@ -60,7 +67,7 @@ def _check_value(value: Any, option: Option) -> str | None:
         isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in types
     )
     if not ok:
-        return f"expected {_type_name(types)}, got {type(value).__name__} {value!r}"
+        return f"expected {type_label(types, article=True)}, got {type(value).__name__} {value!r}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number; got {value!r}"
     if option.choices is not None and value not in option.choices:

@@ -53,6 +53,11 @@ DECODE_OPTIONS = {
 }
 
 
+def cell_options_of(cell_cls) -> dict[str, Option]:
+    """``model.cell_options``: the keyword arguments of a cell's constructor after the two sizes."""
+    return options_of(cell_cls, skip=("self", "input_size", "hidden_size"))
+
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1e-3`` as a string; recipes mean a number (as YAML 1.2 does)."""
 
@@ -210,7 +215,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     model = section("model", MODEL_OPTIONS)
     cell_cls = _lookup(registry, "cell", model.get("cell"), "model.cell", problems)
     if cell_cls is not None and isinstance(model.get("cell_options"), dict):
-        schema = options_of(cell_cls, skip=("self", "input_size", "hidden_size"))
+        schema = cell_options_of(cell_cls)
         model["cell_options"], found = check_options(model["cell_options"], schema,
                                                      "model.cell_options")
         problems += found
