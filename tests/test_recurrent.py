@@ -5,7 +5,7 @@ import torch
 import seqkit
 from seqkit import Recurrent, SeqkitError
 from seqkit.recurrent import _reverse
-from seqkit.state import map_state, select_state, where_state
+from seqkit.state import Shared, map_state, select_state, where_state
 
 
 class StepOnlyCell(seqkit.Cell):
@@ -124,3 +124,13 @@ def test_state_helpers_on_nested_states():
     assert picked[0].flatten().tolist() == [2, 2, 0] and picked[1][0].flatten().tolist() == [20, 20, 0]
     mixed = where_state(torch.tensor([True, False, True]), state, map_state(torch.zeros_like, state))
     assert mixed[0].flatten().tolist() == [0, 0, 2] and mixed[1][0].flatten().tolist() == [0, 0, 20]
+
+
+def test_shared_parts_of_a_state_are_handed_on_not_copied():
+    memory = Shared(torch.randn(2, 5, 3))
+    state = (memory, torch.tensor([0, 1]), (torch.tensor([[1.0], [2.0]]),))
+    picked = select_state(state, torch.tensor([1, 1, 0]))
+    assert picked[0] is memory and picked[1].tolist() == [1, 1, 0]
+    assert picked[2][0].flatten().tolist() == [2, 2, 1]
+    mixed = where_state(torch.tensor([True, False]), state, map_state(torch.zeros_like, state))
+    assert mixed[0] is memory and mixed[1].tolist() == [0, 0] and mixed[2][0].flatten().tolist() == [1, 0]
