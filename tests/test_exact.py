@@ -87,3 +87,13 @@ def test_marginals_are_an_ordinary_tensor():
     marginals = build_decoder("exact", {}).decode(model, *model.start(1), 2)[0].extras["marginals"]
     assert not marginals.is_inference()
     marginals /= marginals.sum(0)  # in-place use outside the decoder works
+
+
+def test_sequences_the_model_rules_out_are_never_returned():
+    model = make_model("table", 3, 2, None, seed=5)
+    model.table[:, 1] = float("-inf")  # token 1 never follows: 4 of the 9 sequences are possible
+    model.table = model.table.log_softmax(-1)
+    result = build_decoder("exact", {"n_best": 9}).decode(model, *model.start(1), 2)[0]
+    assert sorted(h.tokens for h in result.hypotheses) == [[0, 0], [0, 2], [2, 0], [2, 2]]
+    assert all(h.log_prob > float("-inf") for h in result.hypotheses)
+    assert result.extras["mass"] == pytest.approx(1.0, abs=1e-12)

@@ -5,6 +5,7 @@ state carried from its parent, and all sequences that share a prefix share that 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -147,8 +148,11 @@ class _Enumeration:
     def result(self, prefixes: int, sequences: int) -> DecodeResult:
         if self.end is not None:  # an ended sequence shows the end token at every later position
             self.marginals[self.end] += self.ended.cumsum(0) - self.ended
+        # A sequence of probability zero (a token the model rules out with -inf) is none the model
+        # can produce: n_best beyond the possible ones returns fewer, as beam search does.
         hypotheses = [Hypothesis([t for t in row if t >= 0], lp)
-                      for row, lp in zip(self.best_tokens.tolist(), self.best_log_prob.tolist())]
+                      for row, lp in zip(self.best_tokens.tolist(), self.best_log_prob.tolist())
+                      if lp > -math.inf]
         return DecodeResult(hypotheses, {"marginals": self.marginals.cpu(), "mass": float(self.mass),
                                          "sequences": sequences, "prefixes": prefixes})
 
