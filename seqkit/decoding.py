@@ -148,7 +148,13 @@ class NonFiniteLogProbs(SeqkitError):
 class _CheckedSteps:
     """The step model as ``Decoder.search`` sees it: the task's own, each step checked once here,
     for every decoder. A diverged model's nan would otherwise become a wrong score (nan, or 0 after
-    a top-k) or a crash inside torch's sampler."""
+    a top-k) or a crash inside torch's sampler.
+
+    The check waits for the device every step: deferring it would let a CUDA sampler meet the nan
+    first, and torch.multinomial then fails with a device-side assert that leaves CUDA unusable.
+    Its cost, measured with a 2x256 LSTM char LM at batch 1: about 20 us per step on an H200
+    (99 -> 121 us in one run, 155 -> 175 in another), about 1 us on CPU.
+    """
 
     def __init__(self, model: StepModel, advance: Callable[[int], None] | None = None):
         self.model, self.advance = model, advance
