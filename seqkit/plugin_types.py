@@ -27,14 +27,19 @@ class Task(ABC):
         TaskClass.model_outline(recipe)         #   size, counted on the meta device
         task = TaskClass(recipe, device)        # recipe: resolved (defaults filled in)
         task.prepare()                          # read data, build vocabulary, put tokens on device
+        #   ... when resuming, the data just read must fit the checkpoint's state:
+        problems = task.check_resume(checkpoint["task"])   # [] or refused, naming each problem
         #   ... or, when rebuilding from a checkpoint without rereading data:
         task.load_state_dict(checkpoint["task"])
         model = task.build_model().to(device)
         for step in range(start, steps):
             batch = task.train_batch(step)      # a pure function of ``step`` (plus saved state)
             loss, tokens = task.loss(model, batch)
-        metrics = task.evaluate(model)          # {"loss": ..., more metrics}; lower loss is better
+        metrics = task.evaluate(model)          # {"loss": ..., more metrics}
         checkpoint["task"] = task.state_dict()  # vocabulary, carried state: tensors and plain types
+
+    The trainer logs the training loss as a mean per token (each step's mean weighted by its
+    ``tokens``) and keeps the checkpoint whose evaluation is best by ``best_metric``.
 
     Batches must be index arithmetic on tensors already on the device, never a Python loop
     over samples. ``train_batch(step)`` depends only on ``step``, the seed and ``state_dict()``,
@@ -42,6 +47,9 @@ class Task(ABC):
     """
 
     options: dict[str, dict[str, Option]] = {}
+    # (metric of ``evaluate``, "min" or "max"): the evaluation that ``checkpoints/best.pt`` keeps
+    # and ``train.patience`` waits to improve; a tagger may keep the highest F1 instead.
+    best_metric: tuple[str, str] = ("loss", "min")
 
     # -- validation (``seqkit validate`` and ``seqkit run``, before any data is read) --------
     @classmethod
@@ -86,7 +94,8 @@ class Task(ABC):
 
     @abstractmethod
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics; must include ``loss`` (the trainer keeps the checkpoint with the lowest).
+        """Validation metrics; must include ``loss`` (the trainer stops a run whose loss diverges)
+        and the ``best_metric``.
 
         Called under ``torch.no_grad()`` with the model in eval mode.
         """
@@ -101,7 +110,14 @@ class Task(ABC):
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore ``state_dict()`` output; enough to build the model and decode."""
+        """Restore ``state_dict()`` output; enough to build the model and decode. On resume it is
+        called after ``prepare()`` with the (possibly changed, ``--force``) recipe: drop carried
+        state that no longer fits it."""
+
+    def check_resume(self, stored: dict) -> list[str]:
+        """Problems that forbid resuming from ``stored`` (a checkpoint's ``state_dict()``) with the
+        data ``prepare()`` has just read, such as a vocabulary that differs; [] when it fits."""
+        return []
 
     # -- decoding (seqkit.decoding.StepModel) ----------------------------------------------
     def step_model(self, model: nn.Module):

@@ -57,11 +57,10 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
     task = _task(recipe, device)
     task.prepare()
     if checkpoint is not None:
-        stored = checkpoint["task"]
-        if stored.get("vocab") is not None and stored.get("vocab") != task.state_dict().get("vocab"):
-            raise SeqkitError(f"{run_dir}: the data has changed since this run started (its "
-                              f"vocabulary differs); start a new run instead of resuming")
-        task.load_state_dict(stored)
+        problems = task.check_resume(checkpoint["task"])
+        if problems:
+            raise SeqkitError(*(f"{run_dir}: {problem}" for problem in problems))
+        task.load_state_dict(checkpoint["task"])
     model = task.build_model().to(device)
     display = make_display(display_mode, recipe["train"]["steps"],
                            checkpoint["step"] if checkpoint else 0)

@@ -40,13 +40,16 @@ def run_command(args, overrides: list[str]) -> int:
     if args.json:
         print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,
                           "elapsed": result.elapsed, "final": result.final, "best": result.best,
+                          "best_metric": dict(zip(("metric", "mode"), result.best_metric)),
                           "sample": result.sample}))
         return 0
     minutes, seconds = divmod(int(result.elapsed), 60)
     print(f"run {run_dir}: {result.stopped} at step {result.step} in {minutes}m{seconds:02d}s")
     print("validation: " + "  ".join(f"{k} {format_metric(v)}" for k, v in result.final.items()))
     best = {k: v for k, v in result.best.items() if k != "step"}
-    print(f"best (step {result.best['step']}): "
+    metric, mode = result.best_metric
+    which = f"{'lowest' if mode == 'min' else 'highest'} {metric}"
+    print(f"best (step {result.best['step']}, {which}): "
           + "  ".join(f"{k} {format_metric(v)}" for k, v in best.items()))
     if result.sample is not None:
         print("sample:\n" + result.sample)

@@ -18,6 +18,7 @@ import math
 import shlex
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torch
 
 from seqkit.checkpoint import save_checkpoint
 from seqkit.distributed import is_main
-from seqkit.errors import RunInterrupted, SeqkitError
+from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
 from seqkit.plugin_types import Task
 from seqkit.progress import format_metric
 from seqkit.stop_signals import StopSignals
@@ -41,6 +42,23 @@ def build_optimizer(params, train: dict) -> torch.optim.Optimizer:
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
     return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], weight_decay=decay)
+
+
+def _best_metric(task: Task, name: str) -> tuple[str, str]:
+    """The task's ``best_metric`` (metric, "min" or "max"), checked once before training."""
+    best = getattr(task, "best_metric", None)
+    if (not isinstance(best, tuple) or len(best) != 2 or not isinstance(best[0], str)
+            or best[1] not in ("min", "max")):
+        raise SeqkitError(f"task '{name}': best_metric must be (metric name, 'min' or 'max'); "
+                          f"got {best!r}")
+    return best
+
+
+def _better(value: float, best: float | None, mode: str) -> bool:
+    """Does ``value`` beat ``best`` (None: nothing to beat yet; a NaN never wins)?"""
+    if math.isnan(value):
+        return False
+    return best is None or (value < best if mode == "min" else value > best)
 
 
 def lr_factor(step: int, train: dict) -> float:
@@ -59,9 +77,10 @@ class TrainResult:
     step: int
     stopped: str  # "finished", "patience" or "time_limit"
     final: dict  # validation metrics at the last step
-    best: dict  # {"step": ..., **metrics} of the best validation loss
+    best: dict  # {"step": ..., **metrics} of the best evaluation by ``best_metric``
     sample: str | None = None
     elapsed: float = 0.0
+    best_metric: tuple[str, str] = ("loss", "min")  # the task's: (metric, "min" or "max")
 
 
 @dataclass
@@ -70,9 +89,8 @@ class _Counters:
 
     step: int = 0
     elapsed: float = 0.0
-    best_loss: float = math.inf
     best_step: int = -1
-    best_metrics: dict = field(default_factory=dict)
+    best_metrics: dict = field(default_factory=dict)  # all metrics of the best evaluation
     bad_evals: int = 0
     initial_loss: float | None = None  # the loss of the first step, before any update
 
@@ -93,8 +111,14 @@ class Trainer:
         self.optimizer = build_optimizer(model.parameters(), self.train)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, self.train))
+        self.best_metric = _best_metric(task, recipe["task"])
         self.counters = _Counters()
-        self.running = torch.zeros((), device=device)  # sum of step losses since the last log line
+        # Since the last log line: the sum of each step's mean loss times its token count, kept
+        # on the device (no sync per step), and the tokens and steps it covers. The logged loss
+        # is their ratio, a mean per token: a step with more tokens (a batch of longer
+        # sentences) weighs more, as one large batch of the same tokens would.
+        self.running = torch.zeros((), device=device)
+        self.running_tokens = 0
         self.running_steps = 0
         self.last_metrics: dict = {}
         self.saved_step: int | None = None  # step of the newest checkpoint on disk
@@ -109,10 +133,10 @@ class Trainer:
             "step": c.step, "recipe": self.recipe, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "task": self.task.state_dict(), "rng": rng, "metrics": self.last_metrics,
-            "trainer": {"elapsed": c.elapsed, "best_loss": c.best_loss, "best_step": c.best_step,
+            "trainer": {"elapsed": c.elapsed, "best_step": c.best_step,
                         "best_metrics": c.best_metrics, "bad_evals": c.bad_evals,
-                        "initial_loss": c.initial_loss,
-                        "running": self.running.detach().cpu(), "running_steps": self.running_steps},
+                        "initial_loss": c.initial_loss, "running": self.running.detach().cpu(),
+                        "running_tokens": self.running_tokens, "running_steps": self.running_steps},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -122,10 +146,19 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self._apply_recipe_hyperparameters()
         t = state["trainer"]
-        self.counters = _Counters(state["step"], t["elapsed"], t["best_loss"], t["best_step"],
+        self.counters = _Counters(state["step"], t["elapsed"], t["best_step"],
                                   dict(t["best_metrics"]), t["bad_evals"], t.get("initial_loss"))
         self.running = t["running"].to(self.device)
+        self.running_tokens = t.get("running_tokens", 0)
         self.running_steps = t["running_steps"]
+        # Older checkpoints hold no token count. Those written right after a log line (all but a
+        # signal's) had nothing running; a signal's holds per-step means no count can weigh.
+        if "running_tokens" not in t and self.running_steps:
+            warnings.warn(f"{self.run_dir / 'checkpoints' / 'last.pt'}: an older seqkit's checkpoint "
+                          f"with a per-step loss sum; the training loss logged next covers only "
+                          f"the steps after step {state['step']}", SeqkitWarning)
+            self.running.zero_()
+            self.running_steps = 0
         self.last_metrics = dict(state.get("metrics") or {})
         self.saved_step = state["step"]
         torch.set_rng_state(state["rng"]["torch"])
@@ -194,7 +227,8 @@ class Trainer:
             if stop.received is not None:
                 self._stop_for_signal(stop.received)
         return TrainResult(c.step, stopped, dict(self.last_metrics),
-                           {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed)
+                           {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed,
+                           self.best_metric)
 
     def _optimizer_step(self, params: list) -> int:
         """Train on the batch of the current step; returns its number of tokens."""
@@ -208,7 +242,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.train["clip_grad_norm"])
         self.optimizer.step()
         self.scheduler.step()
-        self.running += loss.detach()
+        self.running += loss.detach() * tokens
+        self.running_tokens += tokens
         self.running_steps += 1
         c.step += 1
         return tokens
@@ -229,10 +264,10 @@ class Trainer:
 
     def _train_line(self, speed: float) -> None:
         c = self.counters
-        mean = float(self.running) / max(1, self.running_steps)  # one device sync per log line
+        mean = float(self.running) / max(1, self.running_tokens)  # one device sync per log line
         self._check_loss(mean, "training", f"between steps {c.step - self.running_steps + 1} and {c.step}")
         self.running.zero_()
-        self.running_steps = 0
+        self.running_tokens = self.running_steps = 0
         lr = self.optimizer.param_groups[0]["lr"]
         self._log({"step": c.step, "split": "train", "loss": mean, "lr": lr,
                    "tokens_per_s": speed, "elapsed": c.elapsed})
@@ -245,11 +280,16 @@ class Trainer:
         with torch.no_grad():
             metrics = {k: float(v) for k, v in self.task.evaluate(self.model).items()}
         self.model.train()
+        name, mode = self.best_metric
+        missing = [key for key in dict.fromkeys(("loss", name)) if key not in metrics]
+        if missing:
+            raise SeqkitError(f"task '{self.recipe['task']}': evaluate() returned no "
+                              f"{' or '.join(map(repr, missing))} (it returned {', '.join(metrics)})")
         self._check_loss(metrics["loss"], "validation", f"at step {c.step}")
         self.last_metrics = metrics
-        improved = metrics["loss"] < c.best_loss
+        improved = _better(metrics[name], c.best_metrics.get(name), mode)
         if improved:
-            c.best_loss, c.best_step, c.best_metrics, c.bad_evals = metrics["loss"], c.step, metrics, 0
+            c.best_step, c.best_metrics, c.bad_evals = c.step, metrics, 0
         else:
             c.bad_evals += 1
         self._log({"step": c.step, "split": "val", **metrics, "elapsed": c.elapsed})

@@ -177,6 +177,7 @@ def test_large_metrics_print_in_exponent_form(tmp_path):
     assert proc.stderr.strip().endswith("  perplexity 9.1e+30")  # the --quiet log line
     printed = [line for line in proc.stdout.splitlines() if line.startswith(("validation:", "best"))]
     assert len(printed) == 2 and all(line.endswith("  perplexity 9.1e+30") for line in printed)
+    assert printed[1].startswith("best (step 4, lowest loss): loss ")  # the task's best_metric
 
 
 BROKEN_CELL = """

@@ -1,4 +1,5 @@
-"""The generic trainer: schedules, optimizers, determinism, resume, NaN stop, patience."""
+"""The generic trainer: schedules, optimizers, determinism, resume, NaN stop, patience, the
+loss per token, the task's best metric and resume check."""
 from __future__ import annotations
 
 import math
@@ -7,11 +8,12 @@ import pytest
 import torch
 
 import seqkit.run as run_module
-from seqkit import SeqkitError
-from seqkit.checkpoint import load_checkpoint
+from seqkit import SeqkitError, Task
+from seqkit.checkpoint import load_checkpoint, save_checkpoint
+from seqkit.errors import SeqkitWarning
 from seqkit.progress import Silent
 from seqkit.run import resume_run, start_run
-from seqkit.trainer import build_optimizer, lr_factor
+from seqkit.trainer import Trainer, build_optimizer, lr_factor
 
 from _tiny_runs import metric_lines, tiny_recipe
 
@@ -198,3 +200,116 @@ def test_only_rank_0_writes_files(tmp_path, monkeypatch):
     result = start_run(tiny_recipe(tmp_path / "r"), display="bar")
     assert result.step == 12 and "loss" in result.final and result.sample is None
     assert not (tmp_path / "r").exists()
+
+
+class _FixedLossTask(Task):
+    """Batches whose per-token losses are fixed numbers, whatever the weights: even steps one
+    token of loss 4, odd steps three tokens of loss 1. ``scores`` are its evaluations in turn."""
+
+    def __init__(self, recipe, device="cpu", scores=()):
+        super().__init__(recipe, device)
+        self.scores = iter(scores)
+
+    def prepare(self):
+        pass
+
+    def train_batch(self, step):
+        return torch.full((1,), 4.0) if step % 2 == 0 else torch.ones(3)
+
+    def build_model(self):
+        return torch.nn.Linear(1, 1)
+
+    def loss(self, model, batch):
+        return batch.mean() + 0 * model.weight.sum(), batch.numel()
+
+    def evaluate(self, model):
+        return dict(next(self.scores))
+
+
+def _fit(task, run_dir, *overrides):
+    recipe = tiny_recipe(run_dir, *overrides)
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("")
+    trainer = Trainer(recipe, task, task.build_model(), run_dir, Silent(recipe["train"]["steps"]),
+                      torch.device("cpu"))
+    return trainer.fit()
+
+
+def test_the_logged_training_loss_is_a_mean_per_token_not_per_step(tmp_path):
+    scores = [{"loss": 1.0}] * 2
+    _fit(_FixedLossTask({}, scores=scores), tmp_path / "r", "train.steps=4", "train.log_every=2",
+         "train.eval_every=2")
+    train_lines = [line for line in metric_lines(tmp_path / "r") if line["split"] == "train"]
+    # (4 * 1 + 1 * 3) / 4 tokens; the mean of the two steps' means would be 2.5
+    assert [line["loss"] for line in train_lines] == [1.75, 1.75]
+
+
+def test_best_metric_max_keeps_the_highest_and_patience_waits_for_it(tmp_path):
+    task = _FixedLossTask({}, scores=[{"loss": 3.0, "accuracy": 0.5}, {"loss": 2.5, "accuracy": 0.7},
+                                      {"loss": 2.0, "accuracy": 0.6}, {"loss": 1.5, "accuracy": 0.65}])
+    task.best_metric = ("accuracy", "max")
+    result = _fit(task, tmp_path / "r", "train.steps=8", "train.eval_every=1", "train.patience=2")
+    # the loss fell at every evaluation: a min-loss rule would keep step 4 and never stop
+    assert result.stopped == "patience" and result.step == 4
+    assert result.best == {"step": 2, "loss": 2.5, "accuracy": 0.7}
+    assert result.best_metric == ("accuracy", "max")
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")["step"] == 2
+
+
+def test_a_missing_or_malformed_best_metric_is_one_line_naming_the_task(tmp_path):
+    task = _FixedLossTask({}, scores=[{"loss": 3.0}])
+    task.best_metric = ("f1", "max")
+    with pytest.raises(SeqkitError, match=r"^task 'char_lm': evaluate\(\) returned no 'f1' "
+                                          r"\(it returned loss\)$"):
+        _fit(task, tmp_path / "r", "train.steps=1", "train.eval_every=1")
+    task.best_metric = ("f1", "highest")
+    with pytest.raises(SeqkitError, match=r"best_metric must be \(metric name, 'min' or 'max'\); "
+                                          r"got \('f1', 'highest'\)"):
+        _fit(task, tmp_path / "s")
+
+
+def test_the_resume_check_is_the_tasks(tmp_path, monkeypatch):
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+    start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    monkeypatch.setattr(CharLM, "check_resume", lambda self, stored: ["its tag set differs"])
+    with pytest.raises(SeqkitError) as info:
+        resume_run(tmp_path / "r", overrides=["train.steps=16"], force=True, display="silent")
+    assert info.value.problems == [f"{tmp_path / 'r'}: its tag set differs"]
+    monkeypatch.undo()
+    with pytest.raises(SeqkitError, match="vocabulary differs"):  # char_lm's own check
+        resume_run(tmp_path / "r", overrides=["data.lowercase=true"], force=True, display="silent")
+
+
+def test_a_resume_with_another_batch_size_starts_the_carried_state_afresh(tmp_path):
+    from seqkit.plugins.tasks.char_lm import CharLM
+
+    start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    stored = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["task"]
+    same, other = CharLM(tiny_recipe(tmp_path / "x")), CharLM(tiny_recipe(tmp_path / "x", "train.batch_size=3"))
+    same.load_state_dict(stored)
+    other.load_state_dict(stored)
+    assert torch.equal(same.carry[0][0], stored["carry"][0][0])  # 4 streams, as saved
+    assert other.carry is None  # the 4 saved rows would continue streams that no longer exist
+
+
+def test_checkpoints_from_before_token_weighting_resume(tmp_path):
+    """Older checkpoints kept 'best_loss' and no 'running_tokens'; all were written right after a
+    log line, so nothing was running: they resume exactly as new ones do."""
+    for name in ("new", "old"):
+        start_run(tiny_recipe(tmp_path / name), display="silent")
+    path = tmp_path / "old" / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    del state["trainer"]["running_tokens"]
+    state["trainer"]["best_loss"] = state["trainer"]["best_metrics"]["loss"]
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, path)
+    for name in ("new", "old"):
+        resume_run(tmp_path / name, overrides=["train.steps=16"], force=True, display="silent")
+    assert metric_lines(tmp_path / "old") == metric_lines(tmp_path / "new")
+    # one stopped by a signal between log lines: a sum of 1 step's mean, no token count to weigh it
+    state["trainer"].update(running=torch.tensor(99.0), running_steps=1)
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, path)
+    with pytest.warns(SeqkitWarning, match="the training loss logged next covers only the steps "
+                                           "after step 12"):
+        resume_run(tmp_path / "old", overrides=["train.steps=16"], force=True, display="silent")
+    assert metric_lines(tmp_path / "old") == metric_lines(tmp_path / "new")  # the 99 was dropped

@@ -202,7 +202,15 @@ class CharLM(Task):
     def load_state_dict(self, state: dict) -> None:
         self.vocab = Vocabulary.from_state_dict(state["vocab"])
         carry = state.get("carry")
+        if carry is not None and _batch_size(carry) != self.recipe["train"]["batch_size"]:
+            carry = None  # resumed with another train.batch_size: the streams it continued are gone
         self.carry = None if carry is None else map_state(lambda t: t.to(self.device), tuple(carry))
+
+    def check_resume(self, stored: dict) -> list[str]:
+        if stored.get("vocab") != self.vocab.state_dict():
+            return ["the data has changed since this run started (its vocabulary differs); start "
+                    "a new run instead of resuming"]
+        return []
 
     # -- decoding --------------------------------------------------------------------------
     def step_model(self, model) -> CharStepModel:
@@ -238,6 +246,13 @@ class CharLM(Task):
 
     def detokenize(self, ids: list[int]) -> str:
         return self.vocab.decode(ids)
+
+
+def _batch_size(state) -> int:
+    """Rows of a (nested tuple) state: every leaf is batch first."""
+    while not isinstance(state, torch.Tensor):
+        state = state[0]
+    return state.shape[0]
 
 
 def _model(recipe: dict, vocab_size: int) -> CharLanguageModel:
