@@ -82,7 +82,7 @@ def hand_written(task, r: dict, folder: Path) -> float:
         if (step + 1) % train["log_every"] == 0:
             log.write(f"{step + 1} {loss.item()}\n")
     model.eval()
-    val = stream_loss(model, task.val_tokens, window, train["batch_size"], carry=True)
+    val = stream_loss(model, task.split_tokens["dev"], window, train["batch_size"], carry=True)
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "val": val},
                folder / "checkpoint.pt")
     elapsed = time.perf_counter() - start

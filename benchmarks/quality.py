@@ -72,7 +72,7 @@ def main() -> None:
         recipe, result = train(name, overrides, seconds, folder, args.quiet)
         task = get_registry().get("task", "char_lm")(recipe, torch.device("cpu"))
         task.prepare()  # the same validation split for both: same data settings and seed
-        scores = score(folder / name, task.val_tokens)
+        scores = score(folder / name, task.split_tokens["dev"])
         chars = result.step * recipe["train"]["batch_size"] * recipe["train"]["window"]
         rows.append((label, result.step, f"{result.elapsed:.0f}", f"{chars / 1e6:.1f}",
                      f"{scores['next_char_bits']:.3f}", f"{scores['every_char_bits']:.3f}"))

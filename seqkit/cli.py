@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_decode_parser(sub, common).set_defaults(func=cmd_decode)
 
+    from seqkit.eval_cli import add_eval_parser, eval_command
+
+    add_eval_parser(sub, common).set_defaults(func=eval_command)
+
     from seqkit.plugins_cli import add_plugins_parser, plugins_command
 
     add_plugins_parser(sub, common).set_defaults(func=plugins_command)

@@ -2,81 +2,29 @@
 
 Every option a registered decoder declares becomes a flag (``top_k`` -> ``--top-k``), so a
 third-party decoder's options work on the command line too. Values come from, in order: the
-flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults.
+flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults
+(``seqkit.strategy_flags``, shared with ``seqkit eval``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import warnings
 
 from seqkit.errors import SeqkitError, SeqkitWarning
-from seqkit.options import Option
+from seqkit.strategy_flags import (check_flags, check_strategy, flag, flag_named, given_options,
+                                   strategy_values, use_strategy_flags)
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
 _OWN_FLAGS = {"checkpoint", "strategy", "prompt", "input", "input_file", "length", "json", "device",
               "debug", "help"}
 
 
-def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def _flag_named(problem: str) -> str:
-    """'decode.top_p: ...' -> '--top-p: ...'."""
-    key, sep, rest = problem.partition(": ")
-    return _flag(key[len("decode."):]) + sep + rest if key.startswith("decode.") else problem
-
-
-def _decoder_options() -> dict[str, tuple[Option, list[str]]]:
-    """Every registered decoder option: its schema (from the first decoder declaring it) and owners."""
-    from seqkit.registry import get_registry
-
-    registry = get_registry()
-    found: dict[str, tuple[Option, list[str]]] = {}
-    for name in registry.names("decoder"):
-        for key, option in getattr(registry.get("decoder", name), "options", {}).items():
-            if key not in _OWN_FLAGS:
-                found.setdefault(key, (option, []))[1].append(name)
-    return found
-
-
-def _parse_as(option: Option):
-    """An argparse ``type`` for the option's first accepted type (mappings and lists as YAML)."""
-    types = option.types()
-    kind = types[0] if types else str
-    if kind in (int, float, str):
-        return kind
-
-    def parse(text: str):
-        import yaml
-        return yaml.safe_load(text)
-    return parse
-
-
-class _DecodeParser(argparse.ArgumentParser):
-    """Adds the registered decoders' option flags only when ``decode`` is the command being parsed,
-    so the other commands never load plugins to build their parsers."""
-
-    strategy_flags_added = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if not self.strategy_flags_added:
-            self.strategy_flags_added = True
-            with warnings.catch_warnings():  # plugins load here, before main() sets its warning format
-                if os.environ.get("SEQKIT_DEBUG", "") in ("", "0"):
-                    from seqkit.cli import _one_line_warning
-                    warnings.showwarning = _one_line_warning
-                _add_strategy_flags(self)
-        return super().parse_known_args(args, namespace)
-
-
 def add_decode_parser(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "decode", parents=[common], help="decode from a trained run (greedy, sample, beam, exact, ...)",
         description="Decode from a trained run. Defaults come from the run's recipe (decode:).")
-    p.__class__ = _DecodeParser
+    use_strategy_flags(p, _OWN_FLAGS)
     p.add_argument("run", help="run directory written by 'seqkit run'")
     p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
     p.add_argument("--strategy", help="registered decoder (default: the recipe's decode.strategy)")
@@ -89,19 +37,6 @@ def add_decode_parser(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--json", action="store_true", help="print JSON: per input, outputs and log-probabilities")
     return p
-
-
-def _add_strategy_flags(p: argparse.ArgumentParser) -> None:
-    group = p.add_argument_group("strategy options (in brackets: the strategies they apply to)")
-    for key, (option, owners) in _decoder_options().items():
-        help_text = f"{option.help} [{', '.join(owners)}]".strip()
-        if bool in option.types():
-            group.add_argument(_flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
-                               action=argparse.BooleanOptionalAction, help=help_text)
-        else:
-            group.add_argument(_flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
-                               type=_parse_as(option), choices=option.choices,
-                               metavar=key.upper(), help=help_text)
 
 
 def _given_inputs(args) -> list[str] | None:
@@ -136,47 +71,22 @@ def _recipe_inputs(recipe_decode: dict) -> list[str]:
                       "has no decode.prompt)")
 
 
-def _check_strategy(strategy: str, flags: dict) -> None:
-    from seqkit.decoding import inapplicable_options
-    from seqkit.options import suggest
-    from seqkit.registry import get_registry
-
-    registry = get_registry()
-    known = registry.names("decoder")
-    if strategy not in known:
-        raise SeqkitError(f"--strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
-                          f"registered: {', '.join(known)}")
-    problems = inapplicable_options(registry, strategy, flags)
-    if problems:
-        raise SeqkitError(*(f"{_flag(key)}: {why}" for key, why in problems.items()))
-
-
 def decode_command(args) -> int:
     from seqkit.decode_progress import decode_progress
     from seqkit.decoding import NonFiniteLogProbs, build_decoder
-    from seqkit.registry import get_registry
     from seqkit.run import checkpoint_path, load_run
 
-    flags = {key[len("option_"):]: value for key, value in vars(args).items() if key.startswith("option_")}
+    flags = given_options(args)
     if args.strategy is not None:  # mistakes in flags fail before a model is loaded
-        _check_strategy(args.strategy, flags)
-        try:
-            build_decoder(args.strategy, flags)
-        except SeqkitError as exc:  # name the flag the user typed, not the recipe key
-            raise SeqkitError(*map(_flag_named, exc.problems)) from None
+        check_flags(args.strategy, flags)
     if args.length is not None and args.length < 1:
         raise SeqkitError(f"--length: must be >= 1; got {args.length}")
     inputs = _given_inputs(args)
     run = load_run(args.run, args.checkpoint, args.device)
     recipe_decode = run.recipe.get("decode", {})
     strategy = args.strategy or recipe_decode["strategy"]
-    _check_strategy(strategy, flags)
-    schema = get_registry().get("decoder", strategy).options
-    # The recipe's options are defaults only for the strategy the recipe chose.
-    values = {k: recipe_decode[k] for k in schema
-              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
-    values.update(flags)
-    decoder = build_decoder(strategy, values)
+    check_strategy(strategy, flags)
+    decoder = build_decoder(strategy, strategy_values(strategy, flags, recipe_decode))
     length = args.length or recipe_decode["length"]
     inputs = inputs or _recipe_inputs(recipe_decode)
     normalized, note = run.task.normalize_inputs(inputs)
@@ -184,7 +94,7 @@ def decode_command(args) -> int:
         warnings.warn(f"{_inputs_source(args)}: {note}", SeqkitWarning)
     step_model = run.task.step_model(run.model)
     for key, why in decoder.ineffective_options(step_model).items():
-        where = _flag(key) if key in flags else f"decode.{key} (the run's recipe)"
+        where = flag(key) if key in flags else f"decode.{key} (the run's recipe)"
         warnings.warn(f"{where}: {why}", SeqkitWarning)
     try:
         results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length,
@@ -192,7 +102,7 @@ def decode_command(args) -> int:
     except NonFiniteLogProbs as exc:
         raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
     except SeqkitError as exc:  # name the flags the user typed (--length), not recipe keys
-        raise SeqkitError(*map(_flag_named, exc.problems)) from None
+        raise SeqkitError(*map(flag_named, exc.problems)) from None
     report = _report(run.task, step_model, strategy, decoder.config, length, inputs, normalized,
                      results)
     if args.json:

@@ -5,6 +5,7 @@ Each declares ``options``: the recipe keys it owns, validated by seqkit before i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,8 +36,15 @@ class Task(ABC):
         for step in range(start, steps):
             batch = task.train_batch(step)      # a pure function of ``step`` (plus saved state)
             loss, tokens = task.loss(model, batch)
-        metrics = task.evaluate(model)          # {"loss": ..., more metrics}
+        metrics = task.evaluate(model)          # {"loss": ..., more metrics} on the dev split
         checkpoint["task"] = task.state_dict()  # vocabulary, carried state: tensors and plain types
+
+    ``seqkit eval`` rebuilds the task from a checkpoint (``load_state_dict``, no ``prepare()``) and
+    reads only the split it scores, through the same ``evaluate``::
+
+        task.load_split("dev")                  # or "test"; or ("file", path): a labelled file
+        metrics = task.evaluate(model, "dev", decoder)   # decoder: None, or a strategy the task
+                                                         # accepts (``eval_strategy_problem``)
 
     The trainer logs the training loss as a mean per token (each step's mean weighted by its
     ``tokens``) and keeps the checkpoint whose evaluation is best by ``best_metric``.
@@ -50,6 +58,9 @@ class Task(ABC):
     # (metric of ``evaluate``, "min" or "max"): the evaluation that ``checkpoints/best.pt`` keeps
     # and ``train.patience`` waits to improve; a tagger may keep the highest F1 instead.
     best_metric: tuple[str, str] = ("loss", "min")
+    # The named splits ``evaluate`` scores; "dev" is the one the trainer validates on (its lines
+    # in metrics.jsonl say "val"). A task with a test split adds "test".
+    eval_splits: tuple[str, ...] = ("dev",)
 
     # -- validation (``seqkit validate`` and ``seqkit run``, before any data is read) --------
     @classmethod
@@ -92,13 +103,28 @@ class Task(ABC):
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
         """(mean loss over the batch's predicted tokens as a 0-dim tensor, number of those tokens)."""
 
+    def load_split(self, split: str, path: str | Path | None = None) -> None:
+        """Read what ``evaluate(model, split)`` needs into a task rebuilt by ``load_state_dict``,
+        without the training data: the recipe's ``split`` (one of ``eval_splits``), or with
+        ``path`` that labelled file in the task's own input format, held under the name
+        ``split``. Problems with the file are one-line ``SeqkitError``s naming it."""
+        raise SeqkitError(f"task {type(self).__name__} cannot read one split on its own")
+
     @abstractmethod
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics; must include ``loss`` (the trainer stops a run whose loss diverges)
-        and the ``best_metric``.
+    def evaluate(self, model: nn.Module, split: str = "dev", decoder=None) -> dict[str, float]:
+        """Metrics on ``split`` ("dev" after ``prepare()``; any split ``load_split`` read). They
+        must include ``loss`` (the trainer stops a run whose loss diverges) and the
+        ``best_metric``. ``decoder``: a built ``seqkit.Decoder`` that
+        ``eval_strategy_problem`` accepted, for a task whose outputs are decoded; None: the
+        task's own choice (the trainer passes none).
 
         Called under ``torch.no_grad()`` with the model in eval mode.
         """
+
+    def eval_strategy_problem(self, strategy: str) -> str | None:
+        """Why the decoding ``strategy`` cannot be used to evaluate this run, in a few words, or
+        None when ``evaluate(..., decoder=...)`` accepts it."""
+        return "its evaluation decodes nothing, so no strategy applies"
 
     def sample(self, model: nn.Module) -> str | None:
         """Text shown at the end of a run (a generated sample), or None for nothing."""

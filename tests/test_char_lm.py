@@ -136,7 +136,7 @@ def test_evaluate_reports_nats_bits_and_perplexity(task):
     assert metrics["bits_per_char"] == pytest.approx(metrics["loss"] / math.log(2))
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     # streamed with carry = one pass over each stream; without carry = independent windows
-    tokens = t.val_tokens
+    tokens = t.split_tokens["dev"]
     length = (len(tokens) - 1) // 4
     logits, _ = model(tokens[:4 * length].view(4, length))
     expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:4 * length + 1].view(4, length).flatten())
@@ -145,6 +145,16 @@ def test_evaluate_reports_nats_bits_and_perplexity(task):
     logits, _ = model(tokens[:n * 16].view(n, 16))
     expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:n * 16 + 1].view(n, 16).flatten())
     assert stream_loss(model, tokens, 16, 4, carry=False) == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_a_text_shorter_than_the_streams_is_scored_with_fewer_streams(task):
+    """``seqkit eval --input-file`` takes any text of train.window + 1 characters, whatever
+    train.batch_size: 8 streams of a 5-character text would hold no character each."""
+    t = task("model.dropout=0.0")
+    model = t.build_model().eval()
+    tokens = t.split_tokens["dev"][:5]
+    expected = stream_loss(model, tokens, 16, 4, carry=True)  # 4 streams: one prediction each
+    assert stream_loss(model, tokens, 16, 8, carry=True) == expected
 
 
 def score_after_window(model, tokens, start, window) -> float:
@@ -157,7 +167,7 @@ def score_after_window(model, tokens, start, window) -> float:
 def test_loss_on_last_evaluation_scores_the_character_after_each_window(task):
     t = task("model.dropout=0.0", "train.loss_on=last", "data.eval_windows=40")
     model = t.build_model().eval()
-    tokens, window = t.val_tokens, t.train_cfg["window"]
+    tokens, window = t.split_tokens["dev"], t.train_cfg["window"]
     # The windows are a fixed draw (the same for every run); the value is scored here one window
     # at a time through the model's forward pass, not through next_char_loss's batch.
     draw = torch.Generator().manual_seed(_EVAL_SEED)

@@ -286,7 +286,8 @@ def test_a_resume_with_another_batch_size_starts_the_carried_state_afresh(tmp_pa
 
     start_run(tiny_recipe(tmp_path / "r"), display="silent")
     stored = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["task"]
-    same, other = CharLM(tiny_recipe(tmp_path / "x")), CharLM(tiny_recipe(tmp_path / "x", "train.batch_size=3"))
+    same = CharLM(tiny_recipe(tmp_path / "x"))
+    other = CharLM(tiny_recipe(tmp_path / "x", "train.batch_size=3"))
     same.load_state_dict(stored)
     other.load_state_dict(stored)
     assert torch.equal(same.carry[0][0], stored["carry"][0][0])  # 4 streams, as saved

@@ -9,11 +9,14 @@ Data is one token tensor per split on the device; a batch is index arithmetic on
   cycles through N windows drawn once (the lecture: 10,000 windows, full batch).
 
 ``loss_on: every`` scores every position of a window; ``loss_on: last`` only the character
-after it (the lecture's procedure). Metrics: loss in nats, bits per character, perplexity.
+after it (the lecture's procedure). Metrics: loss in nats, bits per character, perplexity, on
+the ``dev`` split (the held-out ``data.val_fraction``) or on any UTF-8 text (``seqkit eval
+--input-file``), read with the run's vocabulary.
 """
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -25,6 +28,7 @@ from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 from seqkit.vocab import Vocabulary
 
+from seqkit.plugins.datasets._text_files import read_text_file
 from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
 
 _EVAL_SEED = 1234  # validation windows are the same for every run, whatever the training seed
@@ -87,21 +91,17 @@ class CharLM(Task):
         self.seed = recipe.get("seed", 0)
         self.vocab: Vocabulary | None = None
         self.carry = None  # hidden state carried into the next training window
+        self.split_tokens: dict[str, torch.Tensor] = {}  # evaluation splits, read with self.vocab
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self) -> None:
-        dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        keys = dataset_cls.options
-        text = dataset_cls(**{k: self.data[k] for k in keys if k in self.data}).load()
-        if not isinstance(text, str) or not text:
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' returned no text")
-        train_text, val_text = split_text(text, self.data["val_fraction"], self.data["val_split"])
-        self.vocab = Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
-                                      self.data["unknown"])
+        train_text, dev_text = split_text(dataset_text(self.data), self.data["val_fraction"],
+                                          self.data["val_split"])
+        self.vocab = self._vocabulary(train_text)
         self.train_tokens = self.vocab.encode(train_text).to(self.device)
-        self.val_tokens = self.vocab.encode(val_text).to(self.device)
+        self.split_tokens["dev"] = self.vocab.encode(dev_text).to(self.device)
         window, batch = self.train_cfg["window"], self.recipe["train"]["batch_size"]
-        for split, tokens in (("training", self.train_tokens), ("validation", self.val_tokens)):
+        for split, tokens in (("training", self.train_tokens), ("validation", self.split_tokens["dev"])):
             if len(tokens) < window + 2:
                 raise SeqkitError(f"data: the {split} split has {len(tokens)} characters, fewer than "
                                   f"train.window + 2 = {window + 2}; use more text or a smaller window")
@@ -115,6 +115,10 @@ class CharLM(Task):
             self.windows_per_epoch = (streams_len - 1) // window
         elif self.train_cfg["pool"]:
             self.pool = self._random_starts(len(self.train_tokens), self.train_cfg["pool"], self.seed)
+
+    def _vocabulary(self, train_text: str) -> Vocabulary:
+        return Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
+                                self.data["unknown"])
 
     def _random_starts(self, n_tokens: int, count: int, seed: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
@@ -173,14 +177,44 @@ class CharLM(Task):
             self.carry = map_state(torch.Tensor.detach, tuple(states))  # truncate the gradient here
         return total / count, count
 
-    def evaluate(self, model) -> dict[str, float]:
-        if self.train_cfg["loss_on"] == "last":
-            nats = next_char_loss(model, self.val_tokens, self.train_cfg["window"],
-                                  self.data["eval_windows"])
+    def load_split(self, split: str, path: str | Path | None = None) -> None:
+        """The ``dev`` split (the held-out text: the dataset is read again, the training text is
+        not encoded), or with ``path`` that UTF-8 file, read with the run's vocabulary: characters
+        outside it are mapped or dropped as ``data.unknown`` says."""
+        if path is None:
+            where = "data: the dev split"
+            train_text, text = split_text(dataset_text(self.data), self.data["val_fraction"],
+                                          self.data["val_split"])
+            if self._vocabulary(train_text).state_dict() != self.vocab.state_dict():
+                raise SeqkitError("data: the data has changed since this run trained (its vocabulary "
+                                  "differs), so its dev split is not the text it validated on; "
+                                  "score a file with --input-file FILE")
         else:
-            nats = stream_loss(model, self.val_tokens, self.train_cfg["window"],
+            where, text = str(path), read_text_file(Path(path))
+            if not text:
+                raise SeqkitError(f"{path}: the file is empty; give UTF-8 text to score")
+        tokens = self.vocab.encode(text)
+        need = self.train_cfg["window"] + 1  # one window and the character after it
+        if len(tokens) < need:
+            raise SeqkitError(f"{where}: {len(tokens)} characters as the model reads them, fewer "
+                              f"than train.window + 1 = {need} to score; give more text")
+        self.split_tokens[split] = tokens.to(self.device)
+
+    def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:
+        """Loss in nats, bits per character and perplexity of ``split``'s characters, each given
+        the ones before it. ``decoder`` is never set: no strategy applies (see
+        ``eval_strategy_problem``)."""
+        tokens = self.split_tokens[split]
+        if self.train_cfg["loss_on"] == "last":
+            nats = next_char_loss(model, tokens, self.train_cfg["window"], self.data["eval_windows"])
+        else:
+            nats = stream_loss(model, tokens, self.train_cfg["window"],
                                self.recipe["train"]["batch_size"], self.train_cfg["carry_state"])
         return char_metrics(nats)
+
+    def eval_strategy_problem(self, strategy: str) -> str | None:
+        return ("its metrics score each next character of the text given the true ones before it; "
+                "nothing is decoded, so no strategy applies")
 
     def sample(self, model) -> str | None:
         """``train.sample_chars`` characters after ``decode.prompt``, by ``decode.strategy`` and its options."""
@@ -262,6 +296,15 @@ def _model(recipe: dict, vocab_size: int) -> CharLanguageModel:
                              model["layers"], model["dropout"], **model["cell_options"])
 
 
+def dataset_text(data: dict) -> str:
+    """The text of the dataset that the recipe's ``data`` section names, with its options."""
+    dataset_cls = get_registry().get("dataset", data["dataset"])
+    text = dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data}).load()
+    if not isinstance(text, str) or not text:
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' returned no text")
+    return text
+
+
 def split_text(text: str, fraction: float, how: str, blocks: int = 100) -> tuple[str, str]:
     """(training text, validation text). ``blocks`` cuts the text into 100 equal blocks and
     holds out an evenly spaced ``fraction`` of them (every 10th for 0.1), so both splits cover
@@ -289,6 +332,7 @@ def stream_loss(model, tokens: torch.Tensor, window: int, streams: int, carry: b
     into independent windows that each start from the initial state, as in training.
     """
     if carry:
+        streams = min(streams, len(tokens) - 1)  # a short text: fewer streams, none empty
         length = (len(tokens) - 1) // streams
         x = tokens[:streams * length].view(streams, length)
         y = tokens[1:streams * length + 1].view(streams, length)

@@ -1,0 +1,106 @@
+"""``seqkit eval``: a trained run's metrics on one of its task's splits, or on a file the user names.
+
+The numbers come from the task's own ``evaluate``, the code the trainer validates with: the
+``dev`` split of a checkpoint scores exactly what the trainer logged for it. A task whose
+evaluation decodes (a tagger's autoregressive output) takes ``--strategy`` and its options, as
+``seqkit decode`` does; the task says which strategies apply (``Task.eval_strategy_problem``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from seqkit.errors import SeqkitError
+from seqkit.strategy_flags import check_flags, flag, given_options, strategy_values, use_strategy_flags
+
+# Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
+_OWN_FLAGS = {"checkpoint", "split", "input_file", "strategy", "json", "device", "debug", "help"}
+
+# The split a file named with --input-file is held as (``Task.load_split(FILE_SPLIT, path)``).
+FILE_SPLIT = "file"
+
+
+def add_eval_parser(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "eval", parents=[common], help="a trained run's metrics on a split or a labelled file",
+        description="Score a trained run with its task's metrics: on a split the task holds "
+                    "(default: dev, the split training validated on) or on a file in the task's "
+                    "format (char_lm: UTF-8 text).")
+    use_strategy_flags(p, _OWN_FLAGS)
+    p.add_argument("run", help="run directory written by 'seqkit run'")
+    p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--split", help="a split the task holds: dev (default), test where it has one")
+    where.add_argument("--input-file", metavar="FILE", help="score this labelled file instead")
+    p.add_argument("--strategy", help="decoding strategy, for tasks whose evaluation decodes "
+                                      "(default: the task's own choice)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: run, task, checkpoint, split or file, metrics")
+    return p
+
+
+def eval_command(args) -> int:
+    import torch
+
+    from seqkit.decoding import build_decoder
+    from seqkit.run import checkpoint_path, load_run
+
+    flags = given_options(args)
+    if args.strategy is not None:  # mistakes in flags fail before a model is loaded
+        check_flags(args.strategy, flags)
+    elif flags:
+        raise SeqkitError(f"{flag(next(iter(flags)))}: an option of a decoding strategy; give "
+                          f"--strategy NAME too")
+    run = load_run(args.run, args.checkpoint, args.device)
+    task_name = run.recipe["task"]
+    decoder = None
+    if args.strategy is not None:
+        problem = run.task.eval_strategy_problem(args.strategy)
+        if problem:
+            raise SeqkitError(f"--strategy: '{args.strategy}' does not apply to evaluating a "
+                              f"{task_name} run: {problem}")
+        decoder = build_decoder(args.strategy,
+                                strategy_values(args.strategy, flags, run.recipe.get("decode", {})))
+    if args.input_file:
+        split = FILE_SPLIT
+        run.task.load_split(split, Path(args.input_file))
+    else:
+        split = args.split or "dev"
+        if split not in run.task.eval_splits:
+            raise SeqkitError(f"--split: a {task_name} run holds no split '{split}' (it holds: "
+                              f"{', '.join(run.task.eval_splits)}); score a file with --input-file FILE")
+        run.task.load_split(split)
+    with torch.no_grad():
+        metrics = {k: float(v) for k, v in run.task.evaluate(run.model, split, decoder).items()}
+    report = {"run": str(args.run), "task": task_name,
+              "checkpoint": str(checkpoint_path(args.run, args.checkpoint)),
+              **({"file": str(args.input_file)} if args.input_file else {"split": split}),
+              **({"strategy": args.strategy, "options": decoder.config} if decoder else {}),
+              "metrics": metrics}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print(report)
+    return 0
+
+
+def _print(report: dict) -> None:
+    from rich.table import Table
+
+    from seqkit.console import stdout_console
+    from seqkit.progress import format_metric
+
+    scored = f"file {report['file']}" if "file" in report else f"split {report['split']}"
+    decoded = ""
+    if "strategy" in report:
+        options = ", ".join(f"{k}={v}" for k, v in report["options"].items())
+        decoded = f", decoded by {report['strategy']}" + (f" ({options})" if options else "")
+    table = Table(title=f"{report['task']} {report['checkpoint']}: {scored}{decoded}",
+                  title_justify="left")
+    table.add_column("metric", overflow="fold")
+    table.add_column("value", justify="right")
+    for name, value in report["metrics"].items():
+        table.add_row(name, format_metric(value))
+    stdout_console().print(table)

@@ -1,0 +1,134 @@
+"""Decoding strategies on the command line, for every command that decodes (``decode``, ``eval``).
+
+Every option a registered decoder declares becomes a flag (``top_k`` -> ``--top-k``), so a
+third-party decoder's options work on the command line too. Values come from, in order: the
+flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+
+from seqkit.errors import SeqkitError
+from seqkit.options import Option
+
+
+def flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def flag_named(problem: str) -> str:
+    """'decode.top_p: ...' -> '--top-p: ...'."""
+    key, sep, rest = problem.partition(": ")
+    return flag(key[len("decode."):]) + sep + rest if key.startswith("decode.") else problem
+
+
+def given_options(args) -> dict:
+    """The strategy options given as flags: ``{key: value}``."""
+    return {key[len("option_"):]: value for key, value in vars(args).items()
+            if key.startswith("option_")}
+
+
+def _decoder_options(own_flags: set[str]) -> dict[str, tuple[Option, list[str]]]:
+    """Every registered decoder option: its schema (from the first decoder declaring it) and owners.
+    One named like a flag of the command itself (``own_flags``) is only settable in a recipe."""
+    from seqkit.registry import get_registry
+
+    registry = get_registry()
+    found: dict[str, tuple[Option, list[str]]] = {}
+    for name in registry.names("decoder"):
+        for key, option in getattr(registry.get("decoder", name), "options", {}).items():
+            if key not in own_flags:
+                found.setdefault(key, (option, []))[1].append(name)
+    return found
+
+
+def _parse_as(option: Option):
+    """An argparse ``type`` for the option's first accepted type (mappings and lists as YAML)."""
+    types = option.types()
+    kind = types[0] if types else str
+    if kind in (int, float, str):
+        return kind
+
+    def parse(text: str):
+        import yaml
+        return yaml.safe_load(text)
+    return parse
+
+
+class StrategyFlagsParser(argparse.ArgumentParser):
+    """Adds the registered decoders' option flags only when its command is the one being parsed,
+    so the other commands never load plugins to build their parsers."""
+
+    own_flags: set[str] = set()
+    strategy_flags_added = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not self.strategy_flags_added:
+            self.strategy_flags_added = True
+            with warnings.catch_warnings():  # plugins load here, before main() sets its warning format
+                if os.environ.get("SEQKIT_DEBUG", "") in ("", "0"):
+                    from seqkit.cli import _one_line_warning
+                    warnings.showwarning = _one_line_warning
+                _add_strategy_flags(self)
+        return super().parse_known_args(args, namespace)
+
+
+def use_strategy_flags(parser: argparse.ArgumentParser, own_flags: set[str]) -> None:
+    """Give a command's ``parser`` every registered decoder option as a flag, added when it parses.
+    ``own_flags``: the command's own flags (as keys: ``input_file``), which no option may shadow."""
+    parser.__class__ = StrategyFlagsParser
+    parser.own_flags = set(own_flags)
+
+
+def _add_strategy_flags(p: StrategyFlagsParser) -> None:
+    group = p.add_argument_group("strategy options (in brackets: the strategies they apply to)")
+    for key, (option, owners) in _decoder_options(p.own_flags).items():
+        help_text = f"{option.help} [{', '.join(owners)}]".strip()
+        if bool in option.types():
+            group.add_argument(flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
+                               action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            group.add_argument(flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
+                               type=_parse_as(option), choices=option.choices,
+                               metavar=key.upper(), help=help_text)
+
+
+def check_strategy(strategy: str, flags: dict) -> None:
+    """``strategy`` is registered and every option flag given is one of its own."""
+    from seqkit.decoding import inapplicable_options
+    from seqkit.options import suggest
+    from seqkit.registry import get_registry
+
+    registry = get_registry()
+    known = registry.names("decoder")
+    if strategy not in known:
+        raise SeqkitError(f"--strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
+                          f"registered: {', '.join(known)}")
+    problems = inapplicable_options(registry, strategy, flags)
+    if problems:
+        raise SeqkitError(*(f"{flag(key)}: {why}" for key, why in problems.items()))
+
+
+def check_flags(strategy: str, flags: dict) -> None:
+    """Mistakes in the strategy and its flags, found before a model is loaded, named by flag."""
+    from seqkit.decoding import build_decoder
+
+    check_strategy(strategy, flags)
+    try:
+        build_decoder(strategy, flags)
+    except SeqkitError as exc:  # name the flag the user typed, not the recipe key
+        raise SeqkitError(*map(flag_named, exc.problems)) from None
+
+
+def strategy_values(strategy: str, flags: dict, recipe_decode: dict) -> dict:
+    """The options to build ``strategy`` with: the recipe's ``decode:`` values where the recipe
+    chose this strategy (they are defaults for it only), then the flags."""
+    from seqkit.registry import get_registry
+
+    schema = get_registry().get("decoder", strategy).options
+    values = {k: recipe_decode[k] for k in schema
+              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
+    values.update(flags)
+    return values
