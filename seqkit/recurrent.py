@@ -44,6 +44,8 @@ class Recurrent(nn.Module):
             lengths = torch.as_tensor(lengths, dtype=torch.long)  # a list, as torch.nn's packing takes
         if states is None:
             states = [None] * len(self.cells)
+        else:
+            _check_states(states, len(self.cells), inputs.shape[0])
         finals, x = [], inputs
         for layer in range(self.layers):
             if layer:
@@ -72,6 +74,25 @@ class Recurrent(nn.Module):
             x_t, state = cell.step(x_t, states[layer])
             new_states.append(state)
         return x_t, new_states
+
+
+def _check_states(states: list[State], count: int, batch: int) -> None:
+    """Refuse initial states that do not fit the input, as torch.nn.LSTM does: a fused kernel may
+    broadcast a state of another batch size silently."""
+    if len(states) != count:
+        raise ValueError(f"expected {count} initial states (one per layer and direction), got {len(states)}")
+    for k, state in enumerate(states):
+        for leaf in _leaves(state):
+            if leaf.shape[0] != batch:
+                raise ValueError(f"initial state {k} has batch size {leaf.shape[0]}, the input {batch}")
+
+
+def _leaves(state):
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, tuple):
+        for part in state:
+            yield from _leaves(part)
 
 
 def _reverse(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:

@@ -134,3 +134,15 @@ def test_shared_parts_of_a_state_are_handed_on_not_copied():
     assert picked[2][0].flatten().tolist() == [2, 2, 1]
     mixed = where_state(torch.tensor([True, False]), state, map_state(torch.zeros_like, state))
     assert mixed[0] is memory and mixed[1].tolist() == [0, 0] and mixed[2][0].flatten().tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "tanh"])
+def test_initial_states_that_do_not_fit_the_input_are_refused(cell):
+    rnn = Recurrent(cell, 5, 8, layers=2)
+    states = rnn.initial_states(4)
+    with pytest.raises(ValueError, match="initial state 0 has batch size 4, the input 3"):
+        rnn(torch.randn(3, 6, 5), states)
+    with pytest.raises(ValueError, match="expected 2 initial states"):
+        rnn(torch.randn(4, 6, 5), states[:1])
+    outputs, _ = rnn(torch.randn(4, 6, 5), states)  # the right ones still work
+    assert outputs.shape == (4, 6, 8)
