@@ -90,3 +90,17 @@ def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
     assert proc.stderr.strip() == (f"{tmp_path / 'r.yaml'}: data.path: {tmp_path / 'data.bin'}: "
                                    f"looks binary (contains NUL bytes); give a UTF-8 text file")
     assert not (tmp_path / "run").exists()  # failed before its first step: no half-made run folder
+
+
+def test_char_lm_on_a_tagging_dataset_says_it_needs_text(tmp_path):
+    (tmp_path / "train.txt").write_text("The DET\ncat NOUN\n\nA DET\ndog NOUN\n\n" * 12)
+    (tmp_path / "r.yaml").write_text(
+        f"task: char_lm\noutput: {tmp_path / 'run'}\n"
+        f"data: {{dataset: conll, path: {tmp_path / 'train.txt'}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **ONE_THREAD_ENV})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"{tmp_path / 'r.yaml'}: data.dataset: 'conll' gives TaggedCorpus "
+                                   f"data, not text; char_lm reads a text dataset such as python-docs, "
+                                   f"python-source or text")

@@ -300,7 +300,10 @@ def dataset_text(data: dict) -> str:
     """The text of the dataset that the recipe's ``data`` section names, with its options."""
     dataset_cls = get_registry().get("dataset", data["dataset"])
     text = dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data}).load()
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str):
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' gives {type(text).__name__} data, not "
+                          f"text; char_lm reads a text dataset such as python-docs, python-source or text")
+    if not text:
         raise SeqkitError(f"data.dataset: '{data['dataset']}' returned no text")
     return text
 
