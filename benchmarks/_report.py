@@ -1,6 +1,7 @@
 """Shared by the benchmarks: describe the machine and write one section of BENCHMARKS.md."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -32,3 +33,15 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def argument_parser(doc: str, quick: str, repeats: str, latency_bound: str) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: --quick, --repeats, --threads (default 1) and --no-write."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--repeats", type=int, default=None, help=repeats)
+    parser.add_argument("--threads", type=int, default=1,
+                        help=f"torch threads (default 1: {latency_bound} latency-bound, and one "
+                             f"thread keeps a shared CPU measurable)")
+    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    return parser

@@ -19,14 +19,13 @@ enumeration costs without sharing prefixes: T·V^T steps instead of about V^T).
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks._report import machine, write_section
+from benchmarks._report import argument_parser, machine, write_section
 from seqkit.decoding import build_decoder
 from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
 from seqkit.registry import get_registry
@@ -237,13 +236,9 @@ def render(rows, length, linear, exact, same_text) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short lengths, one repeat (smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per measurement")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: token-by-token decoding at batch 1 is "
-                             "latency-bound, and one thread keeps a shared CPU measurable)")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser = argument_parser(__doc__, "short lengths, one repeat (smoke run)",
+                             "alternating repeats per measurement",
+                             "token-by-token decoding at batch 1 is")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     length = 50 if args.quick else 1000

@@ -12,14 +12,13 @@ both sides alike. Both answers are checked to agree before anything is timed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
 import torch
 
-from benchmarks._report import machine, write_section
+from benchmarks._report import argument_parser, machine, write_section
 from seqkit.plugins.tasks.crf import LinearChainCRF
 
 CRF_SIZE = dict(batch=256, time=30, tags=20)
@@ -163,14 +162,9 @@ def render_crf(rows: list[dict], repeats: int) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, three rounds (smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds per measurement")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: these loops are latency-bound, and one "
-                             "thread keeps a shared CPU measurable)")
+    parser = argument_parser(__doc__, "tiny sizes, three rounds (smoke run)", "rounds per measurement",
+                             "these loops are")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON, no table")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 21)

@@ -45,7 +45,7 @@ def _meminfo_available() -> int | None:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     except OSError:
-        pass
+        pass  # no /proc (not Linux): the physical memory below is the bound
     try:  # not Linux (macOS): the physical memory, an upper bound of what is free
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -78,13 +78,17 @@ def test_text_check_accepts_readable_files(registry, tmp_path):
     assert registry.get("dataset", "text").check({"path": str(tmp_path / "*.txt")}) == []
 
 
-def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
-    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02" * 100)
-    (tmp_path / "r.yaml").write_text(
-        f"task: char_lm\noutput: {tmp_path / 'run'}\ndata: {{dataset: text, path: {tmp_path / 'data.bin'}}}\n")
-    proc = subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
+def _run_char_lm_on(tmp_path, data: str) -> subprocess.CompletedProcess:
+    """``seqkit run`` of a char_lm recipe whose ``data:`` is ``data``, in a subprocess."""
+    (tmp_path / "r.yaml").write_text(f"task: char_lm\noutput: {tmp_path / 'run'}\ndata: {data}\n")
+    return subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, **ONE_THREAD_ENV})
+
+
+def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02" * 100)
+    proc = _run_char_lm_on(tmp_path, f"{{dataset: text, path: {tmp_path / 'data.bin'}}}")
     assert proc.returncode == 2
     # a run-time error names the recipe and the key, as validation's do
     assert proc.stderr.strip() == (f"{tmp_path / 'r.yaml'}: data.path: {tmp_path / 'data.bin'}: "
@@ -94,12 +98,7 @@ def test_cli_reports_a_binary_text_file_in_one_line(tmp_path):
 
 def test_char_lm_on_a_tagging_dataset_says_it_needs_text(tmp_path):
     (tmp_path / "train.txt").write_text("The DET\ncat NOUN\n\nA DET\ndog NOUN\n\n" * 12)
-    (tmp_path / "r.yaml").write_text(
-        f"task: char_lm\noutput: {tmp_path / 'run'}\n"
-        f"data: {{dataset: conll, path: {tmp_path / 'train.txt'}}}\n")
-    proc = subprocess.run([sys.executable, "-m", "seqkit", "run", str(tmp_path / "r.yaml"), "--quiet"],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **ONE_THREAD_ENV})
+    proc = _run_char_lm_on(tmp_path, f"{{dataset: conll, path: {tmp_path / 'train.txt'}}}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"{tmp_path / 'r.yaml'}: data.dataset: 'conll' gives TaggedCorpus "
                                    f"data, not text; char_lm reads a text dataset such as python-docs, "
