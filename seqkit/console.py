@@ -15,3 +15,25 @@ def stdout_console() -> Console:
     if not console.is_terminal:
         console.width = _UNBOUNDED_WIDTH
     return console
+
+
+def breakdown_tables(tables: dict) -> list:
+    """``Task.breakdown``'s tables as rich tables: a row per class, a column per measure."""
+    from rich.table import Table
+
+    from seqkit.progress import format_metric
+
+    shown = []
+    for title, rows in tables.items():
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        columns = list(dict.fromkeys(column for row in rows.values() for column in row))
+        table.add_column("", overflow="fold")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for name, row in rows.items():
+            cells = (row.get(column, "") for column in columns)
+            table.add_row(name, *(format_metric(v) if isinstance(v, float) else str(v) for v in cells))
+        shown.append(table)
+    return shown

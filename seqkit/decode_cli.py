@@ -86,93 +86,51 @@ def decode_command(args) -> int:
     recipe_decode = run.recipe.get("decode", {})
     strategy = args.strategy or recipe_decode["strategy"]
     check_strategy(strategy, flags)
+    problem = run.task.decode_strategy_problem(strategy)
+    if problem:
+        where = "--strategy" if args.strategy else "decode.strategy (the run's recipe)"
+        raise SeqkitError(f"{where}: '{strategy}' does not apply to this {run.recipe['task']} run: "
+                          f"{problem}")
     decoder = build_decoder(strategy, strategy_values(strategy, flags, recipe_decode))
-    length = args.length or recipe_decode["length"]
     inputs = inputs or _recipe_inputs(recipe_decode)
-    normalized, note = run.task.normalize_inputs(inputs)
+    _, note = run.task.normalize_inputs(inputs)
     if note:
         warnings.warn(f"{_inputs_source(args)}: {note}", SeqkitWarning)
-    step_model = run.task.step_model(run.model)
-    for key, why in decoder.ineffective_options(step_model).items():
-        where = flag(key) if key in flags else f"decode.{key} (the run's recipe)"
-        warnings.warn(f"{where}: {why}", SeqkitWarning)
+    _warn_ineffective(run, decoder, flags)
     try:
-        results = decoder.decode(step_model, *run.task.start_decoding(run.model, inputs), length,
-                                 progress=decode_progress)
+        report = run.task.decode(run.model, inputs, decoder, args.length, progress=decode_progress)
     except NonFiniteLogProbs as exc:
         raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
     except SeqkitError as exc:  # name the flags the user typed (--length), not recipe keys
         raise SeqkitError(*map(flag_named, exc.problems)) from None
-    report = _report(run.task, step_model, strategy, decoder.config, length, inputs, normalized,
-                     results)
+    report = {"strategy": strategy, "options": decoder.config, **report}
     if args.json:
         print(json.dumps(report))
     else:
-        _print(report)
+        _print(run.task, report)
     return 0
 
 
-def _report(task, step_model, strategy, config, length, inputs, normalized, results) -> dict:
-    end = step_model.end_token
-
-    def text(tokens):
-        return task.detokenize(tokens[:-1] if end is not None and tokens and tokens[-1] == end else tokens)
-
-    entries = []
-    for source, read, result in zip(inputs, normalized, results):
-        entry = {"input": source, "normalized_input": read, "outputs": [
-            {"text": text(h.tokens), "tokens": h.tokens, "log_prob": h.log_prob,
-             **({"score": h.score} if h.score is not None else {})} for h in result.hypotheses]}
-        if "marginals" in result.extras:
-            entry["marginals"] = {
-                "symbols": [task.detokenize([v]) for v in range(step_model.vocab_size)],
-                "rows": "symbols", "columns": "positions",
-                "table": result.extras["marginals"].tolist()}
-        entry.update({k: v for k, v in result.extras.items() if k != "marginals"})
-        entries.append(entry)
-    return {"strategy": strategy, "options": config, "length": length, "results": entries}
+def _warn_ineffective(run, decoder, flags: dict) -> None:
+    """Warn about options set to values that change nothing with this run's step model."""
+    try:
+        step_model = run.task.step_model(run.model)
+    except SeqkitError:  # a task that decodes without one (a softmax tagger): nothing to check
+        return
+    for key, why in decoder.ineffective_options(step_model).items():
+        where = flag(key) if key in flags else f"decode.{key} (the run's recipe)"
+        warnings.warn(f"{where}: {why}", SeqkitWarning)
 
 
-def _print(report: dict) -> None:
+def _print(task, report: dict) -> None:
     from rich.text import Text
 
     from seqkit.console import stdout_console
 
     console = stdout_console()
     options = ", ".join(f"{k}={v}" for k, v in report["options"].items())
-    console.print(Text(f"{report['strategy']}" + (f" ({options})" if options else "")
-                       + f", {report['length']} tokens", style="bold"))
-    for entry in report["results"]:
-        for rank, output in enumerate(entry["outputs"], 1):
-            line = Text()
-            if len(entry["outputs"]) > 1:
-                line.append(f"{rank}. ", style="dim")
-            line.append(entry["normalized_input"], style="cyan")
-            line.append(output["text"])
-            line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
-            console.print(line)
-        if "marginals" in entry:
-            console.print(_marginals_table(entry))
-            console.print(Text(f"{entry['sequences']:,} sequences enumerated from {entry['prefixes']:,} "
-                               f"prefixes; probability mass {entry['mass']:.6f}", style="dim"))
-
-
-def _marginals_table(entry: dict, shown: float = 0.01):
-    """Symbols that reach ``shown`` probability somewhere; the rest summed in one row."""
-    from rich.table import Table
-
-    marginals = entry["marginals"]
-    table = Table(title=f"p(y_s = v) after {entry['normalized_input']!r}", title_justify="left")
-    table.add_column("symbol")
-    positions = len(marginals["table"][0]) if marginals["table"] else 0
-    for s in range(positions):
-        table.add_column(str(s + 1), justify="right")
-    rest = [0.0] * positions
-    for symbol, row in zip(marginals["symbols"], marginals["table"]):
-        if max(row) >= shown:
-            table.add_row(repr(symbol), *(f"{p:.3f}" for p in row))
-        else:
-            rest = [a + b for a, b in zip(rest, row)]
-    if any(rest):
-        table.add_row("(others)", *(f"{p:.3f}" for p in rest), style="dim")
-    return table
+    length = f", {report['length']} tokens" if report.get("length") is not None else ""
+    console.print(Text(f"{report['strategy']}" + (f" ({options})" if options else "") + length,
+                       style="bold"))
+    for renderable in task.show_decoded(report):
+        console.print(renderable)

@@ -78,7 +78,7 @@ def eval_command(args) -> int:
               "checkpoint": str(checkpoint_path(args.run, args.checkpoint)),
               **({"file": str(args.input_file)} if args.input_file else {"split": split}),
               **({"strategy": args.strategy, "options": decoder.config} if decoder else {}),
-              "metrics": metrics}
+              "metrics": metrics, "tables": run.task.breakdown(split)}
     if args.json:
         print(json.dumps(report))
     else:
@@ -89,7 +89,7 @@ def eval_command(args) -> int:
 def _print(report: dict) -> None:
     from rich.table import Table
 
-    from seqkit.console import stdout_console
+    from seqkit.console import breakdown_tables, stdout_console
     from seqkit.progress import format_metric
 
     scored = f"file {report['file']}" if "file" in report else f"split {report['split']}"
@@ -103,4 +103,8 @@ def _print(report: dict) -> None:
     table.add_column("value", justify="right")
     for name, value in report["metrics"].items():
         table.add_row(name, format_metric(value))
-    stdout_console().print(table)
+    console = stdout_console()
+    console.print(table)
+    for breakdown in breakdown_tables(report["tables"]):
+        console.print(breakdown)
+

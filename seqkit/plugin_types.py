@@ -145,7 +145,36 @@ class Task(ABC):
         data ``prepare()`` has just read, such as a vocabulary that differs; [] when it fits."""
         return []
 
-    # -- decoding (seqkit.decoding.StepModel) ----------------------------------------------
+    def breakdown(self, split: str = "dev") -> dict[str, dict[str, dict[str, float]]]:
+        """Tables of the last ``evaluate`` of ``split``, per class (a tagger's per-tag precision,
+        recall and F1): ``{title: {row: {column: value}}}``, shown at the end of a run and by
+        ``seqkit eval``; {} for none."""
+        return {}
+
+    # -- decoding (``seqkit decode``) --------------------------------------------------------
+    def decode_strategy_problem(self, strategy: str) -> str | None:
+        """Why ``seqkit decode`` cannot use the decoding ``strategy`` for this run, in a few
+        words, or None when it can."""
+        return None
+
+    def decode(self, model: nn.Module, inputs: list[str], decoder, length: int | None = None,
+               progress=None) -> dict:
+        """What ``seqkit decode`` reports for ``inputs``, as JSON-able data with one entry per input
+        under ``"results"``. By default, continuation (``seqkit.continuation``): ``decoder`` writes
+        ``length`` tokens after each input (None: the recipe's ``decode.length``) through
+        ``step_model`` and ``start_decoding``. ``progress`` as ``Decoder.decode`` takes it."""
+        from seqkit.continuation import decode_continuations
+
+        length = self.recipe["decode"]["length"] if length is None else length
+        return decode_continuations(self, model, inputs, decoder, length, progress)
+
+    def show_decoded(self, report: dict) -> list:
+        """``decode``'s report for people: rich renderables, printed in order."""
+        from seqkit.continuation import show_continuations
+
+        return show_continuations(report)
+
+    # -- step-by-step decoding (seqkit.decoding.StepModel) --------------------------------
     def step_model(self, model: nn.Module):
         """A ``seqkit.decoding.StepModel`` over ``model`` that carries state token by token."""
         raise SeqkitError(f"task {type(self).__name__} does not support decoding")

@@ -41,7 +41,7 @@ def run_command(args, overrides: list[str]) -> int:
         print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,
                           "elapsed": result.elapsed, "final": result.final, "best": result.best,
                           "best_metric": dict(zip(("metric", "mode"), result.best_metric)),
-                          "sample": result.sample}))
+                          "sample": result.sample, "tables": result.tables}))
         return 0
     minutes, seconds = divmod(int(result.elapsed), 60)
     print(f"run {run_dir}: {result.stopped} at step {result.step} in {minutes}m{seconds:02d}s")
@@ -51,6 +51,13 @@ def run_command(args, overrides: list[str]) -> int:
     which = f"{'lowest' if mode == 'min' else 'highest'} {metric}"
     print(f"best (step {result.best['step']}, {which}): "
           + "  ".join(f"{k} {format_metric(v)}" for k, v in best.items()))
+    sys.stdout.flush()
+    if result.tables:
+        from seqkit.console import breakdown_tables, stdout_console
+
+        console = stdout_console()
+        for table in breakdown_tables(result.tables):
+            console.print(table)
     if result.sample is not None:
         print("sample:\n" + result.sample)
     sys.stdout.flush()

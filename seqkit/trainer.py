@@ -81,6 +81,7 @@ class TrainResult:
     sample: str | None = None
     elapsed: float = 0.0
     best_metric: tuple[str, str] = ("loss", "min")  # the task's: (metric, "min" or "max")
+    tables: dict = field(default_factory=dict)  # the task's breakdown of the last evaluation
 
 
 @dataclass
@@ -228,7 +229,7 @@ class Trainer:
                 self._stop_for_signal(stop.received)
         return TrainResult(c.step, stopped, dict(self.last_metrics),
                            {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed,
-                           self.best_metric)
+                           self.best_metric, self.task.breakdown("dev") if is_main() else {})
 
     def _optimizer_step(self, params: list) -> int:
         """Train on the batch of the current step; returns its number of tokens."""

@@ -54,7 +54,8 @@ def test_dev_metrics_are_exactly_what_the_trainer_logged_for_the_checkpoint(trai
     assert last["metrics"] == val[-1]
     best = evaluate(run_dir)  # --checkpoint best by default, --split dev
     assert best["metrics"] == min(val, key=lambda m: m["loss"])
-    assert set(best) == {"run", "task", "checkpoint", "split", "metrics"}
+    assert set(best) == {"run", "task", "checkpoint", "split", "metrics", "tables"}
+    assert best["tables"] == {}  # char_lm has no per-class breakdown
     assert (best["run"], best["task"], best["split"]) == (str(run_dir), "char_lm", "dev")
     assert best["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
     assert set(best["metrics"]) == {"loss", "bits_per_char", "perplexity"}
@@ -66,7 +67,7 @@ def test_a_file_holding_the_dev_text_scores_as_the_dev_split(trained, tmp_path):
     text_file.write_text(dev_text(corpus), encoding="utf-8")
     report = evaluate(run_dir, "--input-file", text_file)
     assert report["metrics"] == evaluate(run_dir, "--split", "dev")["metrics"]
-    assert set(report) == {"run", "task", "checkpoint", "file", "metrics"}
+    assert set(report) == {"run", "task", "checkpoint", "file", "metrics", "tables"}
     assert report["file"] == str(text_file)
 
 

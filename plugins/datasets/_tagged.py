@@ -9,10 +9,11 @@ A sentence is a pair ``(tokens, tags)`` with one tag per token:
 ``tags`` is a ``list[str]`` of the same length; no sentence is empty. ``splits`` maps ``"train"``
 (always there), ``"dev"`` and ``"test"`` (when the dataset has them) to lists of sentences.
 ``tag_set`` lists every tag the dataset can produce, in a fixed order (a tag vocabulary's order).
+``tag_styles`` may give a rich style per tag, for showing decoded text (a syntax highlighter's).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Sentence = tuple[str | list[str], list[str]]
@@ -24,6 +25,7 @@ class TaggedCorpus:
     level: Literal["char", "word"]
     splits: dict[str, list[Sentence]]
     tag_set: tuple[str, ...]
+    tag_styles: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         # A broken dataset plugin is caught here, where it is built, not deep inside a task.

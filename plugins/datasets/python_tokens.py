@@ -43,6 +43,10 @@ from seqkit.plugins.datasets._cache import cached_json
 from seqkit.plugins.datasets._tagged import TaggedCorpus
 
 _SKIPPED_FOLDERS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
+# How ``seqkit decode`` shows each class: the colours of a common syntax highlighter.
+STYLES = {"name": "", "keyword": "bold magenta", "operator": "yellow", "number": "cyan",
+          "string": "green", "comment": "italic bright_black", "whitespace": ""}
+
 # class index <-> digit character, so labels travel through JSON as a compact string
 _TO_DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
 _FROM_DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))
@@ -124,7 +128,7 @@ class PythonTokens(Dataset):
             spans = pack(classes, logical_ends, physical_ends, max_length)
             splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
                                        for a, b in spans]
-        return TaggedCorpus("char", splits, names)
+        return TaggedCorpus("char", splits, names, STYLES)
 
 
 def selected_files(max_files: int) -> tuple[Path, list[str]]:

@@ -88,6 +88,22 @@ class TaggerModel(nn.Module):
         lengths, mask = self.check_batch(tokens, lengths, chars)
         return -self._log_likelihood(tokens, lengths, mask, tags, chars).sum(), lengths.sum()
 
+    def score_and_predict(self, tokens, lengths, tags, chars=None, predict: bool = True):
+        """(log p(tags | tokens) per sentence, ``predict``'s tags or None), reading the sentences
+        once where the output allows (softmax, crf): what an evaluation needs."""
+        lengths, mask = self.check_batch(tokens, lengths, chars)
+        if self.output == "autoregressive":
+            log_likelihood = self._log_likelihood(tokens, lengths, mask, tags, chars)
+            return log_likelihood, self.predict(tokens, lengths, chars) if predict else None
+        emissions = self.head(self._encode(tokens, lengths, mask, chars))
+        tags = tags.to(tokens.device).masked_fill(~mask, 0)
+        if self.output == "crf":
+            log_likelihood = self.crf.log_likelihood(emissions, tags, lengths)
+            return log_likelihood, self.crf.viterbi(emissions, lengths)[0] if predict else None
+        log_probs = emissions.log_softmax(2)
+        log_likelihood = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).masked_fill(~mask, 0.0).sum(1)
+        return log_likelihood, log_probs.argmax(2).masked_fill(~mask, PADDING_TAG) if predict else None
+
     @torch.no_grad()
     def predict(self, tokens, lengths, chars=None) -> torch.Tensor:
         """Tags (batch, time) long, ``PADDING_TAG`` (-1) at padding: the exact argmax for softmax

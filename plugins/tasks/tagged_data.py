@@ -1,0 +1,192 @@
+"""A tagging dataset as tensors on the device, and its batches by index arithmetic.
+
+Every split is held flat: all its tokens end to end (``tokens``, ``tags``, one id per token) plus
+where each sentence starts and how long it is. A batch is a list of sentence ids; padding it is
+one gather (``start + arange(time)``) and one mask, whatever the batch. With character features,
+every token occurrence also points into one flat tensor of characters, gathered the same way.
+
+Batches are planned once, on the host, from the sentence lengths alone: sentences sorted by
+length and cut into runs of ``batch_size`` sentences (or of as many as fit ``batch_tokens`` padded
+tokens), so that a batch pads little. Training visits the batches in an order drawn per epoch
+from ``(seed, epoch)``: the batch of a step is a pure function of the step.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqkit import SeqkitError
+
+from .tagging_model import PADDING_ID
+
+PADDING, UNKNOWN = "<pad>", "<unk>"
+UNKNOWN_ID = 1  # what every token never seen in training reads as
+MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
+
+
+class Symbols:
+    """Tokens (characters or words) <-> ids: padding 0, unknown 1, then the training tokens."""
+
+    def __init__(self, symbols: list[str]):
+        self.symbols = list(symbols)
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+
+    @classmethod
+    def build(cls, counts: Counter) -> Symbols:
+        """The tokens of ``counts``, most frequent first (ties in code point order)."""
+        ordered = sorted(counts, key=lambda s: (-counts[s], s))
+        return cls([PADDING, UNKNOWN] + [s for s in ordered if s not in (PADDING, UNKNOWN)])
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def ids(self, tokens) -> list[int]:
+        get = self.index.get
+        return [get(t, UNKNOWN_ID) for t in tokens]
+
+    def char_ids(self, text: str) -> np.ndarray:
+        """The ids of every character of ``text``, without a Python loop over the characters."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        known = np.array(sorted(ord(s) for s in self.symbols[2:] if len(s) == 1), dtype=np.uint32)
+        ids = np.array([self.index[chr(c)] for c in known], dtype=np.int64)
+        where = np.searchsorted(known, codes).clip(max=max(len(known) - 1, 0))
+        found = known[where] == codes if len(known) else np.zeros(len(codes), bool)
+        return np.where(found, ids[where] if len(known) else 0, UNKNOWN_ID)
+
+    def state_dict(self) -> list[str]:
+        return list(self.symbols)
+
+    @classmethod
+    def from_state_dict(cls, state: list[str]) -> Symbols:
+        return cls(state)
+
+
+@dataclass
+class EncodedSplit:
+    """One split on the device. ``tokens``, ``tags``: (all tokens,) long; ``starts``, ``lengths``:
+    (sentences,) long, on the device, and ``host_lengths`` the same as a list for planning.
+    With characters: ``chars`` (all characters,) long, and per token ``char_starts`` and
+    ``char_lengths`` into it, and per sentence ``host_widths``, its longest word in characters."""
+
+    tokens: torch.Tensor
+    tags: torch.Tensor
+    starts: torch.Tensor
+    lengths: torch.Tensor
+    host_lengths: list[int]
+    chars: torch.Tensor | None = None
+    char_starts: torch.Tensor | None = None
+    char_lengths: torch.Tensor | None = None
+    host_widths: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.host_lengths)
+
+
+def encode_split(sentences, level: str, words: Symbols, tags: Symbols | dict, chars: Symbols | None,
+                 device, max_word_chars: int = 0) -> EncodedSplit:
+    """``sentences`` as an ``EncodedSplit``: tokens through ``words`` (characters through it too
+    at character level), tags through ``tags`` (a name -> id dict; a tag it lacks is an error),
+    each word's characters through ``chars`` (cut to ``max_word_chars``; 0: whole words)."""
+    lengths = [len(tokens) for tokens, _ in sentences]
+    if level == "char":
+        token_ids = torch.from_numpy(words.char_ids("".join(t for t, _ in sentences)))
+    else:
+        token_ids = torch.tensor(words.ids(w for tokens, _ in sentences for w in tokens), dtype=torch.long)
+    try:
+        tag_ids = torch.tensor([tags[t] for _, sentence_tags in sentences for t in sentence_tags],
+                               dtype=torch.long)
+    except KeyError as exc:
+        raise SeqkitError(f"data: the tag {exc.args[0]!r} was not among the tags this run trained on "
+                          f"({', '.join(tags)}); a tagger predicts only the tags it has seen") from None
+    host_lengths = torch.tensor(lengths, dtype=torch.long)
+    starts = torch.cumsum(host_lengths, 0) - host_lengths
+    split = EncodedSplit(token_ids.to(device), tag_ids.to(device), starts.to(device),
+                         host_lengths.to(device), lengths)
+    if chars is not None:
+        all_words = [w[:max_word_chars] if max_word_chars else w for tokens, _ in sentences for w in tokens]
+        char_lengths = torch.tensor([len(w) for w in all_words], dtype=torch.long)
+        split.chars = torch.from_numpy(chars.char_ids("".join(all_words))).to(device)
+        split.char_starts = (torch.cumsum(char_lengths, 0) - char_lengths).to(device)
+        split.char_lengths = char_lengths.to(device)
+        split.host_widths = (np.maximum.reduceat(char_lengths.numpy(), starts.numpy()).tolist()
+                             if lengths else [])
+    return split
+
+
+@dataclass
+class Batch:
+    """A padded batch: ``tokens``, ``tags`` (batch, time), ``lengths`` (batch,), ``chars``
+    (batch, time, width) or None, and ``sentences`` (batch,), their ids in the split."""
+
+    tokens: torch.Tensor
+    tags: torch.Tensor
+    lengths: torch.Tensor
+    chars: torch.Tensor | None
+    sentences: torch.Tensor
+
+
+def plan_batches(lengths: list[int], batch_size: int, batch_tokens: int = 0,
+                 same_length: bool = False) -> list[list[int]]:
+    """Sentence ids in batches: sorted by length (ties by id), cut into runs of ``batch_size``
+    sentences, or fewer where ``batch_tokens`` > 0 bounds the padded tokens (a sentence longer than
+    the budget gets a batch of its own); with ``same_length`` a batch never mixes lengths."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches, current = [], []
+    for i in order:
+        longest = lengths[i]  # sorted: the newcomer is the longest
+        full = len(current) >= batch_size or (batch_tokens and (len(current) + 1) * longest > batch_tokens)
+        if current and (full or (same_length and lengths[current[-1]] != longest)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def gather_batch(split: EncodedSplit, sentences: torch.Tensor, time: int, width: int = 0) -> Batch:
+    """The padded batch of ``sentences`` (ids on the split's device): ``time`` must be at least
+    their longest length, ``width`` their longest word (with characters). Padding holds
+    ``PADDING_ID`` and tag 0."""
+    device = split.tokens.device
+    lengths = split.lengths[sentences]
+    steps = torch.arange(time, device=device)
+    mask = steps < lengths.unsqueeze(1)
+    at = (split.starts[sentences].unsqueeze(1) + steps).masked_fill(~mask, 0)
+    tokens = split.tokens[at].masked_fill(~mask, PADDING_ID)
+    tags = split.tags[at].masked_fill(~mask, 0)
+    chars = None
+    if split.chars is not None:
+        offsets = torch.arange(max(width, 1), device=device)
+        inside = (offsets < split.char_lengths[at].unsqueeze(2)) & mask.unsqueeze(2)
+        where = (split.char_starts[at].unsqueeze(2) + offsets).masked_fill(~inside, 0)
+        chars = split.chars[where].masked_fill(~inside, PADDING_ID) if len(split.chars) else \
+            torch.zeros_like(where)
+    return Batch(tokens, tags, lengths, chars, sentences)
+
+
+class BatchPlan:
+    """The batches of one split, planned once: ``batch(i)`` gathers the i-th."""
+
+    def __init__(self, split: EncodedSplit, batches: list[list[int]]):
+        self.split = split
+        flat = [i for batch in batches for i in batch]
+        self.ids = torch.tensor(flat, dtype=torch.long, device=split.tokens.device)
+        self.bounds = np.cumsum([0] + [len(b) for b in batches]).tolist()
+        self.times = [max(split.host_lengths[i] for i in batch) for batch in batches]
+        self.widths = ([max(split.host_widths[i] for i in batch) for batch in batches]
+                       if split.host_widths is not None else [0] * len(batches))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def batch(self, index: int) -> Batch:
+        ids = self.ids[self.bounds[index]:self.bounds[index + 1]]
+        return gather_batch(self.split, ids, self.times[index], self.widths[index])
+
+    def order(self, seed: int, epoch: int) -> torch.Tensor:
+        """The order batches are visited in during ``epoch``: drawn from (seed, epoch) alone."""
+        return torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))

@@ -1,0 +1,314 @@
+"""``tagging``: one tag per token (the lecture's section 12.3.1), with three output structures.
+
+The data is any dataset that returns a ``TaggedCorpus`` (``python-tokens``: every character of the
+standard library's code labelled with its token class; ``conll``: the user's CoNLL / CoNLL-U
+files). The model (``tagging_model.TaggerModel``) is an embedding [+ each word's characters] read
+by a (bidirectional) ``seqkit.Recurrent`` of the recipe's cell, then ``model.output``:
+
+* ``softmax``: independent per-position classifiers, decoded by the per-position argmax (exact);
+* ``crf``: a linear-chain CRF, decoded by Viterbi (exact), marginals by forward-backward;
+* ``autoregressive``: a decoder RNN over the previous tag, decoded by any seqkit strategy
+  (greedy by default; ``exact`` enumerates, where that is feasible).
+
+Batches are sentences of similar length (``tagged_data``), a pure function of the step. Metrics
+(``tag_metrics.TagCounts``): loss (nats per token), accuracy, macro-F1, accuracy on tokens never
+seen in training, and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and in
+``seqkit eval``. The best checkpoint is the one with the highest span F1 for span tags, else the
+highest accuracy.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+import seqkit
+from seqkit import Option, SeqkitError, Task
+from seqkit.registry import get_registry
+
+from seqkit.plugins.datasets._tagged import TaggedCorpus
+from seqkit.plugins.tasks import tagging_output
+from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
+from seqkit.plugins.tasks.tagged_data import (MAX_WORD_CHARS, UNKNOWN_ID, BatchPlan, EncodedSplit,
+                                              Symbols, encode_split, plan_batches)
+from seqkit.plugins.tasks.tagging_model import OUTPUTS, TaggerModel
+from seqkit.plugins.tasks.tagging_step import TaggerStepModel
+
+EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
+# Strategies that decode a softmax or crf tagger: its exact argmax (per position, or Viterbi) is
+# both the greedy and the exact answer, and its marginals are exact.
+EXACT_OUTPUT_STRATEGIES = ("greedy", "exact")
+
+
+class Tagging(Task):
+    options = {
+        "data": {
+            "dataset": Option("python-tokens", help="a registered tagging dataset (python-tokens, conll)"),
+            "scheme": Option("auto", choices=SCHEMES,
+                             help="span scheme of the tags for span F1: auto detects bio / bioes; none"),
+        },
+        "model": {
+            "embedding_size": Option(64, min=1, help="features of each token's embedding"),
+            "output": Option("softmax", choices=OUTPUTS,
+                             help="softmax: independent per position; crf: linear-chain CRF; "
+                                  "autoregressive: a decoder RNN over the previous tag"),
+            "bidirectional": Option(True, help="read each sentence in both directions"),
+            "char_features": Option(0, min=0, help="word level: features of a character RNN over "
+                                                   "each word, per direction; 0: off"),
+            "char_embedding_size": Option(32, min=1, help="with char_features: per character"),
+            "tag_embedding_size": Option(16, min=1, help="autoregressive: the previous tag's features"),
+            "decoder_size": Option(0, min=0, help="autoregressive: decoder units; 0: hidden_size"),
+        },
+        "train": {
+            "batch_tokens": Option(0, min=0, help="also bound each batch to this many padded tokens; "
+                                                  "0: batch_size sentences"),
+            "word_dropout": Option(0.0, min=0.0, max=1.0,
+                                   help="probability that a token seen once in training reads as "
+                                        "the unknown token, so that its embedding is trained"),
+        },
+    }
+
+    @classmethod
+    def check(cls, recipe: dict) -> list[str]:
+        model = recipe["model"]
+        if model["output"] != "autoregressive":
+            unused = [k for k, v in (("decoder_size", 0), ("tag_embedding_size", 16)) if model[k] != v]
+            if unused:
+                return [f"model.{unused[0]}: only the autoregressive output has a decoder; remove it "
+                        f"or set model.output=autoregressive"]
+        return []
+
+    @classmethod
+    def model_outline(cls, recipe: dict) -> TaggerModel:
+        # The vocabularies are known once the data is read: 50,000 words (or 256 characters) and
+        # 50 tags bound most corpora; next to the recurrent layers they barely count.
+        words = 50_000 if recipe["model"]["char_features"] else 256
+        return _model(recipe, words, 50, 128)
+
+    def __init__(self, recipe: dict, device="cpu"):
+        super().__init__(recipe, device)
+        self.data, self.train_cfg, self.model_cfg = recipe["data"], recipe["train"], recipe["model"]
+        self.seed = recipe.get("seed", 0)
+        self.level: str | None = None
+        self.words: Symbols | None = None
+        self.chars: Symbols | None = None
+        self.tag_names: tuple[str, ...] = ()
+        self.tag_styles: dict[str, str] = {}
+        self.scheme = "none"
+        self.splits: dict[str, EncodedSplit] = {}
+        self.counts: dict[str, TagCounts] = {}  # of the last evaluation of each split
+        self._epoch_order: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def best_metric(self) -> tuple[str, str]:
+        return ("span_f1", "max") if self.scheme != "none" else ("accuracy", "max")
+
+    @property
+    def eval_splits(self) -> tuple[str, ...]:
+        return ("dev", "test")
+
+    # -- data ------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        corpus = self._corpus()
+        train = corpus.splits["train"]
+        if not corpus.splits.get("dev"):
+            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no dev sentences to "
+                              f"validate on; give a dev split (conll: data.dev)")
+        self.level, self.tag_names = corpus.level, tuple(corpus.tag_set)
+        self.tag_styles = dict(getattr(corpus, "tag_styles", {}) or {})
+        self.words = Symbols.build(Counter(c for tokens, _ in train for c in tokens))
+        if self.model_cfg["char_features"]:
+            if self.level != "word":
+                raise SeqkitError(f"model.char_features: '{self.data['dataset']}' is tagged per "
+                                  f"character already; set model.char_features=0")
+            self.chars = Symbols.build(Counter(c for words, _ in train for w in words for c in w))
+        self.scheme = TagCounts(self.tag_names, self.data["scheme"]).scheme
+        self.splits["train"] = self._encode(train)
+        self._training_plan()
+        for split in ("dev", "test"):
+            if corpus.splits.get(split):
+                self.splits[split] = self._encode(corpus.splits[split])
+        counts = Counter(t for tokens, _ in train for t in tokens)
+        once = torch.tensor([counts.get(s, 0) == 1 for s in self.words.symbols])
+        self.rare = once.to(self.device)  # by token id: seen once in training
+
+    def _corpus(self) -> TaggedCorpus:
+        dataset_cls = get_registry().get("dataset", self.data["dataset"])
+        corpus = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data}).load()
+        if not isinstance(corpus, TaggedCorpus):
+            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gives {type(corpus).__name__} "
+                              f"data, not tagged sentences; tagging reads a tagging dataset such as "
+                              f"python-tokens or conll")
+        if not corpus.splits["train"]:
+            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no training sentences")
+        return corpus
+
+    def _encode(self, sentences) -> EncodedSplit:
+        tag_ids = {name: i for i, name in enumerate(self.tag_names)}
+        return encode_split(sentences, self.level, self.words, tag_ids, self.chars, self.device,
+                            MAX_WORD_CHARS)
+
+    def _training_plan(self) -> None:
+        train = self.train_cfg
+        split = self.splits["train"]
+        self.train_plan = BatchPlan(split, plan_batches(split.host_lengths, train["batch_size"],
+                                                        train["batch_tokens"]))
+
+    def _eval_plan(self, split: str, same_length: bool = False) -> BatchPlan:
+        train = self.train_cfg
+        encoded = self.splits[split]
+        return BatchPlan(encoded, plan_batches(encoded.host_lengths, train["batch_size"] * EVAL_BATCH_FACTOR,
+                                               train["batch_tokens"] * EVAL_BATCH_FACTOR, same_length))
+
+    def train_batch(self, step: int):
+        plan = self.train_plan
+        epoch, index = divmod(step, len(plan))
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            self._epoch_order = (epoch, plan.order(self.seed, epoch))
+        batch = plan.batch(int(self._epoch_order[1][index]))
+        dropout = self.train_cfg["word_dropout"]
+        if dropout:  # the draw depends only on (seed, step), as the batch does
+            generator = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
+            draw = torch.rand(batch.tokens.shape, generator=generator, device=self.device)
+            batch.tokens = batch.tokens.masked_fill(self.rare[batch.tokens] & (draw < dropout), UNKNOWN_ID)
+        return batch
+
+    # -- model, loss, metrics --------------------------------------------------------------
+    def build_model(self) -> TaggerModel:
+        return _model(self.recipe, len(self.words), len(self.tag_names), len(self.chars) if self.chars else 0)
+
+    def loss(self, model, batch):
+        total, tokens = model.loss(batch.tokens, batch.lengths, batch.tags, batch.chars)
+        count = int(tokens)
+        return total / count, count
+
+    def load_split(self, split: str, path: str | Path | None = None) -> None:
+        """``dev`` or ``test`` of the run's dataset (read again; the training split is not
+        encoded), or with ``path`` a labelled file in the dataset's format, read whole with the
+        run's options (``conll``: its columns)."""
+        dataset_cls = get_registry().get("dataset", self.data["dataset"])
+        options = {k: self.data[k] for k in dataset_cls.options if k in self.data}
+        if path is None:
+            sentences = self._load(dataset_cls, options).splits.get(split)
+            if not sentences:
+                raise SeqkitError(f"--split: the dataset '{self.data['dataset']}' of this run has no "
+                                  f"{split} sentences" + (" (conll: data.test names the test file)"
+                                                          if split == "test" else ""))
+        elif "path" not in dataset_cls.options:
+            raise SeqkitError(f"--input-file: the dataset '{self.data['dataset']}' of this run reads "
+                              f"no files; score its dev or test split with --split")
+        else:  # the file as training and as dev split, so that it is read whole and never cut
+            whole = {**options, "path": str(path), "dev": str(path), "test": None}
+            try:
+                sentences = self._load(dataset_cls, whole).splits["train"]
+            except SeqkitError as exc:
+                raise SeqkitError(*(_named_input_file(p) for p in exc.problems)) from None
+        self.splits[split] = self._encode(sentences)
+
+    def _load(self, dataset_cls, options: dict) -> TaggedCorpus:
+        return dataset_cls(**options).load()
+
+    def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:
+        """Loss (nats per token under teacher forcing), accuracy, macro-F1, unseen-token accuracy
+        and span metrics of the predicted tags of ``split``: the model's own argmax (softmax, crf)
+        or greedy tags (autoregressive), or ``decoder``'s best output (autoregressive)."""
+        use_decoder = decoder is not None and model.output == "autoregressive"
+        # one length per batch: a decoder then never steps past a sentence's end (exact would
+        # enumerate the zero-probability continuations of the shorter ones)
+        plan = self._eval_plan(split, same_length=use_decoder)
+        counts = TagCounts(self.tag_names, self.scheme, self.device)
+        total, tokens = torch.zeros((), dtype=torch.float64, device=self.device), 0
+        for index in range(len(plan)):
+            batch = plan.batch(index)
+            log_likelihood, predicted = model.score_and_predict(batch.tokens, batch.lengths, batch.tags,
+                                                                batch.chars, predict=not use_decoder)
+            if use_decoder:
+                predicted = tagging_output.decoded_tags(model, decoder, batch)
+            total -= log_likelihood.double().sum()
+            tokens += int(batch.lengths.sum())
+            counts.update(batch.tags, predicted, batch.lengths, batch.tokens == UNKNOWN_ID)
+        self.counts[split] = counts
+        return {"loss": float(total) / tokens, **counts.compute()}
+
+    def eval_strategy_problem(self, strategy: str) -> str | None:
+        return self._strategy_problem(strategy)
+
+    def decode_strategy_problem(self, strategy: str) -> str | None:
+        return self._strategy_problem(strategy)
+
+    def _strategy_problem(self, strategy: str) -> str | None:
+        output = self.model_cfg["output"]
+        if output == "autoregressive" or strategy in EXACT_OUTPUT_STRATEGIES:
+            return None
+        how = "its per-position argmax" if output == "softmax" else "Viterbi"
+        return (f"a {output} tagger is decoded exactly by {how}, which --strategy greedy or exact "
+                f"gives; search strategies apply to model.output=autoregressive")
+
+    def breakdown(self, split: str = "dev") -> dict[str, dict[str, dict[str, float]]]:
+        counts = self.counts.get(split)
+        if counts is None:
+            return {}
+        tables = {"per tag": counts.per_tag()}
+        if self.scheme != "none":
+            tables["per span type"] = counts.per_span_type()
+        return tables
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"level": self.level, "words": self.words.state_dict(), "tags": list(self.tag_names),
+                "chars": self.chars.state_dict() if self.chars else None, "scheme": self.scheme,
+                "tag_styles": dict(self.tag_styles)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.level, self.scheme = state["level"], state["scheme"]
+        self.words = Symbols.from_state_dict(state["words"])
+        self.tag_names = tuple(state["tags"])
+        self.chars = Symbols.from_state_dict(state["chars"]) if state["chars"] else None
+        self.tag_styles = dict(state.get("tag_styles") or {})
+
+    def check_resume(self, stored: dict) -> list[str]:
+        mine = self.state_dict()
+        changed = [key for key in ("words", "tags", "chars", "level") if stored.get(key) != mine[key]]
+        if changed:
+            return [f"the data has changed since this run started (its {changed[0]} differ); start a "
+                    f"new run instead of resuming"]
+        return []
+
+    # -- decoding --------------------------------------------------------------------------
+    def step_model(self, model) -> TaggerStepModel:
+        if model.output != "autoregressive":
+            raise SeqkitError(f"a {model.output} tagger is not decoded step by step")
+        return TaggerStepModel(model)
+
+    def normalize_inputs(self, inputs: list[str]) -> tuple[list[str], str | None]:
+        return tagging_output.normalize(self, inputs)
+
+    def decode(self, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
+        if length is not None:
+            raise SeqkitError("decode.length: a tagger gives one tag per token of each input; it "
+                              "takes no length")
+        return tagging_output.decode(self, model, inputs, decoder, progress)
+
+    def show_decoded(self, report: dict):
+        return tagging_output.show(self, report)
+
+
+def _named_input_file(problem: str) -> str:
+    """'data.path: x.conllu:3: ...' -> '--input-file: x.conllu:3: ...': the user named the file by flag."""
+    key, sep, rest = problem.partition(": ")
+    return f"--input-file{sep}{rest}" if key in ("data.path", "data.dev") else problem
+
+
+def _model(recipe: dict, vocab_size: int, num_tags: int, char_vocab_size: int) -> TaggerModel:
+    model = recipe["model"]
+    cell = get_registry().get("cell", model["cell"])
+    return TaggerModel(vocab_size, num_tags, cell, model["hidden_size"], model["embedding_size"],
+                       model["layers"], model["dropout"], model["bidirectional"], model["output"],
+                       char_vocab_size, model["char_features"], model["char_embedding_size"],
+                       model["tag_embedding_size"], model["decoder_size"] or None, **model["cell_options"])
+
+
+@seqkit.hookimpl
+def register_tasks(register):
+    register("tagging", Tagging)

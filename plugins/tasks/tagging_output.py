@@ -1,0 +1,153 @@
+"""``seqkit decode`` for a tagger: inputs read as tokens, tagged, and shown.
+
+Each input is one sentence: a line of text (character runs: every character a token) or its
+whitespace-separated words (word runs). Tokens never seen in training read as the unknown token.
+The result per input holds the tokens, the best tag sequence and its log-probability, every
+output of the strategy, and the per-position marginals p(y_i = v | x) where they are known
+(softmax rows, CRF forward-backward, or ``--strategy exact`` on an autoregressive tagger).
+
+Character runs are shown highlighted, each character in the style of its tag (the dataset's
+styles: a syntax highlighter's for ``python-tokens``), with a legend; word runs as ``word/TAG``.
+"""
+from __future__ import annotations
+
+import torch
+
+from .tagged_data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split, plan_batches
+from .tagging_step import TaggerStepModel, start_decoding
+
+# Styles of tags a dataset gives none for, in tag order; "O" (outside any span) stays plain.
+PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta",
+           "bright_green", "bright_yellow", "bright_blue", "bright_red")
+DECODE_BATCH = 64  # sentences decoded together
+
+
+def sentences_of(task, inputs: list[str]) -> list:
+    """Each input as the tagger reads it: its characters, or its (lowercased) words."""
+    if task.level == "char":
+        return list(inputs)
+    lowercase = bool(task.data.get("lowercase"))
+    return [(text.lower() if lowercase else text).split() for text in inputs]
+
+
+def normalize(task, inputs: list[str]) -> tuple[list[str], str | None]:
+    sentences = sentences_of(task, inputs)
+    known = task.words.index
+    unseen = [t for sentence in sentences for t in sentence if t not in known]
+    read = [s if task.level == "char" else " ".join(s) for s in sentences]
+    if not unseen:
+        return read, None
+    what = "characters" if task.level == "char" else "words"
+    examples = ", ".join(repr(t) for t in list(dict.fromkeys(unseen))[:3])
+    return read, (f"{len(unseen)} {what} never seen in training ({examples}"
+                  f"{', ...' if len(set(unseen)) > 3 else ''}) read as the unknown token")
+
+
+def decode(task, model, inputs: list[str], decoder, progress=None) -> dict:
+    """The report ``seqkit decode`` prints: ``{"results": [one entry per input]}``."""
+    sentences = sentences_of(task, inputs)
+    filled = [i for i, s in enumerate(sentences) if len(s)]  # an empty line has nothing to tag
+    placeholder = task.tag_names[0]
+    encoded = encode_split([(sentences[i], [placeholder] * len(sentences[i])) for i in filled],
+                           task.level, task.words, {placeholder: 0}, task.chars, task.device,
+                           MAX_WORD_CHARS)
+    outputs: dict[int, tuple[list, torch.Tensor | None]] = {}
+    autoregressive = model.output == "autoregressive"
+    plan = BatchPlan(encoded, plan_batches(encoded.host_lengths, DECODE_BATCH, same_length=autoregressive))
+    with torch.no_grad():
+        for index in range(len(plan)):
+            batch = plan.batch(index)
+            found = (_search(model, decoder, batch) if autoregressive else _exact(model, batch))
+            for row, result in zip(batch.sentences.tolist(), found):
+                outputs[filled[row]] = result
+    read, _ = normalize(task, inputs)
+    entries = []
+    for i, (source, sentence) in enumerate(zip(inputs, sentences)):
+        hypotheses, marginals = outputs.get(i, ([([], 0.0)], None))
+        tokens = list(sentence)
+        entry = {"input": source, "normalized_input": read[i], "tokens": tokens,
+                 "unknown": [t not in task.words.index for t in tokens],
+                 "tags": [task.tag_names[t] for t in hypotheses[0][0]], "log_prob": hypotheses[0][1],
+                 "outputs": [{"tags": [task.tag_names[t] for t in tags], "log_prob": log_prob}
+                             for tags, log_prob in hypotheses]}
+        if marginals is not None:
+            entry["marginals"] = {"tags": list(task.tag_names), "rows": "positions", "columns": "tags",
+                                  "table": marginals.tolist()}
+        entries.append(entry)
+    return {"results": entries}
+
+
+def _exact(model, batch: Batch) -> list:
+    """Softmax and crf: the exact argmax, its log-probability, and the exact marginals."""
+    emissions = model.emissions(batch.tokens, batch.lengths, batch.chars)
+    lengths = batch.lengths
+    if model.output == "crf":
+        tags, scores = model.crf.viterbi(emissions, lengths)
+        log_probs = scores - model.crf.log_partition(emissions, lengths)
+        marginals = model.crf.marginals(emissions, lengths)
+    else:
+        log_softmax = emissions.log_softmax(2)
+        best, tags = log_softmax.max(2)
+        mask = torch.arange(tags.shape[1], device=tags.device) < lengths.unsqueeze(1)
+        log_probs = best.masked_fill(~mask, 0.0).sum(1)
+        marginals = log_softmax.exp()
+    return [([(tags[b, :n].tolist(), float(log_probs[b]))], marginals[b, :n].cpu())
+            for b, n in enumerate(lengths.tolist())]
+
+
+def _search(model, decoder, batch: Batch) -> list:
+    """Autoregressive: the decoder's outputs over the step model (one length per batch)."""
+    length = int(batch.lengths.max())
+    state, first = start_decoding(model, batch.tokens, batch.lengths, batch.chars)
+    results = decoder.decode(TaggerStepModel(model), state, first, length + 1)
+    found = []
+    for result in results:
+        hypotheses = [(h.tokens[:length], h.log_prob) for h in result.hypotheses]
+        marginals = result.extras.get("marginals")
+        found.append((hypotheses, None if marginals is None
+                      else marginals[:model.num_tags, :length].T.float()))
+    return found
+
+
+def decoded_tags(model, decoder, batch: Batch) -> torch.Tensor:
+    """The decoder's best tags for a batch of sentences of one length, (batch, time)."""
+    found = _search(model, decoder, batch)
+    return torch.tensor([hypotheses[0][0] for hypotheses, _ in found], dtype=torch.long,
+                        device=batch.tokens.device)
+
+
+def tag_style(task, tag: str) -> str:
+    if tag in task.tag_styles:
+        return task.tag_styles[tag]
+    if tag == "O":
+        return ""
+    return PALETTE[task.tag_names.index(tag) % len(PALETTE)]
+
+
+def show(task, report: dict) -> list:
+    """Rich renderables: each input tagged (highlighted characters or word/TAG), then a legend."""
+    from rich.text import Text
+
+    shown = []
+    used: dict[str, None] = {}
+    for entry in report["results"]:
+        for rank, output in enumerate(entry["outputs"], 1):
+            line = Text()
+            if len(entry["outputs"]) > 1:
+                line.append(f"{rank}. ", style="dim")
+            pairs = list(zip(entry["tokens"], output["tags"]))
+            for i, (token, tag) in enumerate(pairs):
+                used[tag] = None
+                if task.level == "char":
+                    line.append(token, style=tag_style(task, tag))
+                else:
+                    line.append(("" if i == 0 else " ") + token)
+                    line.append("/" + tag, style=tag_style(task, tag) or "bold")
+            line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
+            shown.append(line)
+    if task.level == "char" and used:
+        legend = Text("tags: ", style="dim")
+        for i, tag in enumerate(t for t in task.tag_names if t in used):
+            legend.append(("  " if i else "") + tag, style=tag_style(task, tag) or "underline")
+        shown.append(legend)
+    return shown
