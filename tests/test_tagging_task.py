@@ -212,8 +212,14 @@ def test_a_character_run_highlights_its_input_with_a_legend(tmp_path):
     decoded = cli_json("decode", tmp_path / "chars", "--input", "x = 1", "--input", "")
     assert [e["tokens"] for e in decoded["results"]] == [list("x = 1"), []]
     assert decoded["results"][1]["tags"] == []
-    refused = run_cli("eval", tmp_path / "chars", "--input-file", path, env=env)
-    assert refused.returncode == 2 and refused.stderr.startswith("--input-file: the dataset 'python-tokens'")
+    code = tmp_path / "code.py"
+    code.write_text('def f(x):\n    """Doc."""\n    return x + 1  # one\n', encoding="utf-8")
+    scored = cli_json("eval", tmp_path / "chars", "--input-file", code)
+    assert scored["file"] == str(code) and scored["tables"]["per tag"]["string"]["support"] == len('"""Doc."""')
+    broken = tmp_path / "broken.py"
+    broken.write_text("s = 'unterminated\n", encoding="utf-8")
+    refused = run_cli("eval", tmp_path / "chars", "--input-file", broken, env=env)
+    assert refused.returncode == 2 and refused.stderr.startswith(f"--input-file: {broken}: not Python source")
 
 
 def test_eval_scores_a_labelled_file_read_whole(tmp_path):

@@ -10,6 +10,10 @@ A sentence is a pair ``(tokens, tags)`` with one tag per token:
 (always there), ``"dev"`` and ``"test"`` (when the dataset has them) to lists of sentences.
 ``tag_set`` lists every tag the dataset can produce, in a fixed order (a tag vocabulary's order).
 ``tag_styles`` may give a rich style per tag, for showing decoded text (a syntax highlighter's).
+
+A tagging dataset may also read one labelled file in its own format, with its own options, for
+``seqkit eval --input-file``: ``read_file(path, where) -> list[Sentence]``, where ``where`` (the key
+or flag that named the file) starts each problem's one-line message.
 """
 from __future__ import annotations
 

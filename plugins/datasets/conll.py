@@ -100,7 +100,12 @@ class Conll(Dataset):
         return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
 
     def _read(self, key: str) -> list[Sentence]:
-        where, name = f"data.{key}", self.config[key]
+        return self.read_file(self.config[key], f"data.{key}")
+
+    def read_file(self, name: str | Path, where: str) -> list[Sentence]:
+        """The sentences of one CoNLL / CoNLL-U file, read with this dataset's column options;
+        problems are one line starting with ``where`` (the key or flag that named the file)."""
+        name = str(name)
         try:
             text = read_text_file(Path(name).expanduser())
         except SeqkitError as exc:  # not text: name the key that chose the file

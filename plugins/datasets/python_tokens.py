@@ -40,7 +40,7 @@ from seqkit import Dataset, Option
 
 from seqkit.plugins.datasets import _python_token_classes as token_classes
 from seqkit.plugins.datasets._cache import cached_json
-from seqkit.plugins.datasets._tagged import TaggedCorpus
+from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
 
 _SKIPPED_FOLDERS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
 # How ``seqkit decode`` shows each class: the colours of a common syntax highlighter.
@@ -129,6 +129,24 @@ class PythonTokens(Dataset):
             splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
                                        for a, b in spans]
         return TaggedCorpus("char", splits, names, STYLES)
+
+    def read_file(self, path: Path, where: str) -> list[Sentence]:
+        """One ``.py`` file, labelled and cut into sequences as the library's files are; problems
+        are one line starting with ``where`` (the key or flag that named the file)."""
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise seqkit.SeqkitError(f"{where}: {path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            source = token_classes.label_source(token_classes.decode_source(raw))
+        except token_classes.TokenizeFailed as exc:
+            raise seqkit.SeqkitError(f"{where}: {path}: not Python source that tokenizes ({exc})") from None
+        if not source.text:
+            raise seqkit.SeqkitError(f"{where}: {path}: the file is empty")
+        classes, names = bytes(source.classes), token_classes.CLASSES
+        spans = pack(classes, source.logical_line_ends, source.physical_line_ends,
+                     self.config.get("max_length", 512))
+        return [(source.text[a:b], [names[c] for c in classes[a:b]]) for a, b in spans]
 
 
 def selected_files(max_files: int) -> tuple[Path, list[str]]:

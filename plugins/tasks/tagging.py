@@ -185,29 +185,22 @@ class Tagging(Task):
 
     def load_split(self, split: str, path: str | Path | None = None) -> None:
         """``dev`` or ``test`` of the run's dataset (read again; the training split is not
-        encoded), or with ``path`` a labelled file in the dataset's format, read whole with the
-        run's options (``conll``: its columns)."""
+        encoded), or with ``path`` one labelled file in the dataset's format, read whole with the
+        run's options (``conll``: its columns; ``python-tokens``: any ``.py`` file)."""
         dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        options = {k: self.data[k] for k in dataset_cls.options if k in self.data}
-        if path is None:
-            sentences = self._load(dataset_cls, options).splits.get(split)
+        dataset = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data})
+        if path is not None:
+            if not hasattr(dataset, "read_file"):
+                raise SeqkitError(f"--input-file: the dataset '{self.data['dataset']}' of this run "
+                                  f"reads no labelled files; score its dev or test split with --split")
+            sentences = dataset.read_file(Path(path), "--input-file")
+        else:
+            sentences = dataset.load().splits.get(split)
             if not sentences:
                 raise SeqkitError(f"--split: the dataset '{self.data['dataset']}' of this run has no "
                                   f"{split} sentences" + (" (conll: data.test names the test file)"
                                                           if split == "test" else ""))
-        elif "path" not in dataset_cls.options:
-            raise SeqkitError(f"--input-file: the dataset '{self.data['dataset']}' of this run reads "
-                              f"no files; score its dev or test split with --split")
-        else:  # the file as training and as dev split, so that it is read whole and never cut
-            whole = {**options, "path": str(path), "dev": str(path), "test": None}
-            try:
-                sentences = self._load(dataset_cls, whole).splits["train"]
-            except SeqkitError as exc:
-                raise SeqkitError(*(_named_input_file(p) for p in exc.problems)) from None
         self.splits[split] = self._encode(sentences)
-
-    def _load(self, dataset_cls, options: dict) -> TaggedCorpus:
-        return dataset_cls(**options).load()
 
     def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:
         """Loss (nats per token under teacher forcing), accuracy, macro-F1, unseen-token accuracy
@@ -292,12 +285,6 @@ class Tagging(Task):
 
     def show_decoded(self, report: dict):
         return tagging_output.show(self, report)
-
-
-def _named_input_file(problem: str) -> str:
-    """'data.path: x.conllu:3: ...' -> '--input-file: x.conllu:3: ...': the user named the file by flag."""
-    key, sep, rest = problem.partition(": ")
-    return f"--input-file{sep}{rest}" if key in ("data.path", "data.dev") else problem
 
 
 def _model(recipe: dict, vocab_size: int, num_tags: int, char_vocab_size: int) -> TaggerModel:
