@@ -379,7 +379,7 @@ def test_conll_check_finds_file_and_column_problems_without_reading(registry, tm
     assert cls.check({"path": broken, "dev": broken}) == []
     missing, folder = str(tmp_path / "missing.conllu"), str(tmp_path)
     problems = [f"data.dev: '{folder}' is a folder; give a CoNLL or CoNLL-U file",
-                f"data.test: no such file '{missing}'"]
+                f"data.test: no such file '{missing}'; name your file with --set data.test=FILE"]
     assert cls.check({"path": broken, "dev": folder, "test": missing}) == problems
     with pytest.raises(SeqkitError) as info:
         cls(path=broken, dev=folder, test=missing).load()
@@ -423,7 +423,8 @@ def test_validate_reports_the_conll_files_problems_in_one_line_each(tmp_path):
     proc = run_cli("validate", recipe)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        f"{recipe}: data.path: no such file '{tmp_path / 'no.conllu'}'",
+        f"{recipe}: data.path: no such file '{tmp_path / 'no.conllu'}'; name your file with "
+        f"--set data.path=FILE",
         f"{recipe}: data.dev: '{tmp_path}' is a folder; give a CoNLL or CoNLL-U file"]
 
 

@@ -65,7 +65,8 @@ class Conll(Dataset):
                 continue
             path = Path(name).expanduser()
             if not path.exists():
-                problems.append(f"data.{key}: no such file '{name}'")
+                problems.append(f"data.{key}: no such file '{name}'; name your file with "
+                                f"--set data.{key}=FILE")
             elif path.is_dir():
                 problems.append(f"data.{key}: '{name}' is a folder; give a CoNLL or CoNLL-U file")
             elif not os.access(path, os.R_OK):
