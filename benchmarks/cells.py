@@ -297,7 +297,7 @@ def main(argv=None):
                                f"of per-round ratios (cell and baseline run back to back); the matmul peak is "
                                f"the median of the rounds' best 1024x1024 products. `lstm` runs torch's own "
                                f"fused kernel on CPU (the one `nn.LSTM` runs), so its ratio is 1.0 up to noise; "
-                               f"padded batches take seqkit's kernel.\n\n{body}")
+                               f"padded batches take it too.\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -95,12 +95,14 @@ def test_weight_gradients_match_torch_nn(name):
                                    rtol=0, atol=1e-12, msg=lambda m: f"{name_}: {m}")
 
 
+@pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_padded_batch_matches_torch_packed_sequence(name):
+def test_padded_batch_matches_torch_packed_sequence(name, torch_kernel):
     torch.manual_seed(2)
     reference = TORCH_MODULES[name](4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
     model = Recurrent(name, 4, 5, layers=2, bidirectional=True).double()
     copy_torch_weights(model, reference)
+    use_kernel(model, torch_kernel)
     x, lengths = torch.randn(3, 6, 4, dtype=torch.float64), torch.tensor([6, 2, 4])
     outputs, finals = model(x, lengths=lengths)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -110,14 +112,16 @@ def test_padded_batch_matches_torch_packed_sequence(name):
     torch.testing.assert_close(torch_states(finals, name, 2), expected_finals, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_padded_batch_gradients_match_torch_packed_sequence(name):
+def test_padded_batch_gradients_match_torch_packed_sequence(name, torch_kernel):
     """Gradients through padded outputs AND final states (for lstm, the cell state too) reach
     the input, the initial states and every weight exactly as through torch's packed path."""
     torch.manual_seed(6)
     reference = TORCH_MODULES[name](4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
     model = Recurrent(name, 4, 5, layers=2, bidirectional=True).double()
     copy_torch_weights(model, reference)
+    use_kernel(model, torch_kernel)
     x = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([6, 2, 4])
     h0 = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
@@ -141,10 +145,44 @@ def test_padded_batch_gradients_match_torch_packed_sequence(name):
         torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
 
 
+def test_padded_lstm_batches_run_torch_fused_kernel_on_cpu(monkeypatch):
+    """A tagger's padded batches take torch's fused LSTM on CPU, as unpadded ones do: seqkit's
+    kernel took 1.5-2x its time at a tagger's 32 sentences x 128 units (benchmarks/tagging.py)."""
+    calls = []
+    fused = torch.lstm
+    monkeypatch.setattr(torch, "lstm", lambda *args: calls.append(args[0].shape) or fused(*args))
+    Recurrent("lstm", 3, 4, bidirectional=True)(torch.randn(2, 5, 3), lengths=torch.tensor([5, 2]))
+    assert len(calls) == 2  # one per direction
+
+
+@pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
+@pytest.mark.parametrize("name", CELLS)
+def test_whatever_padding_holds_never_reaches_outputs_or_final_states(name, torch_kernel):
+    """NaN or inf at padding positions leave outputs and final states exactly as zeros there do,
+    and a sequence of length 0 keeps its initial state (torch's kernel holds an LSTM's cell state
+    still over the padding: a NaN there must not reach it)."""
+    torch.manual_seed(3)
+    model = Recurrent(name, 3, 4, bidirectional=True).double()
+    use_kernel(model, torch_kernel)
+    lengths = torch.tensor([5, 2, 0, 3])
+    padding = (torch.arange(5) >= lengths.unsqueeze(1)).unsqueeze(2)
+    x = torch.randn(4, 5, 3, dtype=torch.float64)
+    initial = [tuple(torch.randn_like(s) for s in state) if isinstance(state, tuple) else torch.randn_like(state)
+               for state in model.initial_states(4, dtype=torch.float64)]
+    clean, clean_finals = model(x.masked_fill(padding, 0.0), initial, lengths=lengths)
+    for fill in (float("nan"), float("inf")):
+        outputs, finals = model(x.masked_fill(padding, fill), initial, lengths=lengths)
+        assert torch.equal(outputs, clean)
+        for final, expected, start in zip(finals, clean_finals, initial):
+            for got, want, first in zip(*(s if isinstance(s, tuple) else (s,) for s in (final, expected, start))):
+                assert torch.equal(got, want)
+                assert torch.equal(got[2], first[2])  # length 0: the initial state
+
+
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
 def test_float32_seqkit_kernel_matches_torch_nn(name, padded):
-    """seqkit's own kernels (forced on: on CPU an unpadded LSTM would run torch's) in float32, at
+    """seqkit's own kernels (forced on: on CPU an LSTM would run torch's) in float32, at
     training size, against nn.LSTM/GRU/RNN: outputs and final states within 1e-6 (they are about
     1e-7 apart), gradients within 1e-5 of the largest gradient entry (about 1e-6 apart: each sums
     over 240 steps and rows)."""

@@ -62,14 +62,71 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
         nn.init.uniform_(parameter, -bound, bound)
 
 
-def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None) -> bool:
+def use_torch_kernel(cell, inputs: torch.Tensor) -> bool:
     """Whether to run torch's own fused kernel (nn.LSTM/GRU/RNN's) instead of seqkit's.
 
     ``cell.torch_kernel_devices`` names the device types where torch's kernel is the faster one
-    (on CPU as measured by benchmarks/cells.py; on CUDA torch's kernels are cuDNN's). Padded batches always take seqkit's kernel, which returns the
-    state after every step so each sequence's final state is read at its own length.
+    (on CPU as measured by benchmarks/cells.py; on CUDA torch's kernels are cuDNN's). Padded
+    batches take it too, through ``padded_for_torch_kernel`` and ``read_at_lengths``.
     """
-    return lengths is None and inputs.device.type in cell.torch_kernel_devices
+    return inputs.device.type in cell.torch_kernel_devices
+
+
+# Added to a gate's pre-activation at padding steps: its sigmoid is then exactly 0 or 1 in every
+# float dtype (exp(1e4) overflows even float64's range; 1e4 still fits float16), as long as the
+# rest of the pre-activation stays far below 1e4 in size.
+SATURATED = 1e4
+
+
+def saturating_column(hidden_size: int, gates: int, saturated_gates: dict[int, float]) -> torch.Tensor:
+    """(gates * hidden_size, 1): ``sign * SATURATED`` in the rows of each gate block of
+    ``saturated_gates`` (block index -> -1 or +1), zero elsewhere; see ``padded_for_torch_kernel``."""
+    column = torch.zeros(gates * hidden_size, 1)
+    for gate, sign in saturated_gates.items():
+        column[gate * hidden_size:(gate + 1) * hidden_size] = sign * SATURATED
+    return column
+
+
+def padded_for_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor,
+                            column: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, weight_ih) for running torch's fused kernel over a padded batch.
+
+    Padding comes after each sequence's real steps, so torch's kernel gets every real output
+    right; what it gets wrong is the final state, which it returns after the batch's last step
+    only. The hidden state after a sequence's own last step is its output there
+    (``read_at_lengths``). A state that is not an output (an LSTM's cell state) is held still over
+    the padding instead: an extra input feature, 1 at padding and 0 elsewhere, is weighted by
+    ``column`` (``saturating_column``), which sets some gates to exactly 0 or 1 there. An LSTM
+    shuts its input gate and opens its forget gate, so the cell state after the last step is each
+    sequence's own final one, bit for bit, and shuts its output gate, so its outputs at padding
+    are exactly zero already. No gradient crosses a saturated gate.
+
+    Padding inputs are zeroed, so that whatever they hold (a NaN) reaches no result. With
+    ``column`` that happens outside autograd, in the new concatenated tensor: the kernel's
+    gradient at padding positions is exactly zero anyway (every gate there is saturated, or
+    multiplied by the shut input gate), so recording the zeroing would only cost a copy.
+    """
+    padding = (torch.arange(inputs.shape[1], device=inputs.device)
+               >= lengths.to(inputs.device).unsqueeze(1)).unsqueeze(2)
+    if column is None:
+        return inputs.masked_fill(padding, 0.0), cell.weight_ih
+    x = torch.cat([inputs, padding.to(inputs.dtype)], dim=2)
+    x.detach()[..., :-1].masked_fill_(padding, 0.0)
+    return x, torch.cat([cell.weight_ih, column.to(cell.weight_ih.dtype)], dim=1)
+
+
+def read_at_lengths(outputs: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor,
+                    zero_padding: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Torch's kernel's padded (batch, time, hidden) outputs -> (the outputs, zeroed at padding
+    unless they are zero there already, and the hidden state after each sequence's last step:
+    ``h0`` for a sequence of length 0)."""
+    lengths = lengths.to(outputs.device)
+    last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.shape[2])
+    final = torch.where((lengths > 0).unsqueeze(1), outputs.gather(1, last).squeeze(1), h0)
+    if zero_padding:
+        valid = torch.arange(outputs.shape[1], device=outputs.device) < lengths.unsqueeze(1)
+        outputs = torch.where(valid.unsqueeze(2), outputs, 0.0)
+    return outputs, final
 
 
 def outer_sum(d_pre: torch.Tensor, out: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 import seqkit
 from seqkit.plugins.cells._gru_kernel import GRUSequence
-from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
-                                              use_torch_kernel)
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, padded_for_torch_kernel,
+                                              read_at_lengths, run_sequence, use_torch_kernel)
 
 
 class GRUCell(seqkit.Cell):
@@ -47,11 +47,13 @@ class GRUCell(seqkit.Cell):
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if use_torch_kernel(self, inputs, lengths):
-            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-            out, h = torch.gru(inputs, state.unsqueeze(0), weights, True, 1, 0.0, self.training,
+        if use_torch_kernel(self, inputs):
+            x, weight_ih = (inputs, self.weight_ih) if lengths is None else \
+                padded_for_torch_kernel(self, inputs, lengths)
+            weights = (weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h = torch.gru(x, state.unsqueeze(0), weights, True, 1, 0.0, self.training,
                                False, True)
-            return out, h[0]
+            return (out, h[0]) if lengths is None else read_at_lengths(out, lengths, state)
 
         def kernel(p, h0):
             out = GRUSequence.apply(p, h0, self.weight_hh, self.bias_hh[2 * self.hidden_size:])

@@ -10,20 +10,28 @@ import torch.nn.functional as F
 
 import seqkit
 from seqkit.plugins.cells._lstm_kernel import LSTMSequence
-from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, padded_for_torch_kernel,
+                                              read_at_lengths, run_sequence, saturating_column,
                                               use_torch_kernel)
+
+INPUT_GATE, FORGET_GATE, OUTPUT_GATE = 0, 1, 3  # gate blocks in torch's order i, f, g, o
+# Over the padding of a batch: nothing comes in, the cell state stays, nothing goes out.
+FROZEN_AT_PADDING = {INPUT_GATE: -1.0, FORGET_GATE: 1.0, OUTPUT_GATE: -1.0}
 
 
 class LSTMCell(seqkit.Cell):
     """Long short-term memory: c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)."""
 
-    # torch's fused LSTM beat seqkit's kernel on CPU (about 1.1x, benchmarks/cells.py) and is
-    # cuDNN's on CUDA; seqkit's kernel still serves padded batches (it returns every c_t).
+    # torch's fused LSTM beat seqkit's kernel on CPU (about 1.1x, benchmarks/cells.py; 1.5-2x on
+    # a tagger's batch of 32 x 128 units, benchmarks/tagging.py) and is cuDNN's on CUDA.
     torch_kernel_devices = {"cpu", "cuda"}
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
         add_torch_rnn_parameters(self, gates=4)
+        # Not a parameter nor saved: follows the cell's device and dtype, built once.
+        self.register_buffer("padding_column", saturating_column(hidden_size, 4, FROZEN_AT_PADDING),
+                             persistent=False)
 
     def initial_state(self, batch_size, device=None, dtype=None):
         zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
@@ -47,12 +55,18 @@ class LSTMCell(seqkit.Cell):
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if use_torch_kernel(self, inputs, lengths):
+        if use_torch_kernel(self, inputs):
             h0, c0 = state
-            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-            out, h, c = torch.lstm(inputs, (h0.unsqueeze(0), c0.unsqueeze(0)), weights,
+            x, weight_ih = inputs, self.weight_ih
+            if lengths is not None:
+                x, weight_ih = padded_for_torch_kernel(self, inputs, lengths, self.padding_column)
+            weights = (weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h, c = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), weights,
                                    True, 1, 0.0, self.training, False, True)
-            return out, (h[0], c[0])
+            if lengths is None:
+                return out, (h[0], c[0])
+            out, h = read_at_lengths(out, lengths, h0, zero_padding=False)
+            return out, (h, c[0])
 
         def kernel(p, state):
             out, cells = LSTMSequence.apply(p, *state, self.weight_hh)

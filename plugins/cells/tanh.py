@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import seqkit
-from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, run_sequence,
-                                              use_torch_kernel)
+from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, padded_for_torch_kernel,
+                                              read_at_lengths, run_sequence, use_torch_kernel)
 from seqkit.plugins.cells._tanh_kernel import TanhSequence
 
 
@@ -38,11 +38,13 @@ class TanhCell(seqkit.Cell):
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if not self.residual and use_torch_kernel(self, inputs, lengths):
-            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-            out, h = torch.rnn_tanh(inputs, state.unsqueeze(0), weights, True, 1, 0.0,
+        if not self.residual and use_torch_kernel(self, inputs):
+            x, weight_ih = (inputs, self.weight_ih) if lengths is None else \
+                padded_for_torch_kernel(self, inputs, lengths)
+            weights = (weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            out, h = torch.rnn_tanh(x, state.unsqueeze(0), weights, True, 1, 0.0,
                                     self.training, False, True)
-            return out, h[0]
+            return (out, h[0]) if lengths is None else read_at_lengths(out, lengths, state)
 
         def kernel(p, h0):
             out = TanhSequence.apply(p, h0, self.weight_hh, self.residual)
