@@ -5,6 +5,7 @@ import argparse
 import os
 import platform
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -45,3 +46,19 @@ def argument_parser(doc: str, quick: str, repeats: str, latency_bound: str) -> a
                              f"thread keeps a shared CPU measurable)")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     return parser
+
+
+def paired_rounds(calls: dict, repeats: int) -> dict:
+    """Seconds per call of every contender, one entry per round; the order rotates each round, so
+    a busy shared CPU slows every contender alike and per-round ratios pair calls run side by side."""
+    for call in calls.values():
+        call()  # warm-up: allocator, kernels
+    names = list(calls)
+    times = {name: [] for name in names}
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    return times

@@ -9,55 +9,27 @@ on the length mask every step) and one that assumes every sentence is full lengt
 the faster hand-written version's time over seqkit's, the median of per-round ratios (the
 contenders run back to back, their order rotating between rounds), so a busy shared CPU skews
 both sides alike. Both answers are checked to agree before anything is timed.
+
+Section "step" (``_tagging_step``): one training step of the ``tagging`` task as a run takes it
+(the batch gathered, loss, backward, gradient clipping, Adam) beside a hand-written torch bi-LSTM
+tagger trained on the same batches, with a softmax and with a CRF output, on word batches
+(32 sentences, vocabulary 10,000) and character batches (32 x 224-256 characters).
 """
 from __future__ import annotations
 
 import json
 import statistics
-import time
 
 import torch
 
-from benchmarks._report import argument_parser, machine, write_section
+from benchmarks._report import argument_parser, machine, paired_rounds, write_section
+from benchmarks._hand_crf import hand_log_partition, hand_viterbi
+from benchmarks._tagging_step import STEP_DESCRIPTION, STEP_TARGET, render_steps, step_section
 from seqkit.plugins.tasks.crf import LinearChainCRF
 
 CRF_SIZE = dict(batch=256, time=30, tags=20)
 QUICK_CRF_SIZE = dict(batch=8, time=6, tags=5)
 VITERBI_TARGET = 1.0  # issue 10: seqkit's Viterbi at least as fast as the hand-written one
-
-
-def hand_viterbi(emissions, lengths, transitions, start, end, padded=True):
-    """Batched Viterbi as a user writes it: one loop over time, max over the previous tag,
-    back-pointers, then one batched backtrack."""
-    batch, time_steps, _ = emissions.shape
-    mask = torch.arange(time_steps, device=emissions.device) < lengths.unsqueeze(1)
-    score = start + emissions[:, 0]
-    history = []
-    for t in range(1, time_steps):
-        candidates = score.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1)
-        best, indices = candidates.max(dim=1)
-        score = torch.where(mask[:, t].unsqueeze(1), best, score) if padded else best
-        history.append(indices)
-    best_score, tag = (score + end).max(dim=1)
-    path = [tag]
-    for t in range(time_steps - 1, 0, -1):
-        previous = history[t - 1].gather(1, tag.unsqueeze(1)).squeeze(1)
-        tag = torch.where(mask[:, t], previous, tag) if padded else previous
-        path.append(tag)
-    path = torch.stack(path[::-1], dim=1)
-    return (path.masked_fill(~mask, -1) if padded else path), best_score
-
-
-def hand_log_partition(emissions, lengths, transitions, start, end, padded=True):
-    """The forward algorithm as a user writes it: logsumexp over the previous tag at every step."""
-    time_steps = emissions.shape[1]
-    mask = torch.arange(time_steps, device=emissions.device) < lengths.unsqueeze(1)
-    score = start + emissions[:, 0]
-    for t in range(1, time_steps):
-        candidates = score.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1)
-        following = torch.logsumexp(candidates, dim=1)
-        score = torch.where(mask[:, t].unsqueeze(1), following, score) if padded else following
-    return torch.logsumexp(score + end, dim=1)
 
 
 def crf_contenders(crf, emissions, lengths):
@@ -115,7 +87,7 @@ def crf_section(quick: bool, repeats: int) -> list[dict]:
     for name, calls in contenders.items():
         needs_grad = name.endswith("backward")
         with torch.inference_mode(not needs_grad):
-            times = _rounds(calls, repeats)
+            times = paired_rounds(calls, repeats)
         baseline = min(("hand padded", "hand full-length"), key=lambda c: statistics.median(times[c]))
         ratio = statistics.median(b / s for b, s in zip(times[baseline], times["seqkit"]))
         target = VITERBI_TARGET if name == "viterbi" else None
@@ -123,21 +95,6 @@ def crf_section(quick: bool, repeats: int) -> list[dict]:
                          target=target, ms={c: 1e3 * statistics.median(t) for c, t in times.items()},
                          status=None if target is None else "ok" if ratio >= target else "MISSED"))
     return rows
-
-
-def _rounds(calls: dict, repeats: int) -> dict:
-    """Seconds per call of every contender, one entry per round; the order rotates each round."""
-    for call in calls.values():
-        call()  # warm-up: allocator, kernels
-    names = list(calls)
-    times = {name: [] for name in names}
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def render_crf(rows: list[dict], repeats: int) -> str:
@@ -169,17 +126,26 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 21)
     crf_rows = crf_section(args.quick, repeats)
+    step_rows = step_section(args.quick, repeats)
     if args.json:
         print(json.dumps({"machine": machine(), "threads": args.threads, "repeats": repeats,
-                          "crf": crf_rows}, indent=2))
+                          "crf": crf_rows, "step": step_rows}, indent=2))
         return
     markdown = render_crf(crf_rows, repeats)
-    if not args.no_write and not args.quick:
-        size = crf_rows[0]["size"]
-        write_section("tagging-crf", f"## Tagging: CRF (`python -m benchmarks.tagging`)\n\nMachine: {machine()}\n\n"
-                                     f"Batch {size['batch']}, length {size['time']}, {size['tags']} tags, "
-                                     f"median ms of {repeats} rounds; ratio = the faster hand-written "
-                                     f"version's time / seqkit's (median of per-round ratios).\n\n{markdown}")
+    steps_markdown = render_steps(step_rows, repeats)
+    if args.no_write or args.quick:
+        return
+    size = crf_rows[0]["size"]
+    write_section("tagging-crf", f"## Tagging: CRF (`python -m benchmarks.tagging`)\n\nMachine: {machine()}\n\n"
+                                 f"Batch {size['batch']}, length {size['time']}, {size['tags']} tags, "
+                                 f"median ms of {repeats} rounds; ratio = the faster hand-written "
+                                 f"version's time / seqkit's (median of per-round ratios).\n\n{markdown}")
+    write_section("tagging-step", f"## Tagging: training step (`python -m benchmarks.tagging`)\n\n"
+                                  f"Machine: {machine()}\n\n{STEP_DESCRIPTION}\n\n"
+                                  f"Median ms per step of {repeats} rounds; ratio = the faster hand-written "
+                                  f"version's time / seqkit's (median of per-round ratios), so the target "
+                                  f"≥{STEP_TARGET:.3f}x is seqkit taking at most 1.05x the hand-written "
+                                  f"time.\n\n{steps_markdown}")
 
 
 if __name__ == "__main__":
