@@ -161,7 +161,7 @@ def fake_stdlib(tmp_path, monkeypatch):
     write(stdlib / "pkg" / "empty.py", "")
     write(stdlib / "broken.py", "s = 'unterminated\n")
     for excluded in ("test/a.py", "pkg/tests/b.py", "idlelib/idle_test/c.py", "pkg/test_d.py",
-                     "site-packages/e.py", "dist-packages/f.py", "pkg/notes.txt"):
+                     "site-packages/e.py", "dist-packages/f.py", "pkg/notes.txt", "pydoc_data/topics.py"):
         write(stdlib / excluded, "x = 1\n")
     monkeypatch.setattr(sysconfig, "get_paths", lambda: {"stdlib": str(stdlib)})
     monkeypatch.setenv("SEQKIT_CACHE_DIR", str(tmp_path / "cache"))
