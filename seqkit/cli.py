@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import warnings
@@ -9,6 +10,7 @@ import warnings
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
 
 EXIT_INPUT_ERROR = 2
+EXIT_BROKEN_PIPE = 1  # as rich's console exits on a broken pipe, and Python's docs on SIGPIPE advise
 
 
 def _common() -> argparse.ArgumentParser:
@@ -94,6 +96,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(prefix + str(message).replace("\n", " "), file=sys.stderr)
 
 
+def _stdout_to_devnull() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # stdout is no file (a test's capture)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("SEQKIT_DEBUG", "") not in ("", "0")
@@ -113,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (seqkit ... | head): nothing is wrong, nothing more to say.
+        # stdout goes to devnull so that Python's flush at exit does not fail on the pipe again.
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if debug:
             raise

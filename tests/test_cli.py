@@ -1,8 +1,10 @@
 """The command line itself: entry points, help, debug tracebacks, devices."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -69,3 +71,16 @@ def test_bad_or_absent_device_is_an_error_not_a_fallback(spec, message):
 def test_absent_cuda_says_so():
     with pytest.raises(SeqkitError, match="sees no CUDA device"):
         resolve_device("cuda")
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])  # a rich table, a plain print
+def test_a_reader_that_stops_reading_ends_the_command_quietly(json_flag):
+    """`seqkit ... | head`: a closed pipe on stdout is no traceback, with or without --json."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        result = subprocess.run([sys.executable, "-m", "seqkit", "show", "recipe", *json_flag],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (1, "")
