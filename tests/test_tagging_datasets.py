@@ -131,17 +131,29 @@ def random_layout(rng: random.Random, n: int):
 def test_pack_tiles_the_text_cutting_at_the_best_place_within_reach(seed):
     rng = random.Random(seed)
     n, max_length = rng.randint(1, 300), rng.randint(1, 40)
+    min_length = rng.choice([0, 0, 1, rng.randint(1, max_length), 2 * max_length])
     classes, logical, physical = random_layout(rng, n)
-    spans = python_tokens.pack(classes, logical, physical, max_length)
+    spans = python_tokens.pack(classes, logical, physical, max_length, min_length, seed)
+    assert spans == python_tokens.pack(classes, logical, physical, max_length, min_length, seed)
     assert [a for a, _ in spans] == [0] + [b for _, b in spans[:-1]] and spans[-1][1] == n
-    for a, b in spans:
-        assert 0 < b - a <= max_length
-        within = range(a + 1, min(a + max_length, n) + 1)
+    targets = python_tokens.sequence_targets(max_length, min_length, seed)
+    for (a, b), target in zip(spans, targets):
+        assert min(min_length, max_length) <= target <= max_length
+        assert 0 < b - a <= target
+        within = range(a + 1, min(a + target, n) + 1)
         logical_within = [e for e in logical if e in within]
         physical_within = [e for e in physical if e in within]
         changes = [i for i in within if i == n or classes[i - 1] != classes[i]]
         # the furthest cut of the best kind available: logical line, physical line, class change
-        assert b == max(logical_within or physical_within or changes or [a + max_length])
+        assert b == max(logical_within or physical_within or changes or [a + target])
+
+
+def test_short_sequences_are_drawn_at_every_scale():
+    targets = python_tokens.sequence_targets(512, 16, seed=7)
+    drawn = [next(targets) for _ in range(3000)]
+    assert min(drawn) >= 16 and max(drawn) <= 512
+    shares = [sum(low <= t < 2 * low for t in drawn) / len(drawn) for low in (16, 32, 64, 128)]
+    assert all(abs(share - 0.2) < 0.04 for share in shares)  # log-uniform: 1/5 per doubling
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import os
+import random
 import sys
 import sysconfig
 import zlib
@@ -73,16 +75,19 @@ def split_of(relative_path: str) -> str:
 
 
 def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
-         max_length: int) -> list[tuple[int, int]]:
+         max_length: int, min_length: int = 0, seed: int = 0) -> list[tuple[int, int]]:
     """(start, end) of consecutive sequences of at most ``max_length`` characters, covering all.
 
-    Each sequence ends at the furthest cut within reach, the best kind first: a logical line end;
-    else a physical line end (a long bracketed expression); else a token boundary (where the class
-    changes); else ``max_length`` characters on, inside a token longer than that.
+    Each sequence ends at the furthest cut within reach of its target length
+    (``sequence_targets``), the best kind first: a logical line end; else a physical line end (a
+    long bracketed expression); else a token boundary (where the class changes); else the target
+    length on, inside a token longer than that.
     """
     spans, start, length = [], 0, len(classes)
+    targets = sequence_targets(max_length, min_length, seed)
     while start < length:
-        reach = start + max_length
+        target = next(targets)
+        reach = start + target
         if reach >= length:
             end = length
         else:
@@ -97,6 +102,19 @@ def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
     return spans
 
 
+def sequence_targets(max_length: int, min_length: int = 0, seed: int = 0):
+    """Target lengths of a file's sequences: ``max_length`` each, or with ``min_length`` drawn
+    log-uniformly between the two from ``seed`` (a file's own), so that short sequences, whose
+    every character is near an end, are as common as long ones at every scale."""
+    if not min_length or min_length >= max_length:
+        while True:
+            yield max_length
+    rng = random.Random(seed)
+    low, high = math.log(min_length), math.log(max_length)
+    while True:
+        yield min(max_length, round(math.exp(rng.uniform(low, high))))
+
+
 def _last_at_most(ends: list[int], limit: int) -> int:
     i = bisect.bisect_right(ends, limit)
     return ends[i - 1] if i else 0
@@ -105,6 +123,9 @@ def _last_at_most(ends: list[int], limit: int) -> int:
 class PythonTokens(Dataset):
     skipped: list[str]  # after load(): the files that did not tokenize (or could not be read)
     options = {
+        "min_length": Option(0, min=0, help="with it, each sequence's length is drawn between this "
+                                            "and max_length (log-uniform, fixed per file), so short "
+                                            "snippets are seen too; 0: every sequence max_length"),
         "max_length": Option(512, min=1, help="characters per sequence at most; sequences end "
                                               "at line ends where they can"),
         "max_files": Option(0, min=0, help="use N files of the library, a fixed sample; 0: all"),
@@ -128,7 +149,8 @@ class PythonTokens(Dataset):
         names = token_classes.CLASSES
         for path, text, digits, logical_ends, physical_ends in labelled["files"]:
             classes = digits.encode("ascii").translate(_FROM_DIGITS)
-            spans = pack(classes, logical_ends, physical_ends, max_length)
+            spans = pack(classes, logical_ends, physical_ends, max_length,
+                         self.config.get("min_length", 0), zlib.crc32(path.encode()))
             splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
                                        for a, b in spans]
         return TaggedCorpus("char", splits, names, STYLES)
@@ -148,7 +170,8 @@ class PythonTokens(Dataset):
             raise seqkit.SeqkitError(f"{where}: {path}: the file is empty")
         classes, names = bytes(source.classes), token_classes.CLASSES
         spans = pack(classes, source.logical_line_ends, source.physical_line_ends,
-                     self.config.get("max_length", 512))
+                     self.config.get("max_length", 512), self.config.get("min_length", 0),
+                     zlib.crc32(str(path).encode()))
         return [(source.text[a:b], [names[c] for c in classes[a:b]]) for a, b in spans]
 
 
