@@ -18,7 +18,7 @@ from seqkit.plugins.tasks.tagged_data import (PADDING_ID, UNKNOWN_ID, BatchPlan,
 from seqkit.plugins.tasks.tagging import Tagging
 from seqkit.run import load_run
 
-from _tagging_runs import tagging_recipe, write_conll
+from _tagging_runs import sentence, tagging_recipe, write_conll
 from _tiny_runs import ONE_THREAD_ENV
 from conftest import run_cli
 
@@ -276,3 +276,25 @@ def test_validation_refuses_decoder_keys_without_the_autoregressive_output(tmp_p
     result = run_cli("validate", path)
     assert result.returncode == 2
     assert "model.decoder_size: only the autoregressive output has a decoder" in result.stderr
+
+
+def test_the_conll_recipe_trains_on_a_conllu_file(tmp_path):
+    """recipes/tagging_conll.yaml as the README runs it, shrunk: CoNLL-U files, form / upos."""
+    rng = random.Random(5)
+    for name, count in (("train", 60), ("dev", 12)):
+        blocks = []
+        for i in range(count):
+            words = sentence(rng)
+            upos = ["PROPN" if tag != "O" else ("DET" if w in ("the", "a") else "NOUN") for w, tag in words]
+            lines = [f"# sent_id = {name}-{i}"] + [f"{k}\t{w}\t{w.lower()}\t{u}\t_\t_\t0\t_\t_\t_"
+                                                   for k, ((w, _), u) in enumerate(zip(words, upos), 1)]
+            blocks.append("\n".join(lines))
+        (tmp_path / f"{name}.conllu").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    result = run_cli("run", "recipes/tagging_conll.yaml", "--quiet", "--json",
+                     "--set", f"data.path={tmp_path / 'train.conllu'}", "--set", f"data.dev={tmp_path / 'dev.conllu'}",
+                     "--set", f"output={tmp_path / 'run'}", "--set", "train.steps=4", "--set", "train.eval_every=4",
+                     "--set", "model.hidden_size=8", "--set", "model.char_features=4", env=ONE_THREAD_ENV)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["best_metric"]["metric"] == "accuracy"  # UPOS tags are no span scheme
+    assert set(report["tables"]["per tag"]) <= {"DET", "NOUN", "PROPN"}
