@@ -42,6 +42,7 @@ EXACT_OUTPUT_STRATEGIES = ("greedy", "exact")
 
 
 class Tagging(Task):
+    eval_splits = ("dev", "test")  # test where the dataset has one (load_split says when not)
     options = {
         "data": {
             "dataset": Option("python-tokens", help="a registered tagging dataset (python-tokens, conll)"),
@@ -104,9 +105,6 @@ class Tagging(Task):
     def best_metric(self) -> tuple[str, str]:
         return ("span_f1", "max") if self.scheme != "none" else ("accuracy", "max")
 
-    @property
-    def eval_splits(self) -> tuple[str, ...]:
-        return ("dev", "test")
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self) -> None:
