@@ -56,8 +56,9 @@ class Bridge(nn.Module):
             return [self._join(finals, layer) for layer in range(layers)]
         states = []
         for layer, (template, maps) in enumerate(zip(self.templates, self.maps)):
-            source = self._join(finals, min(layer, layers - 1))
-            x = torch.cat([leaf.flatten(1) for leaf in _leaves(source)], 1)
+            source = min(layer, layers - 1) * self.directions
+            x = torch.cat([leaf.flatten(1) for state in finals[source:source + self.directions]
+                           for leaf in _leaves(state)], 1)
             new = iter([torch.tanh(linear(x)).view(batch, *leaf.shape[1:])
                         for linear, leaf in zip(maps, _leaves(template))])
             states.append(map_state(lambda _: next(new), template))
