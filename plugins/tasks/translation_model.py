@@ -141,19 +141,19 @@ class Seq2SeqModel(nn.Module):
     def _teacher_forced(self, source, source_lengths, target, target_lengths):
         """(log-probabilities (batch, target_time, vocab) at every position given the gold prefix,
         the target with padding replaced by a valid id, the target's mask)."""
-        encoded, states = self.encode(source, source_lengths)
         lengths, mask = self.check_target(target, target_lengths, source.shape[0])
+        encoded, states = self.encode(source, source_lengths)
         target = target.masked_fill(~mask, END_ID)
         previous = torch.cat([torch.full_like(target[:, :1], START_ID), target[:, :-1]], 1)
+        x = self.target_embedding(previous)  # one lookup (and one gradient) for all steps
         if self.input_feeding:  # a_{i-1} feeds step i: one decoder step at a time
             feed = encoded.context.new_zeros(target.shape[0], self.decoder.hidden_size)
             attentional = []
-            for previous_i in previous.unbind(1):
-                feed, states = self.decode_step(previous_i, states, feed, encoded)
+            for x_i in x.unbind(1):
+                feed, states = self.decode_step(x_i, states, feed, encoded)
                 attentional.append(feed)
             attentional = torch.stack(attentional, 1)
         else:  # the inputs are known in advance: the decoder runs over whole sequences
-            x = self.target_embedding(previous)
             if self.attention is None:
                 x = torch.cat([x, encoded.context.unsqueeze(1).expand(-1, x.shape[1], -1)], 2)
             hidden, _ = self.decoder(self.decoder_dropout(x), states, lengths=lengths)
@@ -178,12 +178,11 @@ class Seq2SeqModel(nn.Module):
             encoded = EncodedSource(memory, keys, mask, context)
         return encoded, self.bridge(finals, self.decoder)
 
-    def decode_step(self, previous: torch.Tensor, states: list[State], feed: torch.Tensor | None,
+    def decode_step(self, x: torch.Tensor, states: list[State], feed: torch.Tensor | None,
                     encoded: EncodedSource) -> tuple[torch.Tensor, list[State]]:
-        """One decoder step for rows (rows,): the previous tokens, the decoder states, the previous
-        attentional vector (with input feeding) and each row's own ``encoded`` source ->
-        (the attentional vector a_i (rows, decoder_hidden_size), the new states)."""
-        x = self.target_embedding(previous)
+        """One decoder step for some rows: the previous tokens embedded (rows, target_embedding_size),
+        the decoder states, the previous attentional vector (with input feeding) and each row's own
+        ``encoded`` source -> (the attentional vector a_i (rows, decoder_hidden_size), the new states)."""
         if self.attention is None:
             x = torch.cat([x, encoded.context], 1)
         elif self.input_feeding:

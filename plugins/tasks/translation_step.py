@@ -32,8 +32,8 @@ class TranslationStepModel:
 
     def step(self, tokens: torch.Tensor, state):
         shared, rows, states, *feed = state
-        attentional, states = self.model.decode_step(tokens, list(states), feed[0] if feed else None,
-                                                     shared.value.select(rows))
+        attentional, states = self.model.decode_step(self.model.target_embedding(tokens), list(states),
+                                                     feed[0] if feed else None, shared.value.select(rows))
         state = (shared, rows, tuple(states)) + ((attentional,) if feed else ())
         return self.model.output_log_probs(attentional), state
 
