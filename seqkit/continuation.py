@@ -51,6 +51,11 @@ def show_continuations(report: dict) -> list:
             shown.append(_marginals_table(entry))
             shown.append(Text(f"{entry['sequences']:,} sequences enumerated from {entry['prefixes']:,} "
                               f"prefixes; probability mass {entry['mass']:.6f}", style="dim"))
+        elif entry.get("proven") is True:
+            shown.append(Text(f"proven exact after {entry['prefixes']:,} prefixes", style="dim"))
+        elif entry.get("proven") is False:
+            shown.append(Text(f"not proven exact: the search stopped at {entry['prefixes']:,} "
+                              f"prefixes (raise --max-prefixes)", style="yellow"))
     return shown
 
 

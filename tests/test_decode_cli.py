@@ -107,12 +107,33 @@ def test_exact_reports_marginals_and_mass(run_dir, tmp_path):
     assert "p(y_s = v)" in text.stdout and "probability mass 1.000000" in text.stdout
 
 
+def test_exact_with_pruning_finds_the_enumerated_answer_and_says_whether_it_is_proven(run_dir):
+    length, prompts = 3, ["the ", "a st"]
+    report = decode_json(run_dir, "--strategy", "exact", "--search", "branch_and_bound", "--length",
+                         str(length), "--n-best", "2", *[arg for p in prompts for arg in ("--input", p)])
+    run = load_run(run_dir, device="cpu")
+    enumerated = decode_inputs(run.task, run.model, prompts, "exact", length, {"n_best": 2})
+    for entry, full in zip(report["results"], enumerated):
+        assert full.extras["search"] == "enumeration"
+        assert entry["search"] == "branch_and_bound" and entry["proven"] is True
+        assert "marginals" not in entry and entry["prefixes"] <= full.extras["prefixes"]
+        assert [o["tokens"] for o in entry["outputs"]] == [h.tokens for h in full.hypotheses]
+    text = run_cli("decode", run_dir, "--strategy", "exact", "--search", "branch_and_bound",
+                   "--length", str(length), "--prompt", "the ")
+    assert f"proven exact after {report['results'][0]['prefixes']:,} prefixes" in text.stdout
+    # auto: the enumeration does not fit in 20 prefixes, so it prunes, and stops there
+    stopped = run_cli("decode", run_dir, "--strategy", "exact", "--length", str(length),
+                      "--prompt", "the ", "--max-prefixes", "20")
+    assert stopped.returncode == 0 and "not proven exact: the search stopped at 20 prefixes" in stopped.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["--strategy", "greedy", "--top-p", "0.9"],
      "--top-p: does not apply to strategy 'greedy' (it is an option of sample); 'greedy' accepts: no options"),
     (["--strategy", "gredy"],
      "--strategy: unknown strategy 'gredy' (did you mean 'greedy'?); registered: beam, exact, greedy, sample"),
-    (["--strategy", "exact", "--length", "9"], "--strategy beam"),
+    (["--strategy", "exact", "--search", "enumeration", "--length", "9"],
+     "--max-prefixes: enumerating every sequence of 9 tokens over "),
     (["--strategy", "sample", "--temperature", "-1"], "--temperature: must be >= 0.0; got -1.0"),
     (["--length", "0"], "--length: must be >= 1; got 0"),
     (["--strategy", "greedy", "--length", "1000000000000"],
