@@ -1,6 +1,7 @@
 """Shared fixtures: fresh registries, and installed-looking plugin distributions without pip."""
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -113,3 +114,16 @@ def run_cli(*args, site: Path | None = None, env: dict | None = None, cwd=None):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "seqkit", *map(str, args)], capture_output=True,
                           text=True, env=full_env, cwd=cwd or REPO, timeout=300)
+
+
+def needs_extra(distribution: str, extra: str) -> None:
+    """Skip the calling test when an optional dependency is not installed, naming the install; in
+    CI, which installs every extra (the README's test command), fail instead, so that a broken
+    install step cannot hide behind skips. Looks the distribution up without importing it."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        message = f'{distribution} is not installed: pip install -e ".[{extra}]"'
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
