@@ -15,7 +15,8 @@ from seqkit.errors import SeqkitError
 from seqkit.strategy_flags import check_flags, flag, given_options, strategy_values, use_strategy_flags
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
-_OWN_FLAGS = {"checkpoint", "split", "input_file", "strategy", "json", "device", "debug", "help"}
+_OWN_FLAGS = {"checkpoint", "split", "input_file", "strategy", "json", "device", "debug", "help",
+              "search_report", "beam_sizes", "limit"}
 
 # The split a file named with --input-file is held as (``Task.load_split(FILE_SPLIT, path)``).
 FILE_SPLIT = "file"
@@ -38,6 +39,15 @@ def add_eval_parser(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: run, task, checkpoint, split or file, metrics")
+    report = p.add_argument_group("search errors (seqkit.search_report)")
+    report.add_argument("--search-report", action="store_true",
+                        help="compare greedy and beam search with the exact argmax: search errors, "
+                             "score gaps, empty and truncated outputs, each one's metrics "
+                             "(exact's options as flags: --max-prefixes, ...)")
+    report.add_argument("--beam-sizes", default="5", help="with --search-report: beam sizes, e.g. "
+                                                          "2,5,10 (default: 5)")
+    report.add_argument("--limit", type=int, default=0,
+                        help="with --search-report: this many inputs, evenly spaced (default: all)")
     return p
 
 
@@ -48,6 +58,10 @@ def eval_command(args) -> int:
     from seqkit.run import checkpoint_path, load_run
 
     flags = given_options(args)
+    if args.search_report:
+        return _search_report(args, flags)
+    if args.limit or args.beam_sizes != "5":
+        raise SeqkitError(f"{'--limit' if args.limit else '--beam-sizes'}: only applies with --search-report")
     if args.strategy is not None:  # mistakes in flags fail before a model is loaded
         check_flags(args.strategy, flags)
     elif flags:
@@ -63,15 +77,7 @@ def eval_command(args) -> int:
                               f"{task_name} run: {problem}")
         decoder = build_decoder(args.strategy,
                                 strategy_values(args.strategy, flags, run.recipe.get("decode", {})))
-    if args.input_file:
-        split = FILE_SPLIT
-        run.task.load_split(split, Path(args.input_file))
-    else:
-        split = args.split or "dev"
-        if split not in run.task.eval_splits:
-            raise SeqkitError(f"--split: a {task_name} run holds no split '{split}' (it holds: "
-                              f"{', '.join(run.task.eval_splits)}); score a file with --input-file FILE")
-        run.task.load_split(split)
+    split = _load_split(args, run)
     with torch.no_grad():
         metrics = {k: float(v) for k, v in run.task.evaluate(run.model, split, decoder).items()}
     report = {"run": str(args.run), "task": task_name,
@@ -83,6 +89,52 @@ def eval_command(args) -> int:
         print(json.dumps(report))
     else:
         _print(report)
+    return 0
+
+
+def _load_split(args, run) -> str:
+    """Read the split (or the file) the command scores into the run's task; its name."""
+    if args.input_file:
+        run.task.load_split(FILE_SPLIT, Path(args.input_file))
+        return FILE_SPLIT
+    split = args.split or "dev"
+    if split not in run.task.eval_splits:
+        raise SeqkitError(f"--split: a {run.recipe['task']} run holds no split '{split}' (it holds: "
+                          f"{', '.join(run.task.eval_splits)}); score a file with --input-file FILE")
+    run.task.load_split(split)
+    return split
+
+
+def _search_report(args, flags: dict) -> int:
+    import torch
+
+    from seqkit.decoding import build_decoder
+    from seqkit.run import checkpoint_path, load_run
+    from seqkit.search_report import EXACT, parse_beam_sizes, print_report, report_rows
+
+    if args.strategy is not None:
+        raise SeqkitError("--strategy: --search-report decodes with greedy, beam search (--beam-sizes) "
+                          "and exact search itself; leave --strategy out")
+    if args.limit < 0:
+        raise SeqkitError(f"--limit: must be >= 0; got {args.limit}")
+    sizes = parse_beam_sizes(args.beam_sizes)
+    check_flags(EXACT, flags)  # the flags set exact's options (--max-prefixes, ...)
+    run = load_run(args.run, args.checkpoint, args.device)
+    decoders = {"greedy": build_decoder("greedy", {}),
+                **{f"beam{size}": build_decoder("beam", {"beam_size": size}) for size in sizes},
+                EXACT: build_decoder(EXACT, strategy_values(EXACT, flags, run.recipe.get("decode", {})))}
+    split = _load_split(args, run)
+    with torch.no_grad():
+        found = run.task.search_report(run.model, split, decoders, args.limit)
+    report = {"run": str(args.run), "task": run.recipe["task"],
+              "checkpoint": str(checkpoint_path(args.run, args.checkpoint)),
+              **({"file": str(args.input_file)} if args.input_file else {}), "split": split,
+              "inputs": found["inputs"], "options": {name: d.config for name, d in decoders.items()},
+              "rows": report_rows(found)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report)
     return 0
 
 

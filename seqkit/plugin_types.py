@@ -121,6 +121,20 @@ class Task(ABC):
         Called under ``torch.no_grad()`` with the model in eval mode.
         """
 
+    def search_report(self, model: nn.Module, split: str, decoders: dict, limit: int = 0) -> dict:
+        """``seqkit eval --search-report``: ``split`` (read by ``load_split``) decoded by each of
+        ``decoders`` (name -> built ``seqkit.Decoder``; one is ``exact``), ``limit`` inputs evenly
+        spaced (0: all), as ``{"inputs": n, "end_token": id, "strategies": {name: (list of
+        DecodeResult, one per input in the same order, {metric: value})}}``
+        (``seqkit.search_report`` compares them)."""
+        raise SeqkitError(f"--search-report: a {type(self).__name__} run's outputs are not decoded "
+                          f"step by step, so there is no search to compare")
+
+    def final_splits(self) -> tuple[str, ...]:
+        """Splits ``prepare()`` read that the run scores once, at its end, with the best checkpoint
+        and the recipe's decode strategy (``seqkit.final_test``): a held-out test split; () for none."""
+        return ()
+
     def eval_strategy_problem(self, strategy: str) -> str | None:
         """Why the decoding ``strategy`` cannot be used to evaluate this run, in a few words, or
         None when ``evaluate(..., decoder=...)`` accepts it."""

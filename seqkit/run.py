@@ -20,6 +20,7 @@ from seqkit.created_paths import CreatedPaths
 from seqkit.device import resolve_device
 from seqkit.distributed import is_main
 from seqkit.errors import SeqkitError
+from seqkit.final_test import score_final_splits
 from seqkit.plugin_types import Task
 from seqkit.progress import LogLines, ProgressBar, Silent
 from seqkit.recipe import dump_recipe, resolve
@@ -68,7 +69,10 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
     try:
-        return trainer.fit()
+        result = trainer.fit()
+        if is_main():
+            result.test = score_final_splits(trainer)
+        return result
     finally:
         display.close()
 
@@ -174,12 +178,14 @@ def _check_time_left(run_dir: Path, checkpoint: dict, train: dict) -> None:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop lines logged after the checkpoint's step: they will be logged again."""
+    """Drop lines logged after the checkpoint's step: they will be logged again. So are the
+    end-of-run scores of held-out splits (``seqkit.final_test``), logged after the last checkpoint."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     kept = []
     for line in lines:
         try:
-            if json.loads(line)["step"] <= step:
+            record = json.loads(line)
+            if record["step"] < step or (record["step"] == step and record.get("split") in ("train", "val")):
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             break  # a line torn by the kill: everything after it is newer anyway

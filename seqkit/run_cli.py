@@ -41,7 +41,7 @@ def run_command(args, overrides: list[str]) -> int:
         print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,
                           "elapsed": result.elapsed, "final": result.final, "best": result.best,
                           "best_metric": dict(zip(("metric", "mode"), result.best_metric)),
-                          "sample": result.sample, "tables": result.tables}))
+                          "sample": result.sample, "tables": result.tables, "test": result.test}))
         return 0
     minutes, seconds = divmod(int(result.elapsed), 60)
     print(f"run {run_dir}: {result.stopped} at step {result.step} in {minutes}m{seconds:02d}s")
@@ -51,6 +51,10 @@ def run_command(args, overrides: list[str]) -> int:
     which = f"{'lowest' if mode == 'min' else 'highest'} {metric}"
     print(f"best (step {result.best['step']}, {which}): "
           + "  ".join(f"{k} {format_metric(v)}" for k, v in best.items()))
+    for split, scored in result.test.items():
+        decoded = f", {scored['strategy']}" if "strategy" in scored else ""
+        print(f"{split} (best checkpoint, step {scored['step']}{decoded}): "
+              + "  ".join(f"{k} {format_metric(v)}" for k, v in scored["metrics"].items()))
     sys.stdout.flush()
     if result.tables:
         from seqkit.console import breakdown_tables, stdout_console

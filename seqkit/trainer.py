@@ -82,6 +82,7 @@ class TrainResult:
     elapsed: float = 0.0
     best_metric: tuple[str, str] = ("loss", "min")  # the task's: (metric, "min" or "max")
     tables: dict = field(default_factory=dict)  # the task's breakdown of the last evaluation
+    test: dict = field(default_factory=dict)  # split -> the best checkpoint's scores (seqkit.final_test)
 
 
 @dataclass

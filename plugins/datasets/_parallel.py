@@ -10,6 +10,8 @@ references; an output that matches any of them is right). Each side has a token 
 
 No sequence is empty and every example has at least one reference. ``splits`` maps ``"train"``
 (always there), ``"dev"`` and ``"test"`` (when the dataset has them) to lists of examples.
+``text``: the targets are natural-language text, so a task also scores BLEU and chrF (word-level
+``pairs``), not only exact matches and edit distances (a word's phones).
 
 A translation dataset may also read one file in its own format, with its own options, for
 ``seqkit eval --input-file``: ``read_file(path, where) -> list[Example]``, where ``where`` (the key
@@ -31,6 +33,7 @@ class ParallelCorpus:
     source_tokens: Literal["char", "space"]
     target_tokens: Literal["char", "space"]
     splits: dict[str, list[Example]]
+    text: bool = False
 
     def __post_init__(self):
         # A broken dataset plugin is caught here, where it is built, not deep inside a task.

@@ -79,8 +79,10 @@ class Pairs(Dataset):
                                   f"give a dev file")
             splits["dev"] = train[DEV_EVERY - 1::DEV_EVERY]
             splits["train"] = [e for i, e in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1]
-        return ParallelCorpus(self.config.get("source_tokens", "space"),
-                              self.config.get("target_tokens", "space"), splits)
+        target_tokens = self.config.get("target_tokens", "space")
+        # whitespace-separated targets are words: BLEU and chrF apply
+        return ParallelCorpus(self.config.get("source_tokens", "space"), target_tokens, splits,
+                              text=target_tokens == "space")
 
     def read_file(self, name: str | Path, where: str) -> list[Example]:
         """The examples of one file of source<TAB>target lines, read with this dataset's token

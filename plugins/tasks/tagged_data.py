@@ -12,7 +12,6 @@ from ``(seed, epoch)``: the batch of a step is a pure function of the step.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,48 +19,10 @@ import torch
 
 from seqkit import SeqkitError
 
+from .symbols import PADDING, UNKNOWN, UNKNOWN_ID, Symbols  # noqa: F401  (the tagger's names)
 from .tagging_model import PADDING_ID
 
-PADDING, UNKNOWN = "<pad>", "<unk>"
-UNKNOWN_ID = 1  # what every token never seen in training reads as
 MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
-
-
-class Symbols:
-    """Tokens (characters or words) <-> ids: padding 0, unknown 1, then the training tokens."""
-
-    def __init__(self, symbols: list[str]):
-        self.symbols = list(symbols)
-        self.index = {s: i for i, s in enumerate(self.symbols)}
-
-    @classmethod
-    def build(cls, counts: Counter) -> Symbols:
-        """The tokens of ``counts``, most frequent first (ties in code point order)."""
-        ordered = sorted(counts, key=lambda s: (-counts[s], s))
-        return cls([PADDING, UNKNOWN] + [s for s in ordered if s not in (PADDING, UNKNOWN)])
-
-    def __len__(self) -> int:
-        return len(self.symbols)
-
-    def ids(self, tokens) -> list[int]:
-        get = self.index.get
-        return [get(t, UNKNOWN_ID) for t in tokens]
-
-    def char_ids(self, text: str) -> np.ndarray:
-        """The ids of every character of ``text``, without a Python loop over the characters."""
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        known = np.array(sorted(ord(s) for s in self.symbols[2:] if len(s) == 1), dtype=np.uint32)
-        ids = np.array([self.index[chr(c)] for c in known], dtype=np.int64)
-        where = np.searchsorted(known, codes).clip(max=max(len(known) - 1, 0))
-        found = known[where] == codes if len(known) else np.zeros(len(codes), bool)
-        return np.where(found, ids[where] if len(known) else 0, UNKNOWN_ID)
-
-    def state_dict(self) -> list[str]:
-        return list(self.symbols)
-
-    @classmethod
-    def from_state_dict(cls, state: list[str]) -> Symbols:
-        return cls(state)
 
 
 @dataclass

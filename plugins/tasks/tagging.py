@@ -222,6 +222,9 @@ class Tagging(Task):
         self.counts[split] = counts
         return {"loss": float(total) / tokens, **counts.compute()}
 
+    def final_splits(self) -> tuple[str, ...]:
+        return ("test",) if "test" in self.splits else ()
+
     def eval_strategy_problem(self, strategy: str) -> str | None:
         return self._strategy_problem(strategy)
 
