@@ -13,8 +13,9 @@ import pytest
 import torch
 import yaml
 
-from seqkit.plugins.tasks.tagged_data import (PADDING_ID, UNKNOWN_ID, BatchPlan, Symbols, encode_split,
-                                              plan_batches)
+from seqkit.plugins.tasks.symbols import PADDING_ID, UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.length_batches import plan_batches
+from seqkit.plugins.tasks.tagged_data import BatchPlan, encode_split
 from seqkit.plugins.tasks.tagging import Tagging
 from seqkit.run import load_run
 

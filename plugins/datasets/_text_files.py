@@ -1,9 +1,24 @@
 """Read user text files with one-line errors for the ways they go wrong."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from seqkit.errors import SeqkitError
+
+
+def file_problem(key: str, name: str, kind: str, missing_hint: str | None = None) -> str | None:
+    """Why the file ``name`` that the recipe key ``data.KEY`` names cannot be read, without reading
+    it, or None: missing, a folder (``kind`` says what to give instead: "a CoNLL file"),
+    unreadable. ``missing_hint`` replaces the default "name your file with --set data.KEY=FILE"."""
+    path = Path(name).expanduser()
+    if not path.exists():
+        return f"data.{key}: no such file '{name}'; {missing_hint or f'name your file with --set data.{key}=FILE'}"
+    if path.is_dir():
+        return f"data.{key}: '{name}' is a folder; give {kind}"
+    if not os.access(path, os.R_OK):
+        return f"data.{key}: cannot read '{name}' (permission denied)"
+    return None
 
 
 def read_text_file(path: Path) -> str:

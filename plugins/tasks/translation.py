@@ -31,7 +31,7 @@ from seqkit.plugins.datasets._parallel import ParallelCorpus
 from seqkit.plugins.tasks import translation_output
 from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
 from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
-from seqkit.plugins.tasks.tagged_data import plan_batches
+from seqkit.plugins.tasks.length_batches import plan_batches
 from seqkit.plugins.tasks.translation_metrics import TranslationCounts, bleu_and_chrf
 from seqkit.plugins.tasks.translation_model import ATTENTIONS, Seq2SeqModel
 from seqkit.plugins.tasks.translation_bridge import BRIDGES

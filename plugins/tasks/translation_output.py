@@ -11,7 +11,7 @@ import torch
 
 from .parallel_data import EncodedPairs, gather_padded
 from .symbols import UNKNOWN_ID
-from .tagged_data import plan_batches
+from .length_batches import plan_batches
 from .translation_model import END_ID
 from .translation_step import TranslationStepModel, start_decoding
 
