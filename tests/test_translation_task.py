@@ -186,6 +186,10 @@ def test_a_run_scores_its_best_checkpoint_on_test_with_the_recipes_strategy(trai
     assert logged[-1]["split"] == "test" and logged[-1]["checkpoint_step"] == test["step"]
     again = cli_json("eval", run_dir, "--split", "test", "--strategy", "beam", "--beam-size", "3")
     assert again["metrics"] == pytest.approx(test["metrics"], rel=1e-6)
+    by_default = cli_json("eval", run_dir, "--split", "test")  # the recipe's strategy, beam 3
+    assert by_default["metrics"] == pytest.approx(test["metrics"], rel=1e-6)
+    greedy = cli_json("eval", run_dir, "--split", "test", "--strategy", "greedy")["metrics"]
+    assert greedy["loss"] == pytest.approx(test["metrics"]["loss"], rel=1e-6)
     assert set(test["metrics"]) == {"loss", "word_error_rate", "token_error_rate", "bleu", "chrf"}
 
 

@@ -24,6 +24,7 @@ import torch
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.final_test import recipe_decoder
 from seqkit.options import check_options
 from seqkit.registry import get_registry
 
@@ -241,7 +242,8 @@ class Translation(Task):
     def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:
         """Loss (nats per target token, end symbols included, over every pair of ``split``), and
         the word and token error rates (BLEU and chrF for text) of its sources decoded by
-        ``decoder`` (None: greedy; dev: ``train.eval_size`` of them, evenly spaced)."""
+        ``decoder`` (None: greedy on dev, the recipe's ``decode:`` strategy elsewhere; dev:
+        ``train.eval_size`` sources, evenly spaced)."""
         encoded = self.splits[split]
         total, tokens = torch.zeros((), dtype=torch.float64, device=self.device), 0
         plan = self._eval_plan(encoded)
@@ -252,8 +254,8 @@ class Translation(Task):
             total -= log_likelihood.double().sum()
             tokens += int(batch.target_lengths.sum())
         examples = self._decoded_examples(split)
-        if decoder is None:
-            decoder = get_registry().get("decoder", "greedy")()
+        if decoder is None:  # validation decodes greedily; a held-out split as the recipe says
+            decoder = get_registry().get("decoder", "greedy")() if split == "dev" else recipe_decoder(self, self.recipe)
         results = translation_output.decode_examples(self, model, encoded, examples, decoder)
         self.decoded[split] = (examples, results)
         return {"loss": float(total) / tokens, **self.score(split, examples, results)}
