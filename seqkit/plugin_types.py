@@ -52,6 +52,22 @@ class Task(ABC):
     Batches must be index arithmetic on tensors already on the device, never a Python loop
     over samples. ``train_batch(step)`` depends only on ``step``, the seed and ``state_dict()``,
     so a resumed run reads exactly the batches an uninterrupted run would have read.
+
+    **Several processes** (torchrun). Before ``prepare()`` the core sets ``task.rank`` and
+    ``task.world_size`` (0 and 1 for one process). ``train.batch_size`` stays the batch of the
+    whole step, and the task answers one question: which part of it is this rank's. Every rank
+    runs ``train_batch(step)`` for every step and gets its own share, by index arithmetic, so
+    that the shares of all ranks together are exactly the batch one process would take (a
+    carried state then belongs to the rank that reads its stream); the trainer weighs each rank's
+    mean by its ``tokens``, so N processes take the step of one. A share may be empty (a batch of
+    fewer sentences than ranks): ``loss`` then still runs the model on some input and returns its
+    loss with 0 tokens, so that this rank's backward, which DistributedDataParallel waits for,
+    touches the same parameters (the trainer weighs it by zero). ``evaluate`` scores this rank's
+    share of the split and adds its sums (loss × tokens, tokens, error counts) over the ranks
+    with ``seqkit.distributed.all_reduce_sum`` before computing metrics, so that every rank
+    returns the metrics one process would. ``state_dict()`` is saved per rank and given back to
+    the same rank on resume. A task that ignores ``rank`` still trains correctly, each rank
+    repeating the whole batch. ``seqkit eval`` and ``seqkit decode`` run one process.
     """
 
     options: dict[str, dict[str, Option]] = {}
@@ -61,6 +77,10 @@ class Task(ABC):
     # The named splits ``evaluate`` scores; "dev" is the one the trainer validates on (its lines
     # in metrics.jsonl say "val"). A task with a test split adds "test".
     eval_splits: tuple[str, ...] = ("dev",)
+    # This process's rank among ``world_size`` data-parallel processes, set by the core before
+    # ``prepare()``: ``train_batch`` and ``evaluate`` take this rank's share (see above).
+    rank: int = 0
+    world_size: int = 1
 
     # -- validation (``seqkit validate`` and ``seqkit run``, before any data is read) --------
     @classmethod
@@ -92,7 +112,8 @@ class Task(ABC):
 
     @abstractmethod
     def train_batch(self, step: int) -> Any:
-        """The batch for optimizer step ``step`` (0-based)."""
+        """This rank's share of the batch of optimizer step ``step`` (0-based): with one process,
+        the whole batch."""
 
     # -- model, loss, metrics --------------------------------------------------------------
     @abstractmethod
@@ -101,7 +122,8 @@ class Task(ABC):
 
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
-        """(mean loss over the batch's predicted tokens as a 0-dim tensor, number of those tokens)."""
+        """(mean loss over the batch's predicted tokens as a 0-dim tensor, number of those tokens).
+        For an empty share (several processes): a loss computed by the model, and 0 tokens."""
 
     def load_split(self, split: str, path: str | Path | None = None) -> None:
         """Read what ``evaluate(model, split)`` needs into a task rebuilt by ``load_state_dict``,
@@ -114,7 +136,8 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, split: str = "dev", decoder=None) -> dict[str, float]:
         """Metrics on ``split`` ("dev" after ``prepare()``; any split ``load_split`` read). They
         must include ``loss`` (the trainer stops a run whose loss diverges) and the
-        ``best_metric``. ``decoder``: a built ``seqkit.Decoder`` that
+        ``best_metric``. With several processes, each scores its share and the sums are added
+        over the ranks (see the class docstring). ``decoder``: a built ``seqkit.Decoder`` that
         ``eval_strategy_problem`` accepted, for a task whose outputs are decoded; None: the
         task's own choice (the trainer passes none).
 

@@ -45,6 +45,9 @@ TRAIN_OPTIONS = {
     "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
     "log_every": Option(20, min=1),
     "time_limit": Option(0.0, min=0.0, help="seconds; stop (and evaluate) once exceeded; 0: none"),
+    "resume": Option("auto", choices=("auto", "never"),
+                     help="auto: after torchrun restarts a failed job (--max-restarts), continue "
+                          "from the run's newest checkpoint; never: refuse, as a fresh run would"),
 }
 
 DECODE_OPTIONS = {

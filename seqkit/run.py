@@ -3,12 +3,19 @@
 A run directory holds ``recipe.yaml`` (resolved), ``metrics.jsonl`` and
 ``checkpoints/{last,best}.pt``. A run is resumed from ``last.pt``; its ``metrics.jsonl`` is cut
 back to that checkpoint's step first, so the file reads as if the run had never stopped.
+
+Under torchrun every process calls ``start_run`` or ``resume_run``: they join the process group
+(``seqkit.distributed``), rank 0 alone reads and writes the run directory and hands what it
+decided (the recipe, the checkpoint, or the error) to the others. After torchrun restarts a
+failed job (``--max-restarts``), ``start_run`` resumes the run from ``last.pt``
+(``train.resume: auto``).
 """
 from __future__ import annotations
 
 import json
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,14 +24,15 @@ import torch
 from seqkit.atomic import atomic_write, remove_torn_writes
 from seqkit.checkpoint import load_checkpoint
 from seqkit.created_paths import CreatedPaths
+from seqkit import distributed
 from seqkit.device import resolve_device
-from seqkit.distributed import is_main
-from seqkit.errors import SeqkitError
+from seqkit.distributed import decided_by_main, is_main
+from seqkit.errors import SeqkitError, SeqkitWarning
 from seqkit.final_test import score_final_splits
 from seqkit.plugin_types import Task
 from seqkit.progress import LogLines, ProgressBar, Silent
 from seqkit.recipe import dump_recipe, resolve
-from seqkit.trainer import Trainer, TrainResult
+from seqkit.trainer import Trainer, TrainResult, checkpoint_world_size, rank_state_of
 
 
 class LoadedRun(NamedTuple):
@@ -53,16 +61,22 @@ def _task(recipe: dict, device: torch.device) -> Task:
 
 
 def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | None) -> TrainResult:
-    device = resolve_device(recipe["device"])
-    torch.manual_seed(recipe["seed"])
+    device = distributed.device_for_rank(resolve_device(recipe["device"]))
+    rank, world = distributed.placement()
+    torch.manual_seed(recipe["seed"])  # the same model on every rank
     task = _task(recipe, device)
+    task.rank, task.world_size = rank, world
     task.prepare()
     if checkpoint is not None:
-        problems = task.check_resume(checkpoint["task"])
+        own = rank_state_of(checkpoint, rank, world)
+        task_state = checkpoint["task"] if own is None else own["task"]
+        problems = task.check_resume(task_state)
         if problems:
             raise SeqkitError(*(f"{run_dir}: {problem}" for problem in problems))
-        task.load_state_dict(checkpoint["task"])
+        task.load_state_dict(task_state)
     model = task.build_model().to(device)
+    if rank:  # dropout and sampling draw other numbers on every rank (rank 0: one process's)
+        torch.manual_seed((recipe["seed"] * 1_000_003 + rank) % 2**63)
     display = make_display(display_mode, recipe["train"]["steps"],
                            checkpoint["step"] if checkpoint else 0)
     trainer = Trainer(recipe, task, model, run_dir, display, device)
@@ -82,27 +96,61 @@ def start_run(recipe: dict, display: str = "bar", source: str | None = None) -> 
 
     Input errors raised while the run prepares or trains name ``source``, the recipe file, as
     validation's do. A run that fails before it has logged or saved anything removes what it
-    created, and nothing that was in its folder before.
+    created, and nothing that was in its folder before. After a torchrun restart, with
+    ``train.resume: auto``, a folder that holds a checkpoint is resumed instead.
     """
-    run_dir = Path(recipe["output"])
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise SeqkitError(f"{run_dir}: already holds a run; continue it with "
-                          f"'seqkit run --resume {run_dir}', or pick another folder with "
-                          f"--set output=DIR")
-    created = CreatedPaths(run_dir)
-    if is_main():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
-        atomic_write(run_dir / "metrics.jsonl", "")
-    try:
-        return _train(recipe, run_dir, display, None)
-    except BaseException as exc:
-        if is_main() and not _has_trained(run_dir):
-            created.remove()
-        if isinstance(exc, SeqkitError) and source:
-            raise SeqkitError(*(p if p.startswith(f"{source}: ") else f"{source}: {p}"
-                                for p in exc.problems)) from exc
-        raise
+    with distributed.process_group():
+        try:
+            _check_world_size(recipe)
+        except SeqkitError as exc:
+            raise _named(exc, source) from None
+        run_dir = Path(recipe["output"])
+        if decided_by_main(lambda: _resumes_after_restart(run_dir, recipe)):
+            return _resume(run_dir, recipe, (), False, display, restarted=True)
+        created = CreatedPaths(run_dir) if is_main() else None
+        decided_by_main(lambda: _create(run_dir, recipe))
+        try:
+            return _train(recipe, run_dir, display, None)
+        except BaseException as exc:
+            if is_main() and not _has_trained(run_dir):
+                created.remove()
+            if isinstance(exc, SeqkitError):
+                raise _named(exc, source) from exc
+            raise
+
+
+def _named(exc: SeqkitError, source: str | None) -> SeqkitError:
+    """``exc`` with each problem naming ``source`` (the recipe file) first."""
+    if not source:
+        return exc
+    return SeqkitError(*(p if p.startswith(f"{source}: ") else f"{source}: {p}" for p in exc.problems))
+
+
+def _check_world_size(recipe: dict) -> None:
+    """``train.batch_size`` is the global batch: every rank takes an equal share of it."""
+    _, world = distributed.placement()
+    batch = recipe["train"]["batch_size"]
+    if batch % world:
+        raise SeqkitError(f"train.batch_size: {batch} is the batch of all {world} processes together "
+                          f"and must divide by {world}; use a multiple of {world}")
+
+
+def _resumes_after_restart(run_dir: Path, recipe: dict) -> bool:
+    """Does ``run_dir`` already hold a run that this start continues (torchrun restarted the
+    job, ``train.resume: auto``)? Otherwise a run there is refused."""
+    if not (run_dir / "checkpoints" / "last.pt").exists():
+        return False
+    if recipe["train"]["resume"] == "auto" and distributed.restart_count() > 0:
+        return True
+    raise SeqkitError(f"{run_dir}: already holds a run; continue it with "
+                      f"'seqkit run --resume {run_dir}', or pick another folder with "
+                      f"--set output=DIR")
+
+
+def _create(run_dir: Path, recipe: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
+    atomic_write(run_dir / "metrics.jsonl", "")
 
 
 def _has_trained(run_dir: Path) -> bool:
@@ -129,15 +177,31 @@ def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), fo
     """Continue ``run_dir`` from ``checkpoints/last.pt``.
 
     ``recipe`` (resolved) or ``overrides`` that change the stored recipe are refused, naming
-    the keys, unless ``force``. ``output`` is ignored: the run continues where it is.
+    the keys, unless ``force``; so is another number of processes than the run trained on.
+    ``output`` is ignored: the run continues where it is.
     """
+    with distributed.process_group():
+        return _resume(Path(run_dir), recipe, overrides, force, display)
+
+
+def _resume(run_dir: Path, recipe: dict | None, overrides, force: bool, display: str,
+            restarted: bool = False) -> TrainResult:
+    wanted, checkpoint = decided_by_main(lambda: _prepare_resume(run_dir, recipe, overrides, force))
+    if restarted and is_main():
+        print(f"seqkit: torchrun restarted the job (restart {distributed.restart_count()}): resuming "
+              f"{run_dir} from step {checkpoint['step']}", file=sys.stderr, flush=True)
+    return _train(wanted, run_dir, display, checkpoint)
+
+
+def _prepare_resume(run_dir: Path, recipe: dict | None, overrides, force: bool) -> tuple[dict, dict]:
+    """On rank 0: check the run can continue as asked, cut its metrics back to the checkpoint's
+    step, and return (the recipe to train with, the checkpoint)."""
     from seqkit.recipe import apply_overrides
     from seqkit.registry import get_registry
 
-    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SeqkitError(f"{run_dir}: no such run directory")
-    path = run_dir / "checkpoints" / "last.pt"
+    path = run_dir / "checkpoints" / "last.pt"  # written atomically, so always complete
     if not path.exists():
         raise SeqkitError(f"{path}: no checkpoint to resume from (the run stopped before its "
                           f"first evaluation); start it again without --resume")
@@ -156,12 +220,28 @@ def resume_run(run_dir: str | Path, recipe: dict | None = None, overrides=(), fo
                           f"{run_dir}: resume with the run's own recipe, or add --force to continue "
                           f"with the new values")
     _check_time_left(run_dir, checkpoint, wanted["train"])
-    if is_main():
-        atomic_write(run_dir / "recipe.yaml", dump_recipe(wanted))
-        _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
-        remove_torn_writes(run_dir)
-        remove_torn_writes(run_dir / "checkpoints")
-    return _train(wanted, run_dir, display, checkpoint)
+    _check_world_size(wanted)
+    _check_same_world(run_dir, checkpoint, force)
+    atomic_write(run_dir / "recipe.yaml", dump_recipe(wanted))
+    _truncate_metrics(run_dir / "metrics.jsonl", checkpoint["step"])
+    remove_torn_writes(run_dir)
+    remove_torn_writes(run_dir / "checkpoints")
+    return wanted, checkpoint
+
+
+def _check_same_world(run_dir: Path, checkpoint: dict, force: bool) -> None:
+    """A run continues exactly only on as many processes as it trained on: each holds its own
+    random streams and carried state. ``force`` continues anyway, with fresh ones."""
+    trained, now = checkpoint_world_size(checkpoint), distributed.placement()[1]
+    if trained == now:
+        return
+    if not force:
+        raise SeqkitError(f"{run_dir}: trained on {trained} process(es), resumed on {now}; resume it "
+                          f"on {trained} (torchrun --nproc-per-node ...), or add --force to go on "
+                          f"with {now}, which does not continue exactly")
+    warnings.warn(f"{run_dir}: trained on {trained} process(es), going on with {now}: each starts "
+                  f"with fresh random streams and carried state, so the run does not continue "
+                  f"exactly", SeqkitWarning)
 
 
 def _check_time_left(run_dir: Path, checkpoint: dict, train: dict) -> None:

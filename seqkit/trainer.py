@@ -5,7 +5,16 @@ Each optimizer step asks the task for the batch of that step and its loss; every
 (Ctrl-C) or SIGTERM lets the current step finish, checkpoints it and stops. Everything
 that decides the next step (weights, optimizer, schedule, RNG states, the task's carried
 state, running sums) is in the checkpoint, so a resumed run continues bit for bit on CPU
-with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly). With several threads
+with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly).
+
+With several processes (torchrun; ``seqkit.distributed``) the model is wrapped in
+DistributedDataParallel and each process trains on its share of every step's batch (the
+task's ``train_batch`` gives it). Each step's loss is the sum of every rank's token losses over
+the global token count, so N processes with shares of a batch of B take the step one process
+takes on the whole batch. What decides the next step (a stop signal, the time limit, the
+logged loss, the validation metrics) is reduced over every rank, so all take the same decision
+and none waits forever in a collective; a peer that dies or hangs past the timeout ends the
+run with one line. Checkpoints hold each rank's RNG states and task state (its carried state). With several threads
 the bits depend on the thread count (a reduction is split per thread), and oneDNN's and MKL's
 multi-threaded kernels do not promise the same summation order in every process, so two
 identical runs, resumed or not, may agree only to float rounding: a relative 1e-5 in the loss
@@ -19,11 +28,13 @@ import shlex
 import signal
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from seqkit import distributed
 from seqkit.checkpoint import save_checkpoint
 from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
@@ -124,25 +135,43 @@ class Trainer:
         self.running_steps = 0
         self.last_metrics: dict = {}
         self.saved_step: int | None = None  # step of the newest checkpoint on disk
+        self.world = torch.distributed.get_world_size() if distributed.active() else 1
+        # The task's loss of a batch, through DistributedDataParallel with several processes.
+        self.compute_loss: torch.nn.Module = _TaskLoss(task, model)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.compute_loss = DistributedDataParallel(
+                self.compute_loss, device_ids=[device.index] if device.type == "cuda" else None)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
+        """This process's checkpoint: with several processes ``_save`` adds every rank's
+        ``rank_state()`` as ``ranks`` (rank 0's are also ``rng`` and ``task``)."""
         c = self.counters
+        own = self.rank_state()
         return {
             "step": c.step, "recipe": self.recipe, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "task": self.task.state_dict(), "rng": rng, "metrics": self.last_metrics,
+            "task": own["task"], "rng": own["rng"], "metrics": self.last_metrics,
             "trainer": {"elapsed": c.elapsed, "best_step": c.best_step,
                         "best_metrics": c.best_metrics, "bad_evals": c.bad_evals,
                         "initial_loss": c.initial_loss, "running": self.running.detach().cpu(),
                         "running_tokens": self.running_tokens, "running_steps": self.running_steps},
         }
 
+    def rank_state(self) -> dict:
+        """What this process alone holds and must get back to continue exactly: its RNG states
+        and its task's state (carried hidden state of its own streams)."""
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"rng": rng, "task": self.task.state_dict()}
+
     def load_state_dict(self, state: dict) -> None:
-        """Continue from a checkpoint written by ``state_dict`` (the task's state is loaded by the caller)."""
+        """Continue from a checkpoint written by ``state_dict`` (the task's state is loaded by the
+        caller, from ``rank_state_of``). A checkpoint of as many processes gives each its own RNG
+        states; one of another world size (a forced resume) gives its rank 0's to rank 0 only."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -163,9 +192,11 @@ class Trainer:
             self.running_steps = 0
         self.last_metrics = dict(state.get("metrics") or {})
         self.saved_step = state["step"]
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        own = rank_state_of(state, distributed.rank(), self.world)
+        if own is not None:
+            torch.set_rng_state(own["rng"]["torch"])
+            if "cuda" in own["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(own["rng"]["cuda"])
 
     def _apply_recipe_hyperparameters(self) -> None:
         """The recipe's lr, weight_decay and momentum win over the ones stored in a checkpoint's
@@ -181,14 +212,18 @@ class Trainer:
                 group["momentum"] = train["momentum"]
 
     def _save(self, improved: bool) -> None:
+        """Every rank takes part (its ``rank_state`` goes to rank 0); rank 0 writes."""
+        ranks = distributed.gather_to_main(self.rank_state()) if self.world > 1 else None
+        self.saved_step = self.counters.step
         if not is_main():
             return
         state = self.state_dict()
+        if ranks is not None:
+            state["ranks"] = ranks
         folder = self.run_dir / "checkpoints"
         if improved:  # best first: a kill between the two leaves last.pt older, which is safe
             save_checkpoint(state, folder / "best.pt")
         save_checkpoint(state, folder / "last.pt")
-        self.saved_step = self.counters.step
 
     def _log(self, record: dict) -> None:
         if not is_main():
@@ -206,11 +241,11 @@ class Trainer:
         started, tokens_since, log_clock = time.perf_counter(), 0, time.perf_counter()
         elapsed_before = c.elapsed
         self.model.train()
-        with StopSignals() as stop:
-            while c.step < total and stop.received is None:  # a signal waits for the whole step
+        with StopSignals() as stop, self._peer_failures():
+            while c.step < total and self._signal(stop) is None:  # a signal waits for the whole step
                 tokens_since += self._optimizer_step(params)
                 c.elapsed = elapsed_before + time.perf_counter() - started
-                out_of_time = bool(time_limit) and c.elapsed >= time_limit
+                out_of_time = bool(time_limit) and self._any_rank(c.elapsed >= time_limit)
                 evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
                 if c.step % log_every == 0 or evaluate:
                     now = time.perf_counter()
@@ -226,29 +261,71 @@ class Trainer:
                 if out_of_time:
                     stopped = "time_limit"
                     break
-            if stop.received is not None:
-                self._stop_for_signal(stop.received)
+            received = self._signal(stop)
+            if received is not None:
+                self._stop_for_signal(received)
         return TrainResult(c.step, stopped, dict(self.last_metrics),
                            {"step": c.best_step, **c.best_metrics}, self._sample(), c.elapsed,
                            self.best_metric, self.task.breakdown("dev") if is_main() else {})
 
+    def _signal(self, stop: StopSignals) -> int | None:
+        """The stop signal any rank received (the same answer on every rank), or None."""
+        if self.world == 1:
+            return stop.received
+        flag = distributed.all_reduce_max(torch.tensor([stop.received or 0]))
+        return int(flag) or None
+
+    def _any_rank(self, flag: bool) -> bool:
+        """Is ``flag`` true on some rank? (every rank's clock is its own; they stop together)"""
+        if self.world == 1:
+            return flag
+        return bool(distributed.all_reduce_max(torch.tensor([int(flag)])))
+
+    @contextmanager
+    def _peer_failures(self):
+        """A collective that failed because a peer died or hung past the timeout: one line."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not distributed.is_peer_failure(exc):
+                raise
+            raise SeqkitError(
+                f"training stopped at step {self.counters.step} on rank {distributed.rank()} of "
+                f"{self.world}: another process died or stopped answering "
+                f"({distributed.peer_failure_summary(exc)}); {self._kept()}; continue with: "
+                f"seqkit run --resume {shlex.quote(str(self.run_dir))} on {self.world} processes") from None
+
     def _optimizer_step(self, params: list) -> int:
-        """Train on the batch of the current step; returns its number of tokens."""
+        """Train on the batch of the current step (this rank's share of it); returns the number
+        of tokens of the whole step, over every rank."""
         c = self.counters
-        loss, tokens = self.task.loss(self.model, self.task.train_batch(c.step))
+        loss, tokens = self.compute_loss(self.task.train_batch(c.step))
         self.optimizer.zero_grad(set_to_none=True)
-        if c.initial_loss is None:
-            c.initial_loss = float(loss.detach())  # one device sync, once per run
+        weighted_sum = loss.detach() * tokens
+        if self.world > 1:
+            loss, weighted_sum, tokens = self._over_all_ranks(loss, weighted_sum, tokens)
+        if c.initial_loss is None:  # one device sync, once per run
+            c.initial_loss = float(loss.detach()) if self.world == 1 else float(weighted_sum) / tokens
         loss.backward()
         if self.train["clip_grad_norm"]:
             torch.nn.utils.clip_grad_norm_(params, self.train["clip_grad_norm"])
         self.optimizer.step()
         self.scheduler.step()
-        self.running += loss.detach() * tokens
+        self.running += weighted_sum
         self.running_tokens += tokens
         self.running_steps += 1
         c.step += 1
         return tokens
+
+    def _over_all_ranks(self, loss: torch.Tensor, weighted_sum: torch.Tensor, tokens: int):
+        """This rank's (mean loss, its sum, its tokens) -> (the loss to differentiate, the sum and
+        the tokens of the whole step). The step's loss is every rank's token losses summed over
+        the global token count; DDP averages the ranks' gradients, so each rank's mean is weighted
+        by its tokens times the world size over that count (zero for a rank whose share is empty)."""
+        sums = distributed.all_reduce_sum(
+            torch.stack([weighted_sum.double(), weighted_sum.new_tensor(tokens, dtype=torch.float64)]))
+        global_tokens = int(sums[1])
+        return loss * (tokens * self.world / global_tokens), sums[0], global_tokens
 
     def _sample(self) -> str | None:
         """The task's end-of-run sample. The checkpoints are written by now, so a sample that
@@ -330,9 +407,38 @@ class Trainer:
             self._diverged(f"{what}, over {DIVERGENCE_FACTOR} times the untrained model's "
                            f"{format_metric(initial)}")
 
-    def _diverged(self, what: str) -> None:
+    def _kept(self) -> str:
         checkpoint = self.run_dir / "checkpoints" / "last.pt"
-        kept = (f"the last good checkpoint {checkpoint} (step {self.saved_step}) is kept"
+        return (f"the last good checkpoint {checkpoint} (step {self.saved_step}) is kept"
                 if self.saved_step is not None else "no checkpoint had been written yet")
-        raise SeqkitError(f"training stopped: {what}; {kept}; try a lower train.lr or "
+
+    def _diverged(self, what: str) -> None:
+        raise SeqkitError(f"training stopped: {what}; {self._kept()}; try a lower train.lr or "
                           f"train.clip_grad_norm")
+
+
+class _TaskLoss(torch.nn.Module):
+    """The task's loss as a module's forward. DistributedDataParallel synchronises the gradients
+    of what runs inside its wrapper's forward, so it wraps this: the task calls its own model as it
+    always does (``model.features``, ``model.loss``) and never sees the wrapper."""
+
+    def __init__(self, task: Task, model: torch.nn.Module):
+        super().__init__()
+        self.task, self.model = task, model
+
+    def forward(self, batch):
+        return self.task.loss(self.model, batch)
+
+
+def checkpoint_world_size(state: dict) -> int:
+    """How many processes trained the run that wrote checkpoint ``state``."""
+    return len(state.get("ranks") or ()) or 1
+
+
+def rank_state_of(state: dict, rank: int, world: int) -> dict | None:
+    """``rank``'s RNG states and task state in checkpoint ``state`` for a run on ``world``
+    processes: its own where the checkpoint has as many; else rank 0's for rank 0 (which then
+    does not continue exactly) and None for the others, which start afresh."""
+    if checkpoint_world_size(state) == world:
+        return state["ranks"][rank] if world > 1 else {"rng": state["rng"], "task": state["task"]}
+    return {"rng": state["rng"], "task": state["task"]} if rank == 0 else None

@@ -194,14 +194,6 @@ def test_a_run_that_used_its_time_limit_resumes_only_with_a_larger_one(tmp_path)
     assert more.stopped == "finished" and more.step == first.step + 3
 
 
-def test_only_rank_0_writes_files(tmp_path, monkeypatch):
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    result = start_run(tiny_recipe(tmp_path / "r"), display="bar")
-    assert result.step == 12 and "loss" in result.final and result.sample is None
-    assert not (tmp_path / "r").exists()
-
-
 class _FixedLossTask(Task):
     """Batches whose per-token losses are fixed numbers, whatever the weights: even steps one
     token of loss 4, odd steps three tokens of loss 1. ``scores`` are its evaluations in turn."""

@@ -9,7 +9,9 @@ Data is one token tensor per split on the device; a batch is index arithmetic on
   cycles through N windows drawn once (the lecture: 10,000 windows, full batch).
 
 ``loss_on: every`` scores every position of a window; ``loss_on: last`` only the character
-after it (the lecture's procedure). Metrics: loss in nats, bits per character, perplexity, on
+after it (the lecture's procedure). With several processes each rank reads its own block of the
+``batch_size`` streams (or windows) and carries its own streams' state; validation splits its
+streams or windows the same way and adds the sums over the ranks. Metrics: loss in nats, bits per character, perplexity, on
 the ``dev`` split (the held-out ``data.val_fraction``) or on any UTF-8 text (``seqkit eval
 --input-file``), read with the run's vocabulary.
 """
@@ -24,6 +26,7 @@ from torch.nn import functional as F
 import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.decoding import decode_inputs
+from seqkit.distributed import all_reduce_sum
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 from seqkit.vocab import Vocabulary
@@ -111,10 +114,16 @@ class CharLM(Task):
                 raise SeqkitError(f"train.batch_size: {batch} streams of the {len(self.train_tokens)}-"
                                   f"character training split are shorter than train.window + 1; "
                                   f"lower train.batch_size or train.window")
-            self.streams = self.train_tokens[:batch * streams_len].view(batch, streams_len)
+            own = self.own_streams()
+            self.streams = self.train_tokens[:batch * streams_len].view(batch, streams_len)[own[0]:own[1]]
             self.windows_per_epoch = (streams_len - 1) // window
         elif self.train_cfg["pool"]:
             self.pool = self._random_starts(len(self.train_tokens), self.train_cfg["pool"], self.seed)
+
+    def own_streams(self) -> tuple[int, int, int]:
+        """(first, end, of): this rank's block of the ``train.batch_size`` streams (or windows)."""
+        batch = self.recipe["train"]["batch_size"]
+        return share_bounds(batch, self.rank, self.world_size) + (batch,)
 
     def _vocabulary(self, train_text: str) -> Vocabulary:
         return Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
@@ -132,7 +141,8 @@ class CharLM(Task):
         return chunk[:, :-1], chunk[:, 1:]
 
     def train_batch(self, step: int):
-        """(inputs, targets, fresh): ``fresh`` says the carried state starts over (a new epoch)."""
+        """(inputs, targets, fresh): ``fresh`` says the carried state starts over (a new epoch).
+        This rank's streams, or its block of the step's random windows."""
         window, batch = self.train_cfg["window"], self.recipe["train"]["batch_size"]
         if self.train_cfg["sampling"] == "stream":
             index = step % self.windows_per_epoch
@@ -152,7 +162,8 @@ class CharLM(Task):
             else:
                 order = torch.randperm(pool, generator=torch.Generator().manual_seed(self.seed + epoch))
                 starts = self.pool[order[index * batch:(index + 1) * batch].to(self.device)]
-        x, y = self._windows(self.train_tokens, starts)
+        first, end, _ = self.own_streams()
+        x, y = self._windows(self.train_tokens, starts[first:end])
         return x, y, True
 
     # -- model, loss, metrics --------------------------------------------------------------
@@ -204,12 +215,12 @@ class CharLM(Task):
         """Loss in nats, bits per character and perplexity of ``split``'s characters, each given
         the ones before it. ``decoder`` is never set: no strategy applies (see
         ``eval_strategy_problem``)."""
-        tokens = self.split_tokens[split]
+        tokens, ranks = self.split_tokens[split], (self.rank, self.world_size)
         if self.train_cfg["loss_on"] == "last":
-            nats = next_char_loss(model, tokens, self.train_cfg["window"], self.data["eval_windows"])
+            nats = next_char_loss(model, tokens, self.train_cfg["window"], self.data["eval_windows"], *ranks)
         else:
             nats = stream_loss(model, tokens, self.train_cfg["window"],
-                               self.recipe["train"]["batch_size"], self.train_cfg["carry_state"])
+                               self.recipe["train"]["batch_size"], self.train_cfg["carry_state"], *ranks)
         return char_metrics(nats)
 
     def eval_strategy_problem(self, strategy: str) -> str | None:
@@ -231,13 +242,17 @@ class CharLM(Task):
 
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"vocab": self.vocab.state_dict(), "carry": self.carry}
+        # carry_streams: which of how many streams the carried state continues
+        return {"vocab": self.vocab.state_dict(), "carry": self.carry,
+                "carry_streams": list(self.own_streams())}
 
     def load_state_dict(self, state: dict) -> None:
         self.vocab = Vocabulary.from_state_dict(state["vocab"])
         carry = state.get("carry")
-        if carry is not None and _batch_size(carry) != self.recipe["train"]["batch_size"]:
-            carry = None  # resumed with another train.batch_size: the streams it continued are gone
+        if carry is not None:  # (checkpoints of one process before carry_streams: all of them)
+            rows = _batch_size(carry)
+            if tuple(state.get("carry_streams", (0, rows, rows))) != self.own_streams():
+                carry = None  # another train.batch_size or number of processes: its streams are gone
         self.carry = None if carry is None else map_state(lambda t: t.to(self.device), tuple(carry))
 
     def check_resume(self, stored: dict) -> list[str]:
@@ -326,43 +341,65 @@ def char_metrics(nats: float) -> dict[str, float]:
     return {"loss": nats, "bits_per_char": nats / math.log(2), "perplexity": math.exp(min(nats, 700.0))}
 
 
+def share_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
+    """(first, end): ``rank``'s block of ``count`` rows split as evenly as can be over ``world_size``."""
+    return rank * count // world_size, (rank + 1) * count // world_size
+
+
+def _mean_over_ranks(total: float, n: int, device) -> float:
+    """``total / n`` with both summed over every rank's share."""
+    sums = all_reduce_sum(torch.tensor([total, n], dtype=torch.float64, device=device))
+    return float(sums[0] / sums[1])
+
+
 @torch.no_grad()
-def stream_loss(model, tokens: torch.Tensor, window: int, streams: int, carry: bool) -> float:
+def stream_loss(model, tokens: torch.Tensor, window: int, streams: int, carry: bool,
+                rank: int = 0, world_size: int = 1) -> float:
     """Mean loss in nats over every position of ``tokens``.
 
     With ``carry`` the text is cut into ``streams`` parallel streams read window after window
     with the state carried (each character sees all text before it in its stream); without,
-    into independent windows that each start from the initial state, as in training.
+    into independent windows that each start from the initial state, as in training. Under
+    several processes ``rank`` scores its block of the streams (or windows) and the sums are
+    added over the ranks.
     """
     if carry:
         streams = min(streams, len(tokens) - 1)  # a short text: fewer streams, none empty
         length = (len(tokens) - 1) // streams
-        x = tokens[:streams * length].view(streams, length)
-        y = tokens[1:streams * length + 1].view(streams, length)
-        chunks = [(x[:, i:i + window], y[:, i:i + window]) for i in range(0, length, window)]
+        first, end = share_bounds(streams, rank, world_size)
+        x = tokens[first * length:end * length].view(end - first, length)
+        y = tokens[first * length + 1:end * length + 1].view(end - first, length)
+        chunks = [(x[:, i:i + window], y[:, i:i + window]) for i in range(0, length, window)] if end > first else []
     else:
         count = (len(tokens) - 1) // window
-        x = tokens[:count * window].view(count, window)
-        y = tokens[1:count * window + 1].view(count, window)
+        first, end = share_bounds(count, rank, world_size)
+        x = tokens[first * window:end * window].view(end - first, window)
+        y = tokens[first * window + 1:end * window + 1].view(end - first, window)
         rows = max(1, streams * 4)  # bound memory: a few training batches at a time
-        chunks = [(x[i:i + rows], y[i:i + rows]) for i in range(0, count, rows)]
+        chunks = [(x[i:i + rows], y[i:i + rows]) for i in range(0, end - first, rows)]
     total, n, states = 0.0, 0, None
     for xs, ys in chunks:
         logits, new_states = model(xs, states if carry else None)
         states = new_states
         total += float(F.cross_entropy(logits.flatten(0, 1).float(), ys.flatten(), reduction="sum"))
         n += ys.numel()
-    return total / n
+    return _mean_over_ranks(total, n, tokens.device) if world_size > 1 else total / n
 
 
 @torch.no_grad()
-def next_char_loss(model, tokens: torch.Tensor, window: int, count: int) -> float:
-    """Mean loss in nats of the character after each of ``count`` fixed random windows (the lecture's)."""
+def next_char_loss(model, tokens: torch.Tensor, window: int, count: int, rank: int = 0,
+                   world_size: int = 1) -> float:
+    """Mean loss in nats of the character after each of ``count`` fixed random windows (the
+    lecture's); under several processes ``rank`` scores its block of them."""
     generator = torch.Generator().manual_seed(_EVAL_SEED)
     starts = torch.randint(0, len(tokens) - window, (count,), generator=generator).to(tokens.device)
-    chunk = tokens[starts.unsqueeze(1) + torch.arange(window + 1, device=tokens.device)]
-    outputs, _ = model.features(chunk[:, :-1])
-    return float(F.cross_entropy(model.head(outputs[:, -1]).float(), chunk[:, -1]))
+    first, end = share_bounds(count, rank, world_size)
+    chunk = tokens[starts[first:end].unsqueeze(1) + torch.arange(window + 1, device=tokens.device)]
+    total = 0.0
+    if end > first:
+        outputs, _ = model.features(chunk[:, :-1])
+        total = float(F.cross_entropy(model.head(outputs[:, -1]).float(), chunk[:, -1], reduction="sum"))
+    return _mean_over_ranks(total, end - first, tokens.device) if world_size > 1 else total / count
 
 
 @seqkit.hookimpl

@@ -81,13 +81,31 @@ def encode_split(sentences, level: str, words: Symbols, tags: Symbols | dict, ch
 @dataclass
 class Batch:
     """A padded batch: ``tokens``, ``tags`` (batch, time), ``lengths`` (batch,), ``chars``
-    (batch, time, width) or None, and ``sentences`` (batch,), their ids in the split."""
+    (batch, time, width) or None, and ``sentences`` (batch,), their ids in the split. ``counted``
+    is false for a rank's empty share, which holds a sentence of the batch only to run the model."""
 
     tokens: torch.Tensor
     tags: torch.Tensor
     lengths: torch.Tensor
     chars: torch.Tensor | None
     sentences: torch.Tensor
+    counted: bool = True
+
+    def share(self, rank: int, world_size: int) -> Batch:
+        """``rank``'s sentences among ``world_size`` processes: every ``world_size``-th from the
+        ``rank``-th (a batch is sorted by length, so shares pad alike), cut to their longest. A
+        rank left without one (fewer sentences than ranks) gets the first, not ``counted``."""
+        if world_size == 1:
+            return self
+        rows = torch.arange(rank, len(self.lengths), world_size, device=self.lengths.device)
+        counted = len(rows) > 0
+        if not counted:
+            rows = rows.new_zeros(1)
+        lengths = self.lengths[rows]
+        time = int(lengths.max())
+        chars = None if self.chars is None else self.chars[rows, :time]
+        return Batch(self.tokens[rows, :time], self.tags[rows, :time], lengths, chars,
+                     self.sentences[rows], counted)
 
 
 def gather_batch(split: EncodedSplit, sentences: torch.Tensor, time: int, width: int = 0) -> Batch:

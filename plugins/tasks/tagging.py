@@ -10,7 +10,9 @@ by a (bidirectional) ``seqkit.Recurrent`` of the recipe's cell, then ``model.out
 * ``autoregressive``: a decoder RNN over the previous tag, decoded by any seqkit strategy
   (greedy by default; ``exact`` enumerates, where that is feasible).
 
-Batches are sentences of similar length (``tagged_data``), a pure function of the step. Metrics
+Batches are sentences of similar length (``tagged_data``), a pure function of the step; with
+several processes each rank takes every N-th sentence of the step's batch, and validation gives
+each rank every N-th batch of the split and adds the counts over the ranks. Metrics
 (``tag_metrics.TagCounts``): loss (nats per token), accuracy, macro-F1, accuracy on tokens never
 seen in training, and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and in
 ``seqkit eval``. The best checkpoint is the one with the highest span F1 for span tags, else the
@@ -25,6 +27,7 @@ import torch
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.distributed import all_reduce_sum
 from seqkit.registry import get_registry
 
 from seqkit.plugins.datasets._tagged import TaggedCorpus
@@ -171,7 +174,7 @@ class Tagging(Task):
             generator = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
             draw = torch.rand(batch.tokens.shape, generator=generator, device=self.device)
             batch.tokens = batch.tokens.masked_fill(self.rare[batch.tokens] & (draw < dropout), UNKNOWN_ID)
-        return batch
+        return batch.share(self.rank, self.world_size)
 
     # -- model, loss, metrics --------------------------------------------------------------
     def build_model(self) -> TaggerModel:
@@ -179,6 +182,8 @@ class Tagging(Task):
 
     def loss(self, model, batch):
         total, tokens = model.loss(batch.tokens, batch.lengths, batch.tags, batch.chars)
+        if not batch.counted:  # an empty share: the model ran, nothing counts
+            return total * 0.0, 0
         count = int(tokens)
         return total / count, count
 
@@ -211,7 +216,7 @@ class Tagging(Task):
         plan = self._eval_plan(split, same_length=use_decoder)
         counts = TagCounts(self.tag_names, self.scheme, self.device)
         total, tokens = torch.zeros((), dtype=torch.float64, device=self.device), 0
-        for index in range(len(plan)):
+        for index in range(self.rank, len(plan), self.world_size):  # this rank's batches
             batch = plan.batch(index)
             log_likelihood, predicted = model.score_and_predict(batch.tokens, batch.lengths, batch.tags,
                                                                 batch.chars, predict=not use_decoder)
@@ -220,8 +225,11 @@ class Tagging(Task):
             total -= log_likelihood.double().sum()
             tokens += int(batch.lengths.sum())
             counts.update(batch.tags, predicted, batch.lengths, batch.tokens == UNKNOWN_ID)
+        if self.world_size > 1:  # every rank's sums: the split's
+            all_reduce_sum(counts.counts)
+            total, tokens = all_reduce_sum(torch.stack([total, total.new_tensor(tokens)])).unbind()
         self.counts[split] = counts
-        return {"loss": float(total) / tokens, **counts.compute()}
+        return {"loss": float(total) / float(tokens), **counts.compute()}
 
     def final_splits(self) -> tuple[str, ...]:
         return ("test",) if "test" in self.splits else ()
