@@ -14,6 +14,7 @@ for all (``decided_by_main``) or by a reduction every rank takes part in.
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Callable, TypeVar
@@ -21,7 +22,7 @@ from typing import Callable, TypeVar
 import torch
 from torch import distributed as dist
 
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, SeqkitWarning
 
 T = TypeVar("T")
 
@@ -74,6 +75,19 @@ def timeout() -> float:
     return seconds
 
 
+# torchrun's rendezvous hands its workers one store for every attempt (unless told otherwise),
+# and the processes of a restarted job may read their peers' addresses of the attempt before,
+# then fail to connect (seen with torch 2.13 and gloo; pytorch/pytorch#135712).
+SHARED_STORE_ADVICE = ("torchrun restarts (--max-restarts) reuse one store across attempts, where "
+                       "restarted processes may find their peers' old addresses and fail to join; "
+                       "start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1")
+
+
+def _restarts_share_a_store() -> bool:
+    return (int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+            and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+
+
 @contextmanager
 def process_group():
     """Join the other processes for the duration of the block, when there are any.
@@ -94,12 +108,15 @@ def process_group():
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank() % torch.cuda.device_count())
         backend = "cpu:gloo,cuda:nccl"
+    if is_main() and restart_count() == 0 and _restarts_share_a_store():
+        warnings.warn(SHARED_STORE_ADVICE, SeqkitWarning)
     try:
         dist.init_process_group(backend, timeout=timedelta(seconds=seconds))
     except (RuntimeError, ValueError) as exc:
+        advice = f"; {SHARED_STORE_ADVICE}" if restart_count() and _restarts_share_a_store() else ""
         raise SeqkitError(f"torch.distributed: cannot join the other {world_size() - 1} process(es) "
                           f"(RANK={rank()}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
-                          f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {_first_line(exc)}") from None
+                          f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {_first_line(exc)}{advice}") from None
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+from seqkit.distributed import is_main
 from seqkit.errors import SeqkitError
 
 
@@ -37,6 +38,8 @@ def run_command(args, overrides: list[str]) -> int:
         recipe = load_recipe(args.recipe, overrides)
         result = start_run(recipe, display, source=args.recipe)
         run_dir = recipe["output"]
+    if not is_main():  # rank 0 reports for every process
+        return 0
     if args.json:
         print(json.dumps({"run": str(run_dir), "step": result.step, "stopped": result.stopped,
                           "elapsed": result.elapsed, "final": result.final, "best": result.best,

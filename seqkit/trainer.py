@@ -293,7 +293,8 @@ class Trainer:
                 f"training stopped at step {self.counters.step} on rank {distributed.rank()} of "
                 f"{self.world}: another process died or stopped answering "
                 f"({distributed.peer_failure_summary(exc)}); {self._kept()}; continue with: "
-                f"seqkit run --resume {shlex.quote(str(self.run_dir))} on {self.world} processes") from None
+                f"seqkit run --resume {shlex.quote(str(self.run_dir))} under torchrun with "
+                f"{self.world} processes") from None
 
     def _optimizer_step(self, params: list) -> int:
         """Train on the batch of the current step (this rank's share of it); returns the number
