@@ -31,7 +31,7 @@ EQUIVALENT = {
                                                    "train.carry_state=false", "train.loss_on=last",
                                                    "data.eval_windows=51"),
     # batches of one long sentence leave a rank an empty share; word dropout drawn per step
-    "tagging": lambda folder, out: tagging_recipe(folder, out, "train.batch_tokens=12",
+    "tagging": lambda folder, out: tagging_recipe(folder, out, "train.batch_tokens=8",
                                                   "train.word_dropout=0.3", "train.steps=10"),
     "tagging_crf_chars": lambda folder, out: tagging_recipe(folder, out, "model.output=crf",
                                                             "model.char_features=4", "train.steps=6"),
