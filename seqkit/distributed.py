@@ -177,11 +177,34 @@ def decided_by_main(decide: Callable[[], T]) -> T:
 
 
 def gather_to_main(obj: T) -> list[T] | None:
-    """Every rank's ``obj`` (plain data and CPU tensors), in rank order, on rank 0; None elsewhere."""
+    """Every rank's ``obj`` (plain data and tensors, which arrive on the CPU), in rank order, on
+    rank 0; None elsewhere."""
     if not active():
         return [obj]
     gathered = [None] * dist.get_world_size() if is_main() else None
-    dist.gather_object(obj, gathered, dst=0)
+    dist.gather_object(_on_cpu(obj), gathered, dst=0)
+    return gathered
+
+
+def _on_cpu(obj):
+    """``obj`` with every tensor in it (in dicts, lists, tuples) moved to the CPU: a CUDA tensor
+    would be unpickled on rank 0 onto the sender's GPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {key: _on_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(value) for value in obj)
+    return obj
+
+
+def gather_to_all(obj: T) -> list[T]:
+    """Every rank's ``obj`` (plain data), in rank order, on every rank: for what does not add up
+    across ranks, such as the outputs a corpus-level score (BLEU) reads all at once."""
+    if not active():
+        return [obj]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
     return gathered
 
 

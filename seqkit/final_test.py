@@ -11,6 +11,7 @@ import torch
 
 from seqkit.checkpoint import load_checkpoint
 from seqkit.decoding import build_decoder
+from seqkit.distributed import decided_by_main
 from seqkit.plugin_types import Task
 from seqkit.registry import get_registry
 
@@ -34,7 +35,8 @@ def score_final_splits(trainer) -> dict:
     if not splits:
         return {}
     best = trainer.run_dir / "checkpoints" / "best.pt"
-    state = load_checkpoint(best)
+    # every rank scores its share; rank 0 reads the weights, which need not be on the others' disks
+    state = decided_by_main(lambda: {key: load_checkpoint(best)[key] for key in ("model", "step")})
     model.load_state_dict(state["model"])
     model.eval()
     decoder = recipe_decoder(task, recipe)

@@ -84,8 +84,7 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
         trainer.load_state_dict(checkpoint)
     try:
         result = trainer.fit()
-        if is_main():
-            result.test = score_final_splits(trainer)
+        result.test = score_final_splits(trainer)  # on every rank: each scores its share
         return result
     finally:
         display.close()

@@ -20,6 +20,7 @@ from seqkit.run import start_run
 from _ddp import assert_same_training, final_parameters, free_port, rank_environment, train_on_ranks
 from _tagging_runs import tagging_recipe
 from _tiny_runs import metric_lines, tiny_recipe, write_tiny_recipe
+from _translation_runs import translation_recipe
 from conftest import REPO, make_plugin_dist
 
 NO_DROPOUT = ("model.dropout=0", "train.steps=8")
@@ -35,6 +36,10 @@ EQUIVALENT = {
                                                   "train.word_dropout=0.3", "train.steps=10"),
     "tagging_crf_chars": lambda folder, out: tagging_recipe(folder, out, "model.output=crf",
                                                             "model.char_features=4", "train.steps=6"),
+    # long pairs alone in a batch; dev sources decoded on both ranks, scored together; a test
+    # split scored at the end by both
+    "translation": lambda folder, out: translation_recipe(folder, out, "train.batch_tokens=8",
+                                                          "train.steps=8", "train.eval_every=4"),
 }
 # Dropout on and carried streams: a resumed run needs each rank's RNG and carried state back.
 RESUMED = ("model.dropout=0.1",)

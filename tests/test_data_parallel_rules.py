@@ -10,10 +10,12 @@ from seqkit.checkpoint import load_checkpoint, save_checkpoint
 from seqkit.errors import SeqkitWarning
 from seqkit.plugins.tasks.char_lm import CharLM
 from seqkit.plugins.tasks.tagging import Tagging
+from seqkit.plugins.tasks.translation import Translation
 from seqkit.run import resume_run, start_run
 
 from _tagging_runs import tagging_recipe
 from _tiny_runs import metric_lines, tiny_recipe
+from _translation_runs import translation_recipe
 
 
 def _task(cls, recipe, rank, world):
@@ -80,6 +82,30 @@ def test_tagging_ranks_take_every_other_sentence_and_an_empty_share_counts_nothi
             assert share.tokens.shape[1] == time  # padded to its own longest sentence only
             assert torch.equal(share.tokens, batch.tokens[rows, :time])  # the same word dropout
             assert torch.equal(share.tags, batch.tags[rows, :time])
+    assert seen_single
+
+
+def test_translation_ranks_take_every_other_pair_and_an_empty_share_counts_nothing(tmp_path):
+    # batch_tokens=8: pairs five tokens long or more get a batch of their own
+    recipe = translation_recipe(tmp_path, tmp_path / "r", "train.batch_tokens=8")
+    whole = _task(Translation, recipe, 0, 1)
+    ranks = [_task(Translation, recipe, rank, 2) for rank in (0, 1)]
+    model = whole.build_model()
+    seen_single = False
+    for step in range(len(whole.train_plan)):
+        batch = whole.train_batch(step)
+        for rank, share in enumerate(task.train_batch(step) for task in ranks):
+            rows = torch.arange(rank, len(batch.pairs), 2)
+            if len(rows) == 0:
+                seen_single = True
+                assert not share.counted and torch.equal(share.pairs, batch.pairs[:1])
+                loss, tokens = ranks[rank].loss(model, share)
+                assert tokens == 0 and loss.item() == 0
+                continue
+            assert share.counted and torch.equal(share.pairs, batch.pairs[rows])
+            source_time, target_time = int(batch.source_lengths[rows].max()), int(batch.target_lengths[rows].max())
+            assert torch.equal(share.source, batch.source[rows, :source_time])
+            assert torch.equal(share.target, batch.target[rows, :target_time])
     assert seen_single
 
 

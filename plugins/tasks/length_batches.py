@@ -1,9 +1,10 @@
-"""Batches of sequences of similar length, planned once from the lengths alone, and the order an
-epoch visits them in: shared by the tasks that pad batches (tagging, translation).
+"""Batches of sequences of similar length, planned once from the lengths alone, the order an
+epoch visits them in, and each process's share of a batch: shared by the tasks that pad batches
+(tagging, translation).
 
 Sorting by length before cutting keeps padding small; drawing the visiting order from
 ``(seed, epoch)`` alone makes the batch of a training step a pure function of the step, so a
-resumed run reads exactly the batches an uninterrupted one would have.
+resumed run reads exactly the batches an uninterrupted one would have, on any number of processes.
 """
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def plan_batches(lengths: list[int], batch_size: int, batch_tokens: int = 0,
 def epoch_order(batches: int, seed: int, epoch: int) -> torch.Tensor:
     """The order ``batches`` planned batches are visited in during ``epoch``, from (seed, epoch) alone."""
     return torch.randperm(batches, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def share_rows(batch_size: int, rank: int, world_size: int, device=None) -> tuple[torch.Tensor, bool]:
+    """(rows, counted): the rows of a batch of ``batch_size`` sequences that are ``rank``'s among
+    ``world_size`` processes, every ``world_size``-th from the ``rank``-th (the batch is sorted by
+    length, so the shares pad alike). A rank left without one (fewer sequences than processes)
+    gets the first row with ``counted`` false: it runs the model, and its loss counts for nothing."""
+    rows = torch.arange(rank, batch_size, world_size, device=device)
+    if len(rows):
+        return rows, True
+    return rows.new_zeros(1), False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .length_batches import epoch_order
+from .length_batches import epoch_order, share_rows
 from .symbols import PADDING_ID, Symbols
 from .translation_model import END_ID
 
@@ -89,13 +89,26 @@ def gather_padded(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tenso
 @dataclass
 class PairBatch:
     """A padded batch: ``source`` (batch, source_time), ``target`` (batch, target_time, each
-    ending with the end symbol), their ``*_lengths`` (batch,), and ``pairs`` (batch,), their ids."""
+    ending with the end symbol), their ``*_lengths`` (batch,), and ``pairs`` (batch,), their ids.
+    ``counted`` is false for a rank's empty share, which holds a pair only to run the model."""
 
     source: torch.Tensor
     source_lengths: torch.Tensor
     target: torch.Tensor
     target_lengths: torch.Tensor
     pairs: torch.Tensor
+    counted: bool = True
+
+    def share(self, rank: int, world_size: int) -> PairBatch:
+        """``rank``'s pairs among ``world_size`` processes (``length_batches.share_rows``), each
+        side cut to its longest."""
+        if world_size == 1:
+            return self
+        rows, counted = share_rows(len(self.pairs), rank, world_size, self.pairs.device)
+        source_lengths, target_lengths = self.source_lengths[rows], self.target_lengths[rows]
+        return PairBatch(self.source[rows, :int(source_lengths.max())], source_lengths,
+                         self.target[rows, :int(target_lengths.max())], target_lengths,
+                         self.pairs[rows], counted)
 
 
 class PairPlan:

@@ -19,7 +19,7 @@ import torch
 
 from seqkit import SeqkitError
 
-from .length_batches import epoch_order
+from .length_batches import epoch_order, share_rows
 from .symbols import Symbols
 from .tagging_model import PADDING_ID
 
@@ -93,14 +93,10 @@ class Batch:
 
     def share(self, rank: int, world_size: int) -> Batch:
         """``rank``'s sentences among ``world_size`` processes: every ``world_size``-th from the
-        ``rank``-th (a batch is sorted by length, so shares pad alike), cut to their longest. A
-        rank left without one (fewer sentences than ranks) gets the first, not ``counted``."""
+        ``rank``-th (``length_batches.share_rows``), cut to their longest."""
         if world_size == 1:
             return self
-        rows = torch.arange(rank, len(self.lengths), world_size, device=self.lengths.device)
-        counted = len(rows) > 0
-        if not counted:
-            rows = rows.new_zeros(1)
+        rows, counted = share_rows(len(self.lengths), rank, world_size, self.lengths.device)
         lengths = self.lengths[rows]
         time = int(lengths.max())
         chars = None if self.chars is None else self.chars[rows, :time]

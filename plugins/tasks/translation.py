@@ -9,7 +9,9 @@ the encoder has), a bridge starts the decoder (``model.bridge``), and the decode
 and sizes under ``model.decoder``) emits the target with ``model.attention``.
 
 Training: token cross-entropy with ``train.label_smoothing`` over batches of pairs of similar
-length (``parallel_data``), a pure function of the step. Validation: the loss over every dev
+length (``parallel_data``), a pure function of the step; with several processes each rank takes
+every N-th pair of the step's batch, and validation gives each rank every N-th batch of the loss
+and every N-th source to decode, then scores the outputs of all ranks together. Validation: the loss over every dev
 pair, and the word and token error rates of the dev sources decoded greedily (``train.eval_size``
 of them, evenly spaced; 0: all), plus BLEU and chrF for text. At the end of a run, and in
 ``seqkit eval``, the test split is decoded with the recipe's ``decode:`` strategy.
@@ -24,6 +26,7 @@ import torch
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.distributed import all_reduce_sum, gather_to_all
 from seqkit.final_test import recipe_decoder
 from seqkit.options import check_options
 from seqkit.registry import get_registry
@@ -208,7 +211,7 @@ class Translation(Task):
         epoch, index = divmod(step, len(plan))
         if self._epoch_order is None or self._epoch_order[0] != epoch:
             self._epoch_order = (epoch, plan.order(self.seed, epoch))
-        return plan.batch(int(self._epoch_order[1][index]))
+        return plan.batch(int(self._epoch_order[1][index])).share(self.rank, self.world_size)
 
     def load_split(self, split: str, path: str | Path | None = None) -> None:
         """``dev`` or ``test`` of the run's dataset (read again), or with ``path`` one file in the
@@ -236,6 +239,8 @@ class Translation(Task):
     def loss(self, model, batch):
         total, tokens = model.loss(batch.source, batch.source_lengths, batch.target, batch.target_lengths,
                                    self.train_cfg["label_smoothing"])
+        if not batch.counted:  # an empty share: the model ran, nothing counts
+            return total * 0.0, 0
         count = int(tokens)
         return total / count, count
 
@@ -247,22 +252,30 @@ class Translation(Task):
         encoded = self.splits[split]
         total, tokens = torch.zeros((), dtype=torch.float64, device=self.device), 0
         plan = self._eval_plan(encoded)
-        for index in range(len(plan)):
+        for index in range(self.rank, len(plan), self.world_size):  # this rank's batches
             batch = plan.batch(index)
             log_likelihood = model.log_likelihood(batch.source, batch.source_lengths, batch.target,
                                                   batch.target_lengths)
             total -= log_likelihood.double().sum()
             tokens += int(batch.target_lengths.sum())
-        examples = self._decoded_examples(split)
+        if self.world_size > 1:  # every rank's sums: the split's
+            total, tokens = all_reduce_sum(torch.stack([total, total.new_tensor(tokens)])).unbind()
+        examples = self._decoded_examples(split)[self.rank::self.world_size]  # this rank's sources
         if decoder is None:  # validation decodes greedily; a held-out split as the recipe says
             decoder = get_registry().get("decoder", "greedy")() if split == "dev" else recipe_decoder(self, self.recipe)
         results = translation_output.decode_examples(self, model, encoded, examples, decoder)
         self.decoded[split] = (examples, results)
-        return {"loss": float(total) / tokens, **self.score(split, examples, results)}
+        return {"loss": float(total) / float(tokens), **self.score(split, examples, results)}
 
     def score(self, split: str, examples: torch.Tensor, results: list) -> dict[str, float]:
-        """The error rates (and BLEU, chrF for text) of each example's best output in ``results``."""
+        """The error rates (and BLEU, chrF for text) of each example's best output in ``results``;
+        with several processes, of every rank's examples and outputs together (BLEU is not a sum
+        over examples, so the outputs themselves are gathered)."""
         outputs = [translation_output.scored(self, result.hypotheses[0].tokens) for result in results]
+        if self.world_size > 1:
+            ranks = gather_to_all((examples.tolist(), outputs))
+            merged = sorted(((i, o) for ids, outs in ranks for i, o in zip(ids, outs)), key=lambda pair: pair[0])
+            examples, outputs = torch.tensor([i for i, _ in merged]), [o for _, o in merged]
         references = [self.references[split][i] for i in examples.tolist()]
         counts = TranslationCounts()
         counts.update(outputs, references)
