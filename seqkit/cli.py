@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 
+from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
 
 EXIT_INPUT_ERROR = 2
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return EXIT_INPUT_ERROR
     except RunInterrupted as exc:
-        print(exc, file=sys.stderr)
+        if is_main():  # every process stopped after the same step: one says so
+            print(exc, file=sys.stderr)
         return 128 + exc.signal_number
     except KeyboardInterrupt:
         print("seqkit: interrupted", file=sys.stderr)

@@ -293,8 +293,7 @@ class Trainer:
                 f"training stopped at step {self.counters.step} on rank {distributed.rank()} of "
                 f"{self.world}: another process died or stopped answering "
                 f"({distributed.peer_failure_summary(exc)}); {self._kept()}; continue with: "
-                f"seqkit run --resume {shlex.quote(str(self.run_dir))} under torchrun with "
-                f"{self.world} processes") from None
+                f"{self._resume_command()}") from None
 
     def _optimizer_step(self, params: list) -> int:
         """Train on the batch of the current step (this rank's share of it); returns the number
@@ -386,7 +385,7 @@ class Trainer:
         raise RunInterrupted(
             f"seqkit: {signal.Signals(signal_number).name}: stopped after step {self.counters.step}, "
             f"saved in {self.run_dir / 'checkpoints' / 'last.pt'}; continue with: "
-            f"seqkit run --resume {shlex.quote(str(self.run_dir))}", signal_number)
+            f"{self._resume_command()}", signal_number)
 
     def _check_loss(self, loss: float, which: str, when: str) -> None:
         """Stop a run whose loss is not finite, or over ``DIVERGENCE_FACTOR`` times the loss of
@@ -407,6 +406,10 @@ class Trainer:
         if initial is not None and initial > 0 and loss > DIVERGENCE_FACTOR * initial:
             self._diverged(f"{what}, over {DIVERGENCE_FACTOR} times the untrained model's "
                            f"{format_metric(initial)}")
+
+    def _resume_command(self) -> str:
+        command = f"seqkit run --resume {shlex.quote(str(self.run_dir))}"
+        return command if self.world == 1 else f"{command} under torchrun with {self.world} processes"
 
     def _kept(self) -> str:
         checkpoint = self.run_dir / "checkpoints" / "last.pt"

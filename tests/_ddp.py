@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+
+from seqkit.progress import Silent
 
 from _tiny_runs import metric_lines
 
@@ -26,19 +29,49 @@ def rank_environment(rank: int, world: int, port: int) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "SEQKIT_DDP_TIMEOUT": "60"}
 
 
-def _train_recipes(rank: int, world: int, recipes: list[dict], ports: list[int]) -> None:
-    from seqkit.run import start_run
+class _SignalAt(Silent):
+    """A silent display that sends this process SIGTERM once step ``at`` is done."""
+
+    def __init__(self, total, start=0, at=0):
+        super().__init__(total, start)
+        self.at = at
+
+    def advance(self, step):
+        if step == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _train_recipes(rank: int, world: int, recipes: list[dict], ports: list[int],
+                   last_rank_stops_at: dict[int, int]) -> None:
+    from seqkit import run as run_module
+    from seqkit.errors import RunInterrupted
 
     torch.set_num_threads(1)
-    for recipe, port in zip(recipes, ports):  # a fresh process group (and port) per run
+    for index, (recipe, port) in enumerate(zip(recipes, ports)):  # a fresh process group (and port) each
         os.environ.update(rank_environment(rank, world, port))
-        start_run(recipe, display="silent")
+        at = last_rank_stops_at.get(index)
+        if at is None:
+            run_module.start_run(recipe, display="silent")
+            continue
+        make_display = run_module.make_display
+        if rank == world - 1:
+            run_module.make_display = lambda mode, total, start=0: _SignalAt(total, start, at)
+        try:
+            run_module.start_run(recipe, display="silent")
+        except RunInterrupted:
+            continue  # every rank stops, not only the one the signal reached
+        finally:
+            run_module.make_display = make_display
+        raise AssertionError(f"rank {rank} trained on after rank {world - 1}'s SIGTERM")
 
 
-def train_on_ranks(recipes: list[dict], world: int = 2, timeout: float = 120) -> None:
-    """Train each resolved recipe with ``world`` processes, as torchrun would start them."""
-    context = mp.start_processes(_train_recipes, (world, recipes, [free_port() for _ in recipes]),
-                                 nprocs=world, join=False, start_method="spawn")
+def train_on_ranks(recipes: list[dict], world: int = 2, timeout: float = 120,
+                   last_rank_stops_at: dict[int, int] | None = None) -> None:
+    """Train each resolved recipe with ``world`` processes, as torchrun would start them.
+    ``last_rank_stops_at`` {index of a recipe: step}: the last rank alone gets SIGTERM after that
+    step of that recipe's run, and every rank must stop (a rank that trains on fails)."""
+    args = (world, recipes, [free_port() for _ in recipes], last_rank_stops_at or {})
+    context = mp.start_processes(_train_recipes, args, nprocs=world, join=False, start_method="spawn")
     deadline = time.monotonic() + timeout
     while not context.join(timeout=max(0.1, deadline - time.monotonic())):
         if time.monotonic() > deadline:

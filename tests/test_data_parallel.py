@@ -15,6 +15,7 @@ import time
 import pytest
 import torch
 
+from seqkit.checkpoint import load_checkpoint
 from seqkit.run import start_run
 
 from _ddp import assert_same_training, final_parameters, free_port, rank_environment, train_on_ranks
@@ -72,10 +73,12 @@ TIMEOUT = 30  # SEQKIT_DDP_TIMEOUT of the runs below: a peer that died is notice
 
 @pytest.fixture(scope="module")
 def two_process_runs(tmp_path_factory):
-    """The EQUIVALENT recipes and an uninterrupted RESUMED one, trained on two processes at once."""
+    """The EQUIVALENT recipes, an uninterrupted RESUMED one, and one whose rank 1 alone gets
+    SIGTERM after step 6, trained on two processes at once."""
     folder = tmp_path_factory.mktemp("two")
     recipes = [make(folder, folder / name) for name, make in EQUIVALENT.items()]
-    train_on_ranks(recipes + [tiny_recipe(folder / "resumed", *RESUMED)])
+    recipes += [tiny_recipe(folder / "resumed", *RESUMED), tiny_recipe(folder / "signalled", *RESUMED)]
+    train_on_ranks(recipes, last_rank_stops_at={len(recipes) - 1: 6})
     return folder
 
 
@@ -83,6 +86,18 @@ def two_process_runs(tmp_path_factory):
 def test_two_processes_train_as_one_does(two_process_runs, tmp_path, name):
     start_run(EQUIVALENT[name](two_process_runs, tmp_path / name), display="silent")
     assert_same_training(two_process_runs / name, tmp_path / name)
+
+
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(two_process_runs):
+    # (train_on_ranks fails if rank 0 goes on training)
+    state = load_checkpoint(two_process_runs / "signalled" / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and len(state["ranks"]) == 2
+    assert max(line["step"] for line in metric_lines(two_process_runs / "signalled")) == 6
+    # each rank's own carried state and random numbers, to go on exactly
+    carries = [rank["task"]["carry"][0][0] for rank in state["ranks"]]
+    assert [rank["task"]["carry_streams"] for rank in state["ranks"]] == [[0, 2, 4], [2, 4, 4]]
+    assert not torch.equal(carries[0], carries[1])
+    assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
 
 
 @pytest.fixture(scope="module")
