@@ -119,6 +119,11 @@ def process_group():
                           f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {_first_line(exc)}{advice}") from None
     try:
         yield
+    except RuntimeError as exc:  # the trainer says more where it can (the step, the checkpoint)
+        if not is_peer_failure(exc):
+            raise
+        raise SeqkitError(f"rank {rank()} of {world_size()}: another process died or stopped "
+                          f"answering ({peer_failure_summary(exc)})") from None
     finally:
         dist.destroy_process_group()
 

@@ -5,7 +5,11 @@ Each optimizer step asks the task for the batch of that step and its loss; every
 (Ctrl-C) or SIGTERM lets the current step finish, checkpoints it and stops. Everything
 that decides the next step (weights, optimizer, schedule, RNG states, the task's carried
 state, running sums) is in the checkpoint, so a resumed run continues bit for bit on CPU
-with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly).
+with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly). With several threads
+the bits depend on the thread count (a reduction is split per thread), and oneDNN's and MKL's
+multi-threaded kernels do not promise the same summation order in every process, so two
+identical runs, resumed or not, may agree only to float rounding: a relative 1e-5 in the loss
+after 100 steps was reported on a loaded 2-core machine.
 
 With several processes (torchrun; ``seqkit.distributed``) the model is wrapped in
 DistributedDataParallel and each process trains on its share of every step's batch (the
@@ -14,11 +18,7 @@ the global token count, so N processes with shares of a batch of B take the step
 takes on the whole batch. What decides the next step (a stop signal, the time limit, the
 logged loss, the validation metrics) is reduced over every rank, so all take the same decision
 and none waits forever in a collective; a peer that dies or hangs past the timeout ends the
-run with one line. Checkpoints hold each rank's RNG states and task state (its carried state). With several threads
-the bits depend on the thread count (a reduction is split per thread), and oneDNN's and MKL's
-multi-threaded kernels do not promise the same summation order in every process, so two
-identical runs, resumed or not, may agree only to float rounding: a relative 1e-5 in the loss
-after 100 steps was reported on a loaded 2-core machine.
+run with one line. Checkpoints hold each rank's RNG states and task state (its carried state).
 """
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ class Trainer:
             self.running_steps = 0
         self.last_metrics = dict(state.get("metrics") or {})
         self.saved_step = state["step"]
-        own = rank_state_of(state, distributed.rank(), self.world)
+        own = rank_state_of(state, distributed.placement()[0], self.world)
         if own is not None:
             torch.set_rng_state(own["rng"]["torch"])
             if "cuda" in own["rng"] and torch.cuda.is_available():
@@ -290,7 +290,7 @@ class Trainer:
             if not distributed.is_peer_failure(exc):
                 raise
             raise SeqkitError(
-                f"training stopped at step {self.counters.step} on rank {distributed.rank()} of "
+                f"training stopped at step {self.counters.step} on rank {distributed.placement()[0]} of "
                 f"{self.world}: another process died or stopped answering "
                 f"({distributed.peer_failure_summary(exc)}); {self._kept()}; continue with: "
                 f"{self._resume_command()}") from None
