@@ -66,11 +66,16 @@ def parse_beam_sizes(text: str) -> list[int]:
     return list(dict.fromkeys(sizes))
 
 
+def _cell(column: str, value: float) -> str:
+    from seqkit.progress import format_metric
+
+    return f"{value:,.0f}" if column == "median_prefixes" else format_metric(value)
+
+
 def print_report(report: dict) -> None:
     from rich.table import Table
 
     from seqkit.console import stdout_console
-    from seqkit.progress import format_metric
 
     rows = report["rows"]
     columns = list(dict.fromkeys(k for row in rows.values() for k in row))
@@ -80,7 +85,7 @@ def print_report(report: dict) -> None:
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
     for name, row in rows.items():
-        table.add_row(name, *(format_metric(row[c]) if c in row else "" for c in columns))
+        table.add_row(name, *(_cell(c, row[c]) if c in row else "" for c in columns))
     console = stdout_console()
     console.print(table)
     exact = rows[EXACT]
