@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from seqkit.decoding import build_decoder
 from seqkit.plugins.tasks.translation_model import (END_ID, NEVER_PREDICTED, PAD_ID, START_ID, UNK_ID,
-                                                    Seq2SeqModel)
+                                                    EncodedSource, Seq2SeqModel)
 from seqkit.plugins.tasks.translation_step import TranslationStepModel, start_decoding
 from seqkit.state import Shared
 
@@ -372,6 +372,34 @@ def test_the_encoder_runs_once_and_beam_search_never_copies_its_memory():
     assert len(seen) > 1 and all(shared is state[0] for shared in seen)
     assert isinstance(state[0], Shared) and state[0].value.memory.shape[0] == 2  # one row per source
     assert first.tolist() == [START_ID, START_ID]
+
+
+@pytest.mark.parametrize("rows,gathered", [
+    (None, []),  # the rows start_decoding made (greedy search): the memory as it is
+    ([0, 0, 0, 1, 1, 1, 2, 2, 2], []),  # every source's rows together (beam search, sampling)
+    ([1, 1, 1, 2, 2, 2], [2]),  # some sources (beam search once it has finished the others)
+    ([2, 0, 1, 1], [4]),  # rows in any order (exact search): a gather per row
+])
+def test_a_step_reads_each_sources_memory_once_for_all_its_rows_as_a_gather_per_row_would(
+        rows, gathered, monkeypatch):
+    model = make_model("general", seed=21)
+    source, source_lengths, _, _ = pad(make_pairs([3, 5, 2], [1, 1, 1], seed=22))
+    state, _ = start_decoding(model, source, source_lengths)
+    shared, made, states, feed = state
+    rows = made if rows is None else torch.tensor(rows)
+    g = torch.Generator().manual_seed(23)
+    row_state = (shared, rows, tuple(tuple(torch.randn(len(rows), HIDDEN * 2, generator=g, dtype=torch.float64)
+                                           for _ in range(2)) for _ in states),
+                 torch.randn(len(rows), HIDDEN * 2, generator=g, dtype=torch.float64))
+    tokens = torch.randint(4, TARGET_VOCAB, (len(rows),), generator=g)
+    selected = []
+    select = EncodedSource.select
+    monkeypatch.setattr(EncodedSource, "select", lambda encoded, index: selected.append(len(index)) or select(encoded, index))
+    grouped, _ = TranslationStepModel(model).step(tokens, row_state)
+    assert selected == gathered
+    per_row, _ = model.decode_step(model.target_embedding(tokens), list(row_state[2]), row_state[3],
+                                   select(shared.value, rows))  # each row's own source, gathered
+    close(grouped, model.output_log_probs(per_row), 1e-12)
 
 
 # -- the loss -----------------------------------------------------------------------------------------------------

@@ -179,16 +179,21 @@ class Seq2SeqModel(nn.Module):
         return encoded, self.bridge(finals, self.decoder)
 
     def decode_step(self, x: torch.Tensor, states: list[State], feed: torch.Tensor | None,
-                    encoded: EncodedSource) -> tuple[torch.Tensor, list[State]]:
+                    encoded: EncodedSource, rows_per_source: int = 1) -> tuple[torch.Tensor, list[State]]:
         """One decoder step for some rows: the previous tokens embedded (rows, target_embedding_size),
-        the decoder states, the previous attentional vector (with input feeding) and each row's own
-        ``encoded`` source -> (the attentional vector a_i (rows, decoder_hidden_size), the new states)."""
+        the decoder states, the previous attentional vector (with input feeding) and ``encoded``:
+        each row's own source, or with ``rows_per_source`` k > 1 each source once for k consecutive
+        rows (row r reads source r // k: a beam's hypotheses read their source's memory as it is,
+        all k in one product, never a copy per hypothesis) -> (the attentional vector a_i (rows,
+        decoder_hidden_size), the new states)."""
         if self.attention is None:
-            x = torch.cat([x, encoded.context], 1)
+            context = encoded.context
+            x = torch.cat([x, context if rows_per_source == 1 else context.repeat_interleave(rows_per_source, 0)], 1)
         elif self.input_feeding:
             x = torch.cat([x, feed], 1)
         hidden, states = self.decoder.step(self.decoder_dropout(x), states)
-        return self.attend(hidden.unsqueeze(1), encoded).squeeze(1), states
+        queries = hidden.view(-1, rows_per_source, hidden.shape[1])  # (sources, k, hidden): k query steps each
+        return self.attend(queries, encoded).view(hidden.shape[0], -1), states
 
     def attend(self, hidden: torch.Tensor, encoded: EncodedSource) -> torch.Tensor:
         """The attentional vectors tanh(W_c [c_i; h_i]) of decoder outputs (batch, steps, hidden)."""
