@@ -68,6 +68,22 @@ def test_beam_equals_a_plain_python_beam_search(kind, vocab, length, end, width,
                                                                         abs=1e-9)
 
 
+@pytest.mark.parametrize("kind,vocab,length,end", [case for case in CASES if case[3] is not None])
+def test_an_input_stops_once_no_live_prefix_can_enter_its_n_best(kind, vocab, length, end):
+    """With raw scores, the n best are final once the n-th best finished sequence beats every
+    live prefix: fewer steps for a shorter n-best list, the same n best as the search run to its end."""
+    steps = {}
+    for n_best in (1, 3):
+        model = make_model(kind, vocab, length, end, seed=3)
+        start = model.start(2, seed=1)
+        results = decode("beam", model, start, length, beam_size=3, n_best=n_best)
+        steps[n_best] = model.steps
+        for i, result in enumerate(results):
+            expected = reference_beam(model, start, i, length, 3)[:n_best]
+            assert [h.tokens for h in result.hypotheses] == [tokens for tokens, _ in expected]
+    assert steps[1] < steps[3]
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("end", [None, 2])
 def test_exact_is_at_least_beam_and_greedy(seed, end):
@@ -172,6 +188,23 @@ def test_batched_beam_equals_one_input_at_a_time():
         alone = decode("beam", model, (tuple(s[i:i + 1] for s in state), tokens[i:i + 1]), 5,
                        beam_size=3, n_best=3)[0]
         assert [h.tokens for h in together[i].hypotheses] == [h.tokens for h in alone.hypotheses]
+
+
+def test_a_batch_steps_exactly_the_rows_its_inputs_need_alone():
+    """The model steps real prefixes only (an input's start once, not once per slot), and an input
+    whose finished pool is final is stepped no more: a batch costs the sum of its inputs decoded
+    alone, not its slowest input's steps for every input, and gives each the same answer."""
+    model = make_model("lstm", 4, 8, end=3, seed=0)
+    (h, c), tokens = model.start(5, seed=0)
+    together = decode("beam", model, ((h, c), tokens), 8, beam_size=3, n_best=2)
+    batched, alone = model.steps, []
+    for i in range(5):
+        model.steps = 0
+        [result] = decode("beam", model, ((h[i:i + 1], c[i:i + 1]), tokens[i:i + 1]), 8, beam_size=3, n_best=2)
+        alone.append(model.steps)
+        assert [x.tokens for x in result.hypotheses] == [x.tokens for x in together[i].hypotheses]
+    assert len(set(alone)) > 1  # inputs that need different numbers of steps
+    assert batched == sum(alone)
 
 
 def test_early_stop_when_the_finished_pool_cannot_be_beaten():

@@ -8,7 +8,7 @@ from seqkit import Option
 from seqkit.decoding import Decoder
 from seqkit.state import select_state
 
-from ._common import count_sequences, pack, repeat_each
+from ._common import count_sequences, pack
 
 NEG_INF = float("-inf")
 
@@ -22,6 +22,10 @@ class Beam(Decoder):
     ``log_prob / length ** length_penalty``: 0 compares raw log-probabilities, 1 the average per
     token, values between penalise short outputs less. Without an end token every output has the
     same length and the penalty changes nothing.
+
+    The model steps real prefixes only: each input's start once (not once per slot), and with raw
+    scores (no length penalty) an input stops being stepped as soon as no live prefix can enter its
+    ``n_best``, so a batch costs what its inputs need, not its slowest input's length for all.
     """
 
     options = {
@@ -37,6 +41,19 @@ class Beam(Decoder):
         size = self.config["beam_size"]
         return min(size, count_sequences(model.vocab_size, min(length, size + 1), model.end_token))
 
+    def planned_rows(self, model, batch, length):
+        """Each input's real prefixes at every depth: its start alone, then live**depth of them
+        until they fill the beam (live: the symbols other than the end symbol); an upper bound
+        where inputs stop early."""
+        width = self.rows_per_input(model, length)
+        live = model.vocab_size - (model.end_token is not None)
+        rows, depth, prefixes = 0, 0, 1
+        while depth < length and prefixes < width:
+            rows, depth, prefixes = rows + prefixes, depth + 1, prefixes * live
+            if live <= 1:  # one prefix per depth (or none after the first): never fills a beam
+                break
+        return batch * (rows + (length - depth) * min(width, prefixes))
+
     def ineffective_options(self, model):
         if model.end_token is None and self.config["length_penalty"] != 0.0:
             return {"length_penalty": "has no effect: this task's outputs have no end symbol, so "
@@ -51,9 +68,11 @@ class Beam(Decoder):
         device = tokens.device
         offsets = torch.arange(batch, device=device).unsqueeze(1) * width
 
-        state, tokens = repeat_each(state, tokens, width)
         scores = torch.full((batch, width), NEG_INF, device=device)
         scores[:, 0] = 0.0  # one real start prefix per input; empty slots fill up as the beam grows
+        # The model steps only the real prefixes of the inputs still searched: ``stepped`` lists
+        # their slots (input * width + slot), the rows of ``state``; first each input's start alone.
+        stepped = offsets.view(-1)
         picked, parents = [], []  # per step (batch, width): token chosen, slot it extends
         pool = _FinishedPool(batch, width, device)
         slots = torch.arange(width, device=device).expand(batch, width)
@@ -61,7 +80,8 @@ class Beam(Decoder):
         steps = 0
         for t in range(length):
             log_probs, state = model.step(tokens, state)
-            candidates = scores.unsqueeze(2) + log_probs.view(batch, width, vocab)
+            every = log_probs.new_full((batch * width, vocab), NEG_INF).index_copy_(0, stepped, log_probs)
+            candidates = scores.unsqueeze(2) + every.view(batch, width, vocab)
             if end is not None:
                 pool.add(candidates[:, :, end], (t + 1) ** alpha, t, end_tokens, slots)
                 candidates[:, :, end] = NEG_INF
@@ -70,11 +90,18 @@ class Beam(Decoder):
             picked.append(tokens2d)
             parents.append(parent)
             steps = t + 1
+            searching = torch.isfinite(scores)
+            if end is not None:
+                final = pool.final(scores, alpha, n_best)
+                if bool(final.all()):
+                    break
+                searching &= ~final.unsqueeze(1)
             if t + 1 < length:
-                state = select_state(state, (parent + offsets).view(-1))
-                tokens = tokens2d.reshape(-1)
-            if end is not None and pool.beats(scores, alpha):
-                break
+                following = searching.view(-1).nonzero().squeeze(1)
+                row_of = torch.full((batch * width,), -1, dtype=torch.long, device=device)
+                row_of[stepped] = torch.arange(stepped.shape[0], device=device)
+                state = select_state(state, row_of[(parent + offsets).view(-1)[following]])
+                tokens, stepped = tokens2d.view(-1)[following], following
         if steps == length:  # the live prefixes are complete sequences only when they reached `length`
             last = length - 1
             pool.add(scores, length ** alpha, last, picked[last], parents[last])
@@ -109,12 +136,13 @@ class _FinishedPool:
         self.last_token = torch.cat([self.last_token, last_token], 1).gather(1, index)
         self.parent = torch.cat([self.parent, parent], 1).gather(1, index)
 
-    def beats(self, live_scores, alpha: float) -> bool:
-        """True when no live prefix can still enter the pool: log-probabilities only go down, so
-        with raw scores (alpha 0) a full pool whose worst entry beats every live prefix is final."""
-        if alpha != 0.0 or self.normalised.shape[1] < self.size:
-            return False
-        return bool((self.normalised[:, -1] >= live_scores[:, 0]).all())
+    def final(self, live_scores, alpha: float, n: int) -> torch.Tensor:
+        """(batch,) True for the inputs whose ``n`` best no live prefix can still change:
+        log-probabilities only go down, so with raw scores (alpha 0) once the n-th best finished
+        sequence of an input beats its best live prefix, the input needs no more steps."""
+        if alpha != 0.0 or self.normalised.shape[1] < n:
+            return torch.zeros(live_scores.shape[0], dtype=torch.bool, device=live_scores.device)
+        return self.normalised[:, n - 1] >= live_scores[:, 0]
 
     def best(self, n: int):
         return (self.normalised[:, :n], self.log_prob[:, :n], self.end_step[:, :n],
