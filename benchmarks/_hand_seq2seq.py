@@ -3,8 +3,8 @@
 that benchmarks/translation.py times the same computation on both sides:
 
     encoder   nn.Embedding -> bidirectional nn.LSTM over pack_padded_sequence
-    bridge    (h0, c0) = tanh(W [h_fwd; c_fwd; h_bwd; c_bwd] + b) of the encoder's first layer
-              (where Seq2SeqModel's linear bridge takes decoder layer 0's state from)
+    bridge    (h0, c0) = tanh(W [h_fwd; c_fwd; h_bwd; c_bwd] + b) of the encoder's top layer
+              (where Seq2SeqModel's linear bridge takes a one-layer decoder's state from)
     decoder   nn.LSTMCell over [embed(y_{i-1}); a_{i-1}] (input feeding, a_0 = 0), one step at a time
     attention scores (W h_i) . m_j over the real positions (masked softmax), c_i = sum_j w_j m_j
     output    a_i = tanh(W_c [c_i; h_i]),  logits W_o a_i + b_o,  cross-entropy ignoring padding
@@ -56,8 +56,8 @@ class HandSeq2Seq(nn.Module):
         out, (h, c) = self.encoder(packed)
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=source.shape[1])
         mask = torch.arange(source.shape[1], device=source.device) < lengths.to(source.device).unsqueeze(1)
-        first_layer = torch.cat([h[0], c[0], h[1], c[1]], 1)
-        h0, c0 = torch.tanh(self.bridge(first_layer)).chunk(2, 1)
+        top_layer = torch.cat([h[-2], c[-2], h[-1], c[-1]], 1)
+        h0, c0 = torch.tanh(self.bridge(top_layer)).chunk(2, 1)
         return memory, mask, (h0, c0)
 
     def step(self, embedded, feed, state, memory, mask):

@@ -117,7 +117,8 @@ def reference_bridge(model, finals):
         return [_cat_directions(states) for states in layers]
     initial = []
     for layer, cell in enumerate(decoder.cells):
-        x = torch.cat([leaf for state in layers[min(layer, len(layers) - 1)] for leaf in _leaves(state)], 1)
+        top_aligned = min(max(layer + len(layers) - len(decoder.cells), 0), len(layers) - 1)
+        x = torch.cat([leaf for state in layers[top_aligned] for leaf in _leaves(state)], 1)
         new = [torch.tanh(x @ linear.weight.T + linear.bias) for linear in model.bridge.maps[layer]]
         template = cell.initial_state(1, dtype=torch.float64)
         initial.append(new[0] if isinstance(template, torch.Tensor) else tuple(new))
@@ -247,9 +248,11 @@ def torch_lstm(model) -> torch.nn.LSTM:
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
-@pytest.mark.parametrize("bridge", ["linear", "zero", "last"])
-def test_the_bridge_and_the_context_are_what_the_documentation_says(bridge, bidirectional):
-    decoder_layers = 3 if bridge == "linear" else 2  # linear: the extra layer reads the top encoder layer
+@pytest.mark.parametrize("bridge, decoder_layers", [("linear", 1), ("linear", 2), ("linear", 3), ("zero", 2),
+                                                    ("last", 2)])
+def test_the_bridge_and_the_context_are_what_the_documentation_says(bridge, decoder_layers, bidirectional):
+    # the encoder has 2 layers: a 1-layer decoder starts from the top one, a 3-layer decoder's
+    # bottom two layers from the bottom one
     model = make_model("none", bridge, bidirectional=bidirectional, decoder_layers=decoder_layers, seed=9)
     pairs = make_pairs([3, 1, 5], [1, 1, 1], seed=10)
     source, source_lengths, _, _ = pad(pairs)
@@ -262,7 +265,7 @@ def test_the_bridge_and_the_context_are_what_the_documentation_says(bridge, bidi
                                                                                outputs[0, 0, HIDDEN:]])
         close(encoded.context[b], expected_context)
         for layer, (h, c) in enumerate(initial):
-            encoder_layer = min(layer, 1)
+            encoder_layer = {1: [1], 2: [0, 1], 3: [0, 0, 1]}[decoder_layers][layer] if bridge == "linear" else layer
             hs = [h_n[encoder_layer * directions + d, 0] for d in range(directions)]
             cs = [c_n[encoder_layer * directions + d, 0] for d in range(directions)]
             if bridge == "zero":

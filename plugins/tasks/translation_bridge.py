@@ -9,8 +9,10 @@
   hidden size of the encoder's hidden size times its directions.
 * ``linear`` (any sizes, cells and layer counts): every tensor s of decoder layer l's state is
   tanh(W_s x + b_s), where x concatenates every tensor of the final state of encoder layer
-  min(l, encoder layers - 1), forward direction first (an LSTM's [h_fwd; c_fwd; h_bwd; c_bwd]).
-  A decoder deeper than its encoder starts its extra layers from the encoder's top layer.
+  l + E - D (E encoder and D decoder layers: the layers aligned at the top), clipped to
+  [0, E - 1], forward direction first (an LSTM's [h_fwd; c_fwd; h_bwd; c_bwd]). A decoder
+  shallower than its encoder starts from the encoder's top layers, which have read the most; a
+  deeper one starts its extra bottom layers from the encoder's bottom layer.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ class Bridge(nn.Module):
             self.maps = nn.ModuleList(
                 nn.ModuleList(nn.Linear(sum(leaf[0].numel() for leaf in _leaves(source)), leaf[0].numel())
                               for leaf in _leaves(template))
-                for template, source in ((t, encoder_layers[min(l, encoder.layers - 1)])
+                for template, source in ((t, encoder_layers[_source_layer(l, encoder.layers, decoder.layers)])
                                          for l, t in enumerate(self.templates)))
 
     def forward(self, finals: list[State], decoder: Recurrent) -> list[State]:
@@ -56,7 +58,7 @@ class Bridge(nn.Module):
             return [self._join(finals, layer) for layer in range(layers)]
         states = []
         for layer, (template, maps) in enumerate(zip(self.templates, self.maps)):
-            source = min(layer, layers - 1) * self.directions
+            source = _source_layer(layer, layers, len(self.templates)) * self.directions
             x = torch.cat([leaf.flatten(1) for state in finals[source:source + self.directions]
                            for leaf in _leaves(state)], 1)
             new = iter([torch.tanh(linear(x)).view(batch, *leaf.shape[1:])
@@ -68,6 +70,11 @@ class Bridge(nn.Module):
         """A layer's final state with its directions concatenated tensor by tensor."""
         parts = finals[layer * self.directions:(layer + 1) * self.directions]
         return parts[0] if len(parts) == 1 else map_state(lambda *leaves: torch.cat(leaves, -1), *parts)
+
+
+def _source_layer(layer: int, encoder_layers: int, decoder_layers: int) -> int:
+    """The encoder layer whose final state starts decoder ``layer`` (linear): aligned at the top."""
+    return min(max(layer + encoder_layers - decoder_layers, 0), encoder_layers - 1)
 
 
 def _check_last(encoder_layers: list[State], templates: list[State]) -> None:
