@@ -46,8 +46,8 @@ TRAIN_OPTIONS = {
     "log_every": Option(20, min=1),
     "time_limit": Option(0.0, min=0.0, help="seconds; stop (and evaluate) once exceeded; 0: none"),
     "resume": Option("auto", choices=("auto", "never"),
-                     help="auto: after torchrun restarts a failed job (--max-restarts), continue "
-                          "from the run's newest checkpoint; never: refuse, as a fresh run would"),
+                     help="auto: after torchrun restarts a failed job (--max-restarts), resume "
+                          "the run from checkpoints/last.pt; never: refuse, as a fresh run would"),
 }
 
 DECODE_OPTIONS = {

@@ -158,3 +158,37 @@ def test_a_bad_timeout_is_one_line(tmp_path, monkeypatch, value):
     with pytest.raises(SeqkitError) as info:
         start_run(tiny_recipe(tmp_path / "r"), display="silent")
     assert info.value.problems == [f"SEQKIT_DDP_TIMEOUT: expected a number of seconds above 0, got {value!r}"]
+
+
+def test_torchrun_restarts_that_share_a_store_are_warned_about_and_named_when_joining_fails(
+        tmp_path, monkeypatch):
+    # torchrun's environment with --max-restarts and its store shared across attempts; no
+    # MASTER_ADDR, so joining fails at once
+    for key, value in {"WORLD_SIZE": "2", "RANK": "0", "TORCHELASTIC_MAX_RESTARTS": "1",
+                       "TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RESTART_COUNT": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.warns(SeqkitWarning, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        with pytest.raises(SeqkitError) as info:
+            start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE" not in str(info.value)  # a first attempt: not the cause
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    with pytest.raises(SeqkitError) as info:
+        start_run(tiny_recipe(tmp_path / "r"), display="silent")
+    [problem] = info.value.problems
+    assert problem.startswith("torch.distributed: cannot join the other 1 process(es) (RANK=0")
+    assert problem.endswith("start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1")
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
+def test_a_stop_signal_is_reported_by_rank_0_alone(monkeypatch, capsys, rank, printed):
+    from seqkit import cli, run_cli
+    from seqkit.errors import RunInterrupted
+
+    def interrupted(args, overrides):
+        raise RunInterrupted("seqkit: SIGTERM: stopped after step 6", 15)
+
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setattr(run_cli, "run_command", interrupted)
+    assert cli.main(["run", "recipe.yaml"]) == 143
+    assert (capsys.readouterr().err == "seqkit: SIGTERM: stopped after step 6\n") == printed
