@@ -17,6 +17,11 @@ loading and the final evaluation are outside it. Settings alternate, repeat afte
 keeps its best median (a busy shared CPU only ever slows a repeat down). Scaling efficiency is
 tokens/s on 2 processes over twice the tokens/s on 1: 1.0 is a perfect doubling. The load
 average before and after is printed, since other work on the machine takes cores away.
+
+What data parallelism itself adds to a step is communication: the all-reduce of the gradients
+(DistributedDataParallel) and seqkit's two small all-reduces (the step's token count and loss, and
+the stop decision). Two processes time them alone (``--collectives``, started through torchrun),
+to set against the time of a step.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -67,6 +73,41 @@ def train(recipe: Path, processes: int, folder: Path) -> float:
     return statistics.median(speeds)
 
 
+def collectives() -> None:
+    """Under torchrun with 2 processes: median seconds of an all-reduce of the model's gradients
+    and of a 2-number one, printed as JSON by rank 0."""
+    import torch.distributed as dist
+
+    from seqkit.plugins.tasks.char_model import CharLanguageModel
+    from seqkit.registry import get_registry
+
+    dist.init_process_group("gloo")
+    model = CharLanguageModel(100, 64, get_registry().get("cell", "lstm"), 256, 2)
+    times = {}
+    for name, tensor in (("gradients", torch.randn(sum(p.numel() for p in model.parameters()))),
+                         ("two numbers", torch.zeros(2, dtype=torch.float64))):
+        for _ in range(5):  # warm-up: connections, buffers
+            dist.all_reduce(tensor)
+        rounds = []
+        for _ in range(41):
+            dist.barrier()
+            start = time.perf_counter()
+            dist.all_reduce(tensor)
+            rounds.append(time.perf_counter() - start)
+        times[name] = statistics.median(rounds)
+    if dist.get_rank() == 0:
+        print(json.dumps({"parameters": sum(p.numel() for p in model.parameters()), **times}))
+    dist.destroy_process_group()
+
+
+def time_collectives(folder: Path) -> dict:
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc-per-node", "2", "-m", "benchmarks.ddp", "--collectives"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, check=True,
+                            capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -77,8 +118,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--collectives", action="store_true",
+                        help="(run by this script through torchrun) time the all-reduces alone")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as each training process has (machine() reports it)
+    if args.collectives:
+        collectives()
+        return
     steps, repeats = (12, 1) if args.quick else (args.steps, args.repeats)
     folder = Path(tempfile.mkdtemp(prefix="seqkit-ddp-"))
     settings = {  # name: (processes, global batch)
@@ -94,6 +140,7 @@ def main() -> None:
         for name, (processes, _) in settings.items():
             speeds[name].append(train(recipes[name], processes, folder))
     after = load()
+    communication = time_collectives(folder)
 
     single = max(speeds["1 process, batch 64"])
     rows = []
@@ -101,8 +148,17 @@ def main() -> None:
         best = max(speeds[name])
         efficiency = best / (processes * single)
         rows.append(f"| {name} | {best:,.0f} | {statistics.median(speeds[name]):,.0f} | {efficiency:.2f} |")
+    step = 64 * 100 / single  # seconds per step of 64 windows of 100 characters, on one process
+    per_step = communication["gradients"] + 2 * communication["two numbers"]
+    note = (f"Communication alone, 2 processes: an all-reduce of the {communication['parameters']:,} "
+            f"gradients takes {1000 * communication['gradients']:.1f} ms and one of two numbers "
+            f"{1e6 * communication['two numbers']:.0f} us, so {1000 * per_step:.1f} ms a step: "
+            f"{100 * per_step / step:.1f}% of the {1000 * step:.0f} ms one process takes for a step "
+            f"of batch 64. The rest of the gap is the CPU: two cores, shared with whatever else runs (the "
+            f"load average), and at a global batch of 64 half the rows in each matrix product.")
     print(f"load average before {before}, after {after}")
     print("\n".join(rows))
+    print(note)
     if args.no_write:
         return
     write_section("ddp", "\n".join([
@@ -118,6 +174,8 @@ def main() -> None:
         "| setting | tokens/s (best) | tokens/s (median) | scaling efficiency |",
         "|---|---|---|---|",
         *rows,
+        "",
+        note,
     ]))
 
 
