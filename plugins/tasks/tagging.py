@@ -32,6 +32,7 @@ from seqkit.registry import get_registry
 
 from seqkit.plugins.datasets._tagged import TaggedCorpus
 from seqkit.plugins.tasks import tagging_output
+from seqkit.plugins.tasks.dataset_splits import read_split, recipe_dataset
 from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
 from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
@@ -136,8 +137,7 @@ class Tagging(Task):
         self.rare = once.to(self.device)  # by token id: seen once in training
 
     def _corpus(self) -> TaggedCorpus:
-        dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        corpus = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data}).load()
+        corpus = recipe_dataset(self.data).load()
         if not isinstance(corpus, TaggedCorpus):
             raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gives {type(corpus).__name__} "
                               f"data, not tagged sentences; tagging reads a tagging dataset such as "
@@ -191,19 +191,7 @@ class Tagging(Task):
         """``dev`` or ``test`` of the run's dataset (read again; the training split is not
         encoded), or with ``path`` one labelled file in the dataset's format, read whole with the
         run's options (``conll``: its columns; ``python-tokens``: any ``.py`` file)."""
-        dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        dataset = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data})
-        if path is not None:
-            if not hasattr(dataset, "read_file"):
-                raise SeqkitError(f"--input-file: the dataset '{self.data['dataset']}' of this run "
-                                  f"reads no labelled files; score its dev or test split with --split")
-            sentences = dataset.read_file(Path(path), "--input-file")
-        else:
-            sentences = dataset.load().splits.get(split)
-            if not sentences:
-                raise SeqkitError(f"--split: the dataset '{self.data['dataset']}' of this run has no "
-                                  f"{split} sentences" + (" (conll: data.test names the test file)"
-                                                          if split == "test" else ""))
+        sentences = read_split(self.data, split, path, "sentences", "conll: data.test names the test file")
         self.splits[split] = self._encode(sentences)
 
     def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:

@@ -33,6 +33,7 @@ from seqkit.registry import get_registry
 
 from seqkit.plugins.datasets._parallel import ParallelCorpus
 from seqkit.plugins.tasks import translation_output
+from seqkit.plugins.tasks.dataset_splits import read_split, recipe_dataset
 from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
 from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
@@ -189,8 +190,7 @@ class Translation(Task):
         self.train_plan = PairPlan(encoded, plan_batches(longer, train["batch_size"], train["batch_tokens"]))
 
     def _corpus(self) -> ParallelCorpus:
-        dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        corpus = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data}).load()
+        corpus = recipe_dataset(self.data).load()
         if not isinstance(corpus, ParallelCorpus):
             raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gives {type(corpus).__name__} "
                               f"data, not parallel examples; translation reads a translation dataset "
@@ -217,19 +217,7 @@ class Translation(Task):
         """``dev`` or ``test`` of the run's dataset (read again), or with ``path`` one file in the
         dataset's format read whole with the run's options (``cmudict``: a dictionary file;
         ``pairs``: source<TAB>target lines)."""
-        dataset_cls = get_registry().get("dataset", self.data["dataset"])
-        dataset = dataset_cls(**{k: self.data[k] for k in dataset_cls.options if k in self.data})
-        if path is not None:
-            if not hasattr(dataset, "read_file"):
-                raise SeqkitError(f"--input-file: the dataset '{self.data['dataset']}' of this run "
-                                  f"reads no files of its own; score its dev or test split with --split")
-            examples = dataset.read_file(Path(path), "--input-file")
-        else:
-            examples = dataset.load().splits.get(split)
-            if not examples:
-                raise SeqkitError(f"--split: the dataset '{self.data['dataset']}' of this run has no "
-                                  f"{split} examples" + (" (pairs: data.test names the test file)"
-                                                         if split == "test" else ""))
+        examples = read_split(self.data, split, path, "examples", "pairs: data.test names the test file")
         self._hold(split, examples)
 
     # -- model, loss, metrics --------------------------------------------------------------

@@ -1,0 +1,31 @@
+"""A task's data through the dataset plugin its recipe names (``data.dataset``), built with that
+plugin's own options: shared by the tasks that read datasets (tagging, translation)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqkit import Dataset, SeqkitError
+from seqkit.registry import get_registry
+
+
+def recipe_dataset(data: dict) -> Dataset:
+    """The dataset of the recipe's ``data`` section, given the keys it declares."""
+    dataset_cls = get_registry().get("dataset", data["dataset"])
+    return dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data})
+
+
+def read_split(data: dict, split: str, path: str | Path | None, items: str, test_hint: str) -> list:
+    """For ``seqkit eval``: the ``split`` of the recipe's dataset (read again), or with ``path``
+    one file in the dataset's own format (its ``read_file``). ``items`` names what a split holds
+    ("sentences") and ``test_hint`` how a dataset gets a test split, for the one-line errors."""
+    dataset = recipe_dataset(data)
+    if path is not None:
+        if not hasattr(dataset, "read_file"):
+            raise SeqkitError(f"--input-file: the dataset '{data['dataset']}' of this run reads no "
+                              f"files of its own; score its dev or test split with --split")
+        return dataset.read_file(Path(path), "--input-file")
+    found = dataset.load().splits.get(split)
+    if not found:
+        raise SeqkitError(f"--split: the dataset '{data['dataset']}' of this run has no {split} {items}"
+                          + (f" ({test_hint})" if split == "test" else ""))
+    return found
