@@ -14,6 +14,17 @@ def recipe_dataset(data: dict) -> Dataset:
     return dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data})
 
 
+def load_corpus(data: dict, kind: type, what: str, items: str):
+    """The recipe's dataset loaded, checked to give ``kind`` (``what`` names it for the task:
+    "tagged sentences; tagging reads a tagging dataset such as ...") and a training split."""
+    corpus = recipe_dataset(data).load()
+    if not isinstance(corpus, kind):
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' gives {type(corpus).__name__} data, not {what}")
+    if not corpus.splits["train"]:
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' gave no training {items}")
+    return corpus
+
+
 def read_split(data: dict, split: str, path: str | Path | None, items: str, test_hint: str) -> list:
     """For ``seqkit eval``: the ``split`` of the recipe's dataset (read again), or with ``path``
     one file in the dataset's own format (its ``read_file``). ``items`` names what a split holds

@@ -32,7 +32,7 @@ from seqkit.registry import get_registry
 
 from seqkit.plugins.datasets._tagged import TaggedCorpus
 from seqkit.plugins.tasks import tagging_output
-from seqkit.plugins.tasks.dataset_splits import read_split, recipe_dataset
+from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
 from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
@@ -137,14 +137,7 @@ class Tagging(Task):
         self.rare = once.to(self.device)  # by token id: seen once in training
 
     def _corpus(self) -> TaggedCorpus:
-        corpus = recipe_dataset(self.data).load()
-        if not isinstance(corpus, TaggedCorpus):
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gives {type(corpus).__name__} "
-                              f"data, not tagged sentences; tagging reads a tagging dataset such as "
-                              f"python-tokens or conll")
-        if not corpus.splits["train"]:
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no training sentences")
-        return corpus
+        return load_corpus(self.data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset such as python-tokens or conll", "sentences")
 
     def _encode(self, sentences) -> EncodedSplit:
         tag_ids = {name: i for i, name in enumerate(self.tag_names)}

@@ -33,7 +33,7 @@ from seqkit.registry import get_registry
 
 from seqkit.plugins.datasets._parallel import ParallelCorpus
 from seqkit.plugins.tasks import translation_output
-from seqkit.plugins.tasks.dataset_splits import read_split, recipe_dataset
+from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
 from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
@@ -190,14 +190,7 @@ class Translation(Task):
         self.train_plan = PairPlan(encoded, plan_batches(longer, train["batch_size"], train["batch_tokens"]))
 
     def _corpus(self) -> ParallelCorpus:
-        corpus = recipe_dataset(self.data).load()
-        if not isinstance(corpus, ParallelCorpus):
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gives {type(corpus).__name__} "
-                              f"data, not parallel examples; translation reads a translation dataset "
-                              f"such as cmudict or pairs")
-        if not corpus.splits["train"]:
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no training examples")
-        return corpus
+        return load_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a translation dataset such as cmudict or pairs", "examples")
 
     def _hold(self, split: str, examples: list) -> None:
         """Encode ``examples`` as ``split``, and keep their references for scoring."""
