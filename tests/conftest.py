@@ -15,6 +15,10 @@ from seqkit.registry import Registry, reset_registry
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The CLI runs the tests start are tiny too, and pytest-xdist runs several tests at once: one
+# torch thread each keeps the cores from being oversubscribed (a test may still set its own).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture
 def registry():
