@@ -9,10 +9,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from seqkit.cell import Cell
 from seqkit.errors import SeqkitError
 from seqkit.hookspecs import hookimpl
+from seqkit.metric_logger import MetricLogger
 from seqkit.options import Option
 from seqkit.decoding import Decoder
 from seqkit.plugin_types import Dataset, Task
 from seqkit.recurrent import Recurrent
 
-__all__ = ["Cell", "Dataset", "Decoder", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
+__all__ = ["Cell", "Dataset", "Decoder", "MetricLogger", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
            "__version__"]

@@ -82,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub, common).set_defaults(func=eval_command)
 
+    from seqkit.export_cli import add_export_parser, export_command
+
+    add_export_parser(sub, common).set_defaults(func=export_command)
+
+    from seqkit.probe_cli import add_probe_parser, probe_command
+
+    add_probe_parser(sub, common).set_defaults(func=probe_command)
+
+    from seqkit.runs_cli import add_runs_parser, runs_command
+
+    add_runs_parser(sub, common).set_defaults(func=runs_command)
+
+    from seqkit.plot_cli import add_plot_parser, plot_command
+
+    add_plot_parser(sub, common).set_defaults(func=plot_command)
+
     from seqkit.plugins_cli import add_plugins_parser, plugins_command
 
     add_plugins_parser(sub, common).set_defaults(func=plugins_command)

@@ -25,7 +25,7 @@ def add_decode_parser(sub, common) -> argparse.ArgumentParser:
         "decode", parents=[common], help="decode from a trained run (greedy, sample, beam, exact, ...)",
         description="Decode from a trained run. Defaults come from the run's recipe (decode:).")
     use_strategy_flags(p, _OWN_FLAGS)
-    p.add_argument("run", help="run directory written by 'seqkit run'")
+    p.add_argument("run", help="run directory written by 'seqkit run', or a file of 'seqkit export'")
     p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
     p.add_argument("--strategy", help="registered decoder (default: the recipe's decode.strategy)")
     given = p.add_mutually_exclusive_group()

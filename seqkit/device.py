@@ -34,3 +34,15 @@ def resolve_device(spec: str) -> torch.device:
     if spec == "mps" and not _mps_available():
         raise SeqkitError("device: 'mps' was asked for but is not available; use device: auto or cpu")
     return torch.device(spec)
+
+
+def flush_denormals(device: torch.device) -> None:
+    """On CPU, treat subnormal floats (below 1.2e-38) as zero, for this process.
+
+    Training drives some activations and gradients there (saturated gates, vanishing terms), and
+    x86 CPUs compute with them many times slower: a G2P model's training step was 2.6x slower
+    at step 2,000 with them (0.89 s against 0.34 s, one thread). Rounding them to zero changes
+    no result that matters; CUDA flushes them in its fast paths already.
+    """
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)

@@ -29,7 +29,7 @@ def add_eval_parser(sub, common) -> argparse.ArgumentParser:
                     "(default: dev, the split training validated on) or on a file in the task's "
                     "format (char_lm: UTF-8 text).")
     use_strategy_flags(p, _OWN_FLAGS)
-    p.add_argument("run", help="run directory written by 'seqkit run'")
+    p.add_argument("run", help="run directory written by 'seqkit run', or a file of 'seqkit export'")
     p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--split", help="a split the task holds: dev (default), test where it has one")

@@ -23,3 +23,8 @@ def register_tasks(register):
 @hookspec
 def register_datasets(register):
     """Register data sources: ``register("name", DatasetClass)`` with a ``seqkit.Dataset`` subclass."""
+
+
+@hookspec
+def register_loggers(register):
+    """Register metric loggers: ``register("name", LoggerClass)`` with a ``seqkit.MetricLogger`` subclass."""

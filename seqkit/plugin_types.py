@@ -153,6 +153,14 @@ class Task(ABC):
         raise SeqkitError(f"--search-report: a {type(self).__name__} run's outputs are not decoded "
                           f"step by step, so there is no search to compare")
 
+    def gradient_probe(self, model: nn.Module, length: int, batch: int):
+        """``seqkit probe gradients RUN``: a ``seqkit.gradient_probe.ProbeInputs`` over ``batch``
+        real sequences of ``length`` steps from the dev split (read here, as ``load_split`` does),
+        for a model in float64; a task whose model has no single left-to-right recurrence says
+        so with a ``SeqkitError``."""
+        raise SeqkitError(f"probe gradients: a {type(self).__name__} run is not probed yet: the task "
+                          f"does not say which recurrence and inputs to differentiate")
+
     def final_splits(self) -> tuple[str, ...]:
         """Splits ``prepare()`` read that the run scores once, at its end, with the best checkpoint
         and the recipe's decode strategy (``seqkit.final_test``): a held-out test split; () for none."""

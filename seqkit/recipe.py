@@ -45,6 +45,8 @@ TRAIN_OPTIONS = {
     "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
     "log_every": Option(20, min=1),
     "time_limit": Option(0.0, min=0.0, help="seconds; stop (and evaluate) once exceeded; 0: none"),
+    "loggers": Option([], type=list, help="metric loggers besides metrics.jsonl, by registered "
+                                          "name, e.g. [tensorboard]"),
     "resume": Option("auto", choices=("auto", "never"),
                      help="auto: after torchrun restarts a failed job (--max-restarts), resume "
                           "the run from checkpoints/last.pt; never: refuse, as a fresh run would"),
@@ -166,6 +168,22 @@ def _without_other_decoders_keys(data: dict, registry, task_keys: set, problems:
     return {**data, "decode": {k: v for k, v in decode.items() if k not in foreign}}
 
 
+def _logger_problems(train: dict, registry) -> list[str]:
+    """``train.loggers``: registered names, each able to run here (its package installed)."""
+    names = train.get("loggers")
+    if not isinstance(names, list):
+        return []
+    problems: list[str] = []
+    for name in names:
+        cls = _lookup(registry, "logger", name, "train.loggers", problems)
+        if cls is not None:
+            problems += [f"train.loggers: {name}: {p}" for p in cls.check()]
+    if len(set(map(str, names))) < len(names):
+        problems.append(f"train.loggers: a logger is named twice in {names}")
+    train["loggers"] = list(names)  # the recipe's own list, never the option's default
+    return problems
+
+
 def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
 
@@ -224,6 +242,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
         problems += found
     resolved["model"] = model
     resolved["train"] = section("train", TRAIN_OPTIONS)
+    problems += _logger_problems(resolved["train"], registry)
     data = _without_other_decoders_keys(data, registry, set(extra.get("decode", {})), problems)
     resolved["decode"] = section("decode", DECODE_OPTIONS, ("strategy", "decoder"))
 

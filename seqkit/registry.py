@@ -20,6 +20,7 @@ from seqkit.cell import Cell
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.options import suggest
 from seqkit.decoding import Decoder
+from seqkit.metric_logger import MetricLogger
 from seqkit.plugin_types import Dataset, Task
 
 ENTRY_POINT_GROUP = "seqkit"
@@ -31,6 +32,7 @@ KINDS = {
     "decoder": ("register_decoders", Decoder),
     "task": ("register_tasks", Task),
     "dataset": ("register_datasets", Dataset),
+    "logger": ("register_loggers", MetricLogger),
 }
 
 

@@ -16,6 +16,7 @@ import json
 import shlex
 import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,13 +26,15 @@ from seqkit.atomic import atomic_write, remove_torn_writes
 from seqkit.checkpoint import load_checkpoint
 from seqkit.created_paths import CreatedPaths
 from seqkit import distributed
-from seqkit.device import resolve_device
+from seqkit.device import flush_denormals, resolve_device
 from seqkit.distributed import decided_by_main, is_main
 from seqkit.errors import SeqkitError, SeqkitWarning
 from seqkit.final_test import score_final_splits
+from seqkit.metric_logger import Loggers
 from seqkit.plugin_types import Task
 from seqkit.progress import LogLines, ProgressBar, Silent
 from seqkit.recipe import dump_recipe, resolve
+from seqkit.run_lock import busy, is_training, training_lock
 from seqkit.trainer import Trainer, TrainResult, checkpoint_world_size, rank_state_of
 
 
@@ -62,6 +65,7 @@ def _task(recipe: dict, device: torch.device) -> Task:
 
 def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | None) -> TrainResult:
     device = distributed.device_for_rank(resolve_device(recipe["device"]))
+    flush_denormals(device)
     rank, world = distributed.placement()
     torch.manual_seed(recipe["seed"])  # the same model on every rank
     task = _task(recipe, device)
@@ -77,17 +81,22 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
     model = task.build_model().to(device)
     if rank:  # dropout and sampling draw other numbers on every rank (rank 0: one process's)
         torch.manual_seed((recipe["seed"] * 1_000_003 + rank) % 2**63)
-    display = make_display(display_mode, recipe["train"]["steps"],
-                           checkpoint["step"] if checkpoint else 0)
-    trainer = Trainer(recipe, task, model, run_dir, display, device)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
-    try:
-        result = trainer.fit()
-        result.test = score_final_splits(trainer)  # on every rank: each scores its share
-        return result
-    finally:
-        display.close()
+    start = checkpoint["step"] if checkpoint else 0
+    with training_lock(run_dir) if is_main() else nullcontext():
+        loggers = Loggers.open(recipe["train"]["loggers"] if is_main() else [], run_dir, recipe, start)
+        display = make_display(display_mode, recipe["train"]["steps"], start)
+        try:
+            trainer = Trainer(recipe, task, model, run_dir, display, device, loggers)
+            if checkpoint is not None:
+                trainer.load_state_dict(checkpoint)
+            result = trainer.fit()
+            result.test = score_final_splits(trainer)  # on every rank: each scores its share
+            # the run ended as planned (a signal or a crash leaves no such line: `seqkit runs`)
+            trainer._log({"step": result.step, "split": "end", "stopped": result.stopped})
+            return result
+        finally:
+            display.close()
+            loggers.close()
 
 
 def start_run(recipe: dict, display: str = "bar", source: str | None = None) -> TrainResult:
@@ -200,11 +209,13 @@ def _prepare_resume(run_dir: Path, recipe: dict | None, overrides, force: bool) 
 
     if not run_dir.is_dir():
         raise SeqkitError(f"{run_dir}: no such run directory")
+    if is_training(run_dir):  # before its metrics are cut back under the running process
+        raise SeqkitError(busy(run_dir))
     path = run_dir / "checkpoints" / "last.pt"  # written atomically, so always complete
     if not path.exists():
         raise SeqkitError(f"{path}: no checkpoint to resume from (the run stopped before its "
                           f"first evaluation); start it again without --resume")
-    checkpoint = _checked(load_checkpoint(path), path)
+    checkpoint = checked_checkpoint(load_checkpoint(path), path)
     stored = checkpoint["recipe"]
     wanted = dict(recipe) if recipe is not None else json.loads(json.dumps(stored))
     if overrides:
@@ -274,7 +285,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 _REQUIRED = ("step", "recipe", "model", "task")
 
 
-def _checked(state: dict, path: Path) -> dict:
+def checked_checkpoint(state: dict, path: Path) -> dict:
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
         raise SeqkitError(f"{path}: checkpoint lacks {', '.join(missing)}; it was not written by "
@@ -285,10 +296,13 @@ def _checked(state: dict, path: Path) -> dict:
 
 
 def checkpoint_path(run_dir: str | Path, checkpoint: str | Path = "best") -> Path:
-    """The file ``load_run`` reads: ``checkpoint`` "best" or "last" of ``run_dir``, or a path."""
+    """The file ``load_run`` reads: ``checkpoint`` "best" or "last" of ``run_dir``, or a path;
+    ``run_dir`` may itself be a file (``seqkit export``'s), read whatever ``checkpoint`` says."""
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         return Path(checkpoint)
+    if run_dir.is_file():
+        return run_dir
     if not run_dir.is_dir():
         raise SeqkitError(f"{run_dir}: no such run directory")
     return run_dir / "checkpoints" / f"{checkpoint}.pt"
@@ -297,13 +311,15 @@ def checkpoint_path(run_dir: str | Path, checkpoint: str | Path = "best") -> Pat
 def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device=None) -> LoadedRun:
     """The recipe, task and model (eval mode) of a trained run, for decoding.
 
-    ``checkpoint`` is "best", "last" or a path to a .pt file. ``device`` defaults to ``auto``.
+    ``checkpoint`` is "best", "last" or a path to a .pt file; ``run_dir`` may be a file too
+    (an exported model). ``device`` defaults to ``auto``.
     Missing, corrupt or hostile files raise a one-line ``SeqkitError`` naming the file.
     """
     path = checkpoint_path(run_dir, checkpoint)
-    state = _checked(load_checkpoint(path), path)
+    state = checked_checkpoint(load_checkpoint(path), path)
     recipe = state["recipe"]
     device = resolve_device(device or "auto")
+    flush_denormals(device)
     task = _task(recipe, device)
     try:
         task.load_state_dict(state["task"])

@@ -12,7 +12,7 @@ import sys
 from seqkit.errors import SeqkitError
 from seqkit.options import Option, options_of, suggest, type_label
 
-KINDS = ("cell", "decoder", "task", "dataset", "recipe")
+KINDS = ("cell", "decoder", "task", "dataset", "logger", "recipe")
 
 
 def add_show_parser(sub, common):
@@ -20,7 +20,7 @@ def add_show_parser(sub, common):
                        description="List the recipe keys a registered component takes (its type, "
                                    "default, allowed values and help); without NAME, the registered "
                                    "names of KIND. 'seqkit show recipe' lists the core keys.")
-    p.add_argument("kind", metavar="KIND", help="cell | decoder | task | dataset | recipe")
+    p.add_argument("kind", metavar="KIND", help="cell | decoder | task | dataset | logger | recipe")
     p.add_argument("name", nargs="?", metavar="NAME", help="a registered name, e.g. gru, beam, char_lm")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
@@ -35,6 +35,8 @@ def recipe_keys(kind: str, cls) -> dict[str, Option]:
                 for section, schema in getattr(cls, "options", {}).items() for key, option in schema.items()}
     if kind == "cell":
         return {f"model.cell_options.{key}": option for key, option in cell_options_of(cls).items()}
+    if kind == "logger":  # chosen by name in train.loggers; a logger has no keys of its own
+        return {}
     section = {"decoder": "decode", "dataset": "data"}[kind]
     return {f"{section}.{key}": option for key, option in options_of(cls).items()}
 

@@ -38,6 +38,7 @@ from seqkit import distributed
 from seqkit.checkpoint import save_checkpoint
 from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
+from seqkit.metric_logger import Loggers
 from seqkit.plugin_types import Task
 from seqkit.progress import format_metric
 from seqkit.stop_signals import StopSignals
@@ -116,8 +117,9 @@ class Trainer:
     """
 
     def __init__(self, recipe: dict, task: Task, model: torch.nn.Module, run_dir: str | Path,
-                 display, device: torch.device):
+                 display, device: torch.device, loggers: Loggers | None = None):
         self.recipe, self.train = recipe, recipe["train"]
+        self.loggers = loggers or Loggers({})  # the recipe's train.loggers (rank 0's)
         self.task, self.model, self.device = task, model, device
         self.run_dir = Path(run_dir)
         self.display = display
@@ -230,6 +232,7 @@ class Trainer:
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        self.loggers.log(record)
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self) -> TrainResult:

@@ -120,6 +120,21 @@ def run_cli(*args, site: Path | None = None, env: dict | None = None, cwd=None):
                           text=True, env=full_env, cwd=cwd or REPO, timeout=300)
 
 
+def site_without(package: str, site: Path) -> Path:
+    """A site folder that, on PYTHONPATH (``run_cli(site=...)``), makes ``package`` look not
+    installed: its ``sitecustomize`` refuses the import, as a machine without the package would."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(textwrap.dedent(f"""\
+        import sys
+        class _Missing:
+            def find_spec(self, name, path=None, target=None):
+                if name == {package!r} or name.startswith({package!r} + "."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+        sys.meta_path.insert(0, _Missing())
+        """))
+    return site
+
+
 def needs_extra(distribution: str, extra: str) -> None:
     """Skip the calling test when an optional dependency is not installed, naming the install; in
     CI, which installs every extra (the README's test command), fail instead, so that a broken

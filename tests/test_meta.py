@@ -15,7 +15,8 @@ HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunc
 
 
 def test_there_are_hooks():
-    assert HOOKS == ["register_cells", "register_datasets", "register_decoders", "register_tasks"]
+    assert HOOKS == ["register_cells", "register_datasets", "register_decoders", "register_loggers",
+                     "register_tasks"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -119,7 +119,7 @@ def test_cli_errors_are_single_lines(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert "finished at step 4" in ok.stdout and "sample:" in ok.stdout
     assert [json.loads(l)["split"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()] \
-        == ["train", "val", "train", "val"]
+        == ["train", "val", "train", "val", "end"]
 
     again = seqkit("run", recipe, "--quiet")
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1

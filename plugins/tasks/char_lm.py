@@ -27,6 +27,7 @@ import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.decoding import decode_inputs
 from seqkit.distributed import all_reduce_sum
+from seqkit.gradient_probe import ProbeInputs
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 from seqkit.vocab import Vocabulary
@@ -222,6 +223,22 @@ class CharLM(Task):
             nats = stream_loss(model, tokens, self.train_cfg["window"],
                                self.recipe["train"]["batch_size"], self.train_cfg["carry_state"], *ranks)
         return char_metrics(nats)
+
+    def gradient_probe(self, model, length: int, batch: int) -> ProbeInputs:
+        """``batch`` windows of ``length`` dev characters, evenly spaced; the loss is that of the
+        character after each window."""
+        self.load_split("dev")
+        tokens = self.split_tokens["dev"]
+        if len(tokens) < length + 1:
+            raise SeqkitError(f"--length: the dev split has {len(tokens)} characters, too few for "
+                              f"{length} steps and the character after them; probe fewer steps")
+        starts = torch.linspace(0, len(tokens) - length - 1, batch, device=tokens.device).long()
+        chunk = tokens[starts.unsqueeze(1) + torch.arange(length + 1, device=tokens.device)]
+        x, y = chunk[:, :-1], chunk[:, 1:]
+        rnn = model.recurrent
+        inputs = model.embed(x).detach()
+        return ProbeInputs(rnn.step, rnn.initial_states(batch, device=inputs.device, dtype=inputs.dtype),
+                           inputs, lambda h: F.cross_entropy(model.head(h), y[:, -1], reduction="none"))
 
     def eval_strategy_problem(self, strategy: str) -> str | None:
         return ("its metrics score each next character of the text given the true ones before it; "

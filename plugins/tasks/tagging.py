@@ -50,7 +50,7 @@ class Tagging(Task):
     eval_splits = ("dev", "test")  # test where the dataset has one (load_split says when not)
     options = {
         "data": {
-            "dataset": Option("python-tokens", help="a registered tagging dataset (python-tokens, conll)"),
+            "dataset": Option("python-tokens", help="a registered tagging dataset (python-tokens, conll, roles)"),
             "scheme": Option("auto", choices=SCHEMES,
                              help="span scheme of the tags for span F1: auto detects bio / bioes; none"),
         },

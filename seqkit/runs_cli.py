@@ -1,0 +1,135 @@
+"""``seqkit runs``: the runs under a folder at a glance — task, cell, progress, best and test
+metrics, time, and whether each finished, stopped or is training now.
+
+Everything comes from the files a run writes (``recipe.yaml``, ``metrics.jsonl``) and its lock
+(``seqkit.run_lock``); no checkpoint is opened, so listing stays fast for large models.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from seqkit.errors import SeqkitError
+
+
+def add_runs_parser(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser("runs", parents=[common], help="list the runs under a folder",
+                       description="A table of the runs under DIR (default: runs/): task, cell, "
+                                   "steps done, best validation and test metrics, training time, "
+                                   "state (finished, stopped or running).")
+    p.add_argument("dir", nargs="?", default="runs", help="folder holding run directories (default: runs)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+    return p
+
+
+def runs_command(args) -> int:
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise SeqkitError(f"{folder}: no such folder; name the folder your runs are in "
+                          f"(seqkit runs DIR)")
+    runs = [describe_run(path.parent) for path in sorted(folder.rglob("recipe.yaml"))
+            if (path.parent / "metrics.jsonl").exists()]
+    if args.json:
+        print(json.dumps(runs))
+    else:
+        _print_table(folder, runs)
+    return 0
+
+
+def describe_run(run_dir: Path) -> dict:
+    """One run's row: from its recipe and metrics, nothing else."""
+    from seqkit.run_lock import is_training
+
+    recipe = _recipe(run_dir)
+    records = read_metrics(run_dir / "metrics.jsonl")
+    train = recipe.get("train") or {}
+    model = recipe.get("model") or {}
+    metric, mode = _best_metric(recipe)
+    vals = [r for r in records if r.get("split") == "val" and isinstance(r.get(metric), (int, float))]
+    best = (min if mode == "min" else max)(vals, key=lambda r: r[metric]) if vals else None
+    test = next((r for r in reversed(records) if r.get("split") == "test"), None)
+    end = next((r for r in reversed(records) if r.get("split") == "end"), None)
+    timed = [r["elapsed"] for r in records if isinstance(r.get("elapsed"), (int, float))]
+    if is_training(run_dir):
+        state = "running"
+    elif end is not None:
+        state = "finished" if end.get("stopped") == "finished" else f"finished ({end.get('stopped')})"
+    else:
+        state = "stopped"
+    decoder_cell = (model.get("decoder") or {}).get("cell") if isinstance(model.get("decoder"), dict) else None
+    return {
+        "run": str(run_dir), "task": recipe.get("task"), "cell": model.get("cell"),
+        **({"decoder_cell": decoder_cell} if decoder_cell and decoder_cell != model.get("cell") else {}),
+        "step": max((r.get("step", 0) for r in records), default=0), "steps": train.get("steps"),
+        "best_metric": metric,
+        "best": None if best is None else {k: v for k, v in best.items() if k not in ("split", "elapsed")},
+        "test": None if test is None else {k: v for k, v in test.items() if k != "split"},
+        "elapsed": max(timed, default=0.0), "state": state,
+    }
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a line torn by a kill (the last) is left out."""
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
+def _recipe(run_dir: Path) -> dict:
+    try:
+        recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SeqkitError(f"{run_dir / 'recipe.yaml'}: cannot read it ({type(exc).__name__}); "
+                          f"is this a seqkit run?") from None
+    return recipe if isinstance(recipe, dict) else {}
+
+
+def _best_metric(recipe: dict) -> tuple[str, str]:
+    """The task's own choice of best checkpoint, as the trainer made it; loss where the task
+    cannot be built here (its plugin is not installed)."""
+    import torch
+
+    from seqkit.registry import get_registry
+
+    try:
+        task = get_registry().get("task", recipe["task"])(recipe, torch.device("cpu"))
+        metric, mode = task.best_metric
+        return str(metric), mode
+    except Exception:  # any plugin's failure only costs the column its choice
+        return "loss", "min"
+
+
+def _print_table(folder: Path, runs: list[dict]) -> None:
+    from rich.table import Table
+
+    from seqkit.console import stdout_console
+    from seqkit.progress import format_metric
+
+    console = stdout_console()
+    if not runs:
+        console.print(f"no runs under {folder}")
+        return
+    table = Table(title=f"runs under {folder}")
+    for column in ("run", "task", "cell", "steps", "best (val)", "test", "time", "state"):
+        table.add_column(column, justify="right" if column in ("steps", "time") else "left")
+    for run in runs:
+        metric = run["best_metric"]
+        best = run["best"]
+        test = run["test"]
+        cell = run["cell"] + (f" → {run['decoder_cell']}" if "decoder_cell" in run else "")
+        minutes, seconds = divmod(int(run["elapsed"]), 60)
+        table.add_row(
+            run["run"], str(run["task"]), cell, f"{run['step']}/{run['steps']}",
+            "-" if best is None else f"{metric} {format_metric(best[metric])} @ {best['step']}",
+            "-" if test is None or metric not in test else f"{metric} {format_metric(test[metric])}",
+            f"{minutes}m{seconds:02d}s", run["state"])
+    console.print(table)

@@ -1,0 +1,110 @@
+"""seqkit runs (a table of runs with their state) and seqkit plot (a PNG of metrics against step
+or time), on real runs: finished, stopped by a signal, stopped by its time limit, training now."""
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from conftest import needs_extra, run_cli, site_without
+from _tiny_runs import tiny_recipe
+from seqkit.run import start_run
+from seqkit.run_lock import training_lock
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """runs/finished (12 steps), runs/timed (stopped by train.time_limit), runs/killed (no end:
+    a signal or a kill leaves its metrics without the end line), runs/other/deep (nested)."""
+    root = tmp_path_factory.mktemp("runs") / "runs"
+    start_run(tiny_recipe(root / "finished"), display="silent")
+    start_run(tiny_recipe(root / "timed", "train.steps=100000", "train.time_limit=0.5"), display="silent")
+    start_run(tiny_recipe(root / "killed", "train.steps=8"), display="silent")
+    metrics = root / "killed" / "metrics.jsonl"
+    metrics.write_text("".join(line + "\n" for line in metrics.read_text().splitlines()[:-1]))
+    start_run(tiny_recipe(root / "other" / "deep", "train.steps=4", "model.cell=gru"), display="silent")
+    return root
+
+
+def test_runs_lists_each_run_with_its_state_progress_and_best_metrics(runs):
+    done = run_cli("runs", runs, "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["run"]: row for row in json.loads(done.stdout)}
+    assert sorted(rows) == [str(runs / n) for n in ("finished", "killed", "other/deep", "timed")]
+    finished = rows[str(runs / "finished")]
+    assert finished["state"] == "finished" and (finished["step"], finished["steps"]) == (12, 12)
+    val = [json.loads(l) for l in (runs / "finished" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(l)["split"] == "val"]
+    best = min(val, key=lambda r: r["loss"])
+    assert finished["best_metric"] == "loss" and finished["best"]["step"] == best["step"]
+    assert finished["best"]["loss"] == best["loss"] and finished["elapsed"] == val[-1]["elapsed"]
+    assert rows[str(runs / "timed")]["state"] == "finished (time_limit)"
+    assert rows[str(runs / "timed")]["step"] < 100000
+    assert rows[str(runs / "killed")]["state"] == "stopped"
+    assert rows[str(runs / "other/deep")]["cell"] == "gru"
+
+
+def test_a_run_being_trained_reads_as_running_and_cannot_be_resumed_meanwhile(runs):
+    with training_lock(runs / "finished"):  # what a training process holds
+        listed = {r["run"]: r["state"] for r in json.loads(run_cli("runs", runs, "--json").stdout)}
+        resumed = run_cli("run", "--resume", runs / "finished")
+    assert listed[str(runs / "finished")] == "running"
+    assert resumed.returncode == 2 and "is training this run now" in resumed.stderr
+    assert len(resumed.stderr.strip().splitlines()) == 1
+    listed = {r["run"]: r["state"] for r in json.loads(run_cli("runs", runs, "--json").stdout)}
+    assert listed[str(runs / "finished")] == "finished"  # the lock went with its holder
+
+
+def test_runs_prints_a_table_and_says_when_there_is_nothing(runs, tmp_path):
+    table = run_cli("runs", runs)
+    assert table.returncode == 0, table.stderr
+    for text in ("finished (time_limit)", "stopped", "12/12", "loss ", "other/deep"):
+        assert text in table.stdout, text
+    empty = run_cli("runs", tmp_path)
+    assert empty.returncode == 0 and empty.stdout.strip() == f"no runs under {tmp_path}"
+    missing = run_cli("runs", tmp_path / "nope")
+    assert missing.returncode == 2 and missing.stderr.startswith(f"{tmp_path / 'nope'}: no such folder")
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_draws_several_runs_into_one_png(runs, tmp_path):
+    needs_extra("matplotlib", "plot")
+    out = tmp_path / "cmp.png"
+    done = run_cli("plot", runs / "finished", runs / "other" / "deep", "--metric", "bits_per_char",
+                   "-o", out, "--json")
+    assert done.returncode == 0, done.stderr
+    width, height = _png_size(out)
+    assert width > 300 and height > 200 and out.stat().st_size > 5000
+    curves = json.loads(done.stdout)["curves"]
+    val = [json.loads(l) for l in (runs / "finished" / "metrics.jsonl").read_text().splitlines()]
+    assert curves["finished"] == [[r["step"], r["bits_per_char"]] for r in val if r["split"] == "val"]
+    assert [step for step, _ in curves["deep"]] == [4]
+
+
+def test_plot_without_output_writes_into_the_run_and_time_is_in_minutes(runs):
+    needs_extra("matplotlib", "plot")
+    done = run_cli("plot", runs / "finished", "--split", "train", "--x", "time", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["output"] == str(runs / "finished" / "plot.png") and _png_size(runs / "finished" / "plot.png")
+    train = [json.loads(l) for l in (runs / "finished" / "metrics.jsonl").read_text().splitlines()]
+    assert report["curves"]["finished"] == [[r["elapsed"] / 60, r["loss"]] for r in train if r["split"] == "train"]
+
+
+def test_plot_errors_are_one_line(runs, tmp_path):
+    wrong = run_cli("plot", runs / "finished", "--metric", "word_error_rate")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"{runs / 'finished' / 'metrics.jsonl'}: no 'word_error_rate' in its val lines; logged there: "
+        f"bits_per_char, loss, perplexity (choose with --metric)")
+    nowhere = run_cli("plot", tmp_path)
+    assert nowhere.returncode == 2 and "no metrics.jsonl" in nowhere.stderr
+    without = run_cli("plot", runs / "finished", "-o", tmp_path / "x.png",
+                      site=site_without("matplotlib", tmp_path / "hide"))
+    assert without.returncode == 2
+    assert without.stderr.strip() == 'matplotlib is not installed: pip install "seqkit[plot]"'
