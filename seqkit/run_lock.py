@@ -25,16 +25,19 @@ def training_lock(run_dir: Path):
     if fcntl is None:
         yield
         return
-    fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    path = Path(run_dir) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise SeqkitError(busy(run_dir)) from None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SeqkitError(busy(run_dir)) from None
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
+        path.unlink(missing_ok=True)  # while still locked: a run folder keeps only the run's files
         os.close(fd)  # closing releases the lock
 
 

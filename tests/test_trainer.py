@@ -45,8 +45,9 @@ def test_same_seed_gives_the_same_numbers_and_writes_the_run_directory(tmp_path)
     assert metric_lines(tmp_path / "a") == metric_lines(tmp_path / "b")
     lines = metric_lines(tmp_path / "a")
     assert [l["step"] for l in lines if l["split"] == "val"] == [4, 8, 12]
-    assert {"loss", "bits_per_char", "perplexity"} <= set(lines[-1])
-    assert lines[-1]["bits_per_char"] == pytest.approx(lines[-1]["loss"] / math.log(2))
+    assert lines[-1] == {"step": 12, "split": "end", "stopped": "finished"}  # it ended as planned
+    assert {"loss", "bits_per_char", "perplexity"} <= set(lines[-2])
+    assert lines[-2]["bits_per_char"] == pytest.approx(lines[-2]["loss"] / math.log(2))
     for name in ("recipe.yaml", "checkpoints/last.pt", "checkpoints/best.pt"):
         assert (tmp_path / "a" / name).is_file()
     assert load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["step"] == 12
@@ -175,7 +176,8 @@ def test_time_limit_stops_and_evaluates(tmp_path):
     result = start_run(tiny_recipe(tmp_path / "r", "train.steps=100000", "train.time_limit=0.5"),
                        display="silent")
     assert result.stopped == "time_limit" and result.step < 100000
-    assert metric_lines(tmp_path / "r")[-1] == {"step": result.step, "split": "val", **result.final}
+    assert metric_lines(tmp_path / "r")[-2:] == [{"step": result.step, "split": "val", **result.final},
+                                                 {"step": result.step, "split": "end", "stopped": "time_limit"}]
 
 
 def test_a_run_that_used_its_time_limit_resumes_only_with_a_larger_one(tmp_path):

@@ -183,7 +183,8 @@ def test_a_run_scores_its_best_checkpoint_on_test_with_the_recipes_strategy(trai
     assert test["strategy"] == "beam" and test["options"]["beam_size"] == 3
     assert test["step"] == result["best"]["step"]
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert logged[-1]["split"] == "test" and logged[-1]["checkpoint_step"] == test["step"]
+    assert logged[-2]["split"] == "test" and logged[-2]["checkpoint_step"] == test["step"]
+    assert logged[-1] == {"step": result["step"], "split": "end", "stopped": "finished"}
     again = cli_json("eval", run_dir, "--split", "test", "--strategy", "beam", "--beam-size", "3")
     assert again["metrics"] == pytest.approx(test["metrics"], rel=1e-6)
     by_default = cli_json("eval", run_dir, "--split", "test")  # the recipe's strategy, beam 3
