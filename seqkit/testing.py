@@ -23,7 +23,8 @@ the cell (in float64, so tolerances can be tight) and checks, in this order:
   batch gives each sequence exactly what it gets alone (outputs and final states, both
   directions), padding outputs are zero, and ``Recurrent.step`` matches ``forward``.
 - ``save/load``: a ``torch.save``/``torch.load`` round trip of the state dict reproduces outputs.
-- ``cuda`` (only when CUDA is available): the same outputs on the GPU as on the CPU.
+- ``cuda`` (only when CUDA is available): the same outputs on the GPU as on the CPU (float32,
+  TF32 off), final states and gradients on the GPU.
 
 A failed check raises ``AssertionError`` whose message starts with the cell and the property.
 The global random state is left as it was.
@@ -265,7 +266,15 @@ def _cuda(make: _Factory) -> None:
     gpu = gpu.cuda()
     x, lengths = make.inputs(3, 6).float(), torch.tensor([6, 2, 4])
     expected, _ = cpu(x, lengths=lengths)
-    actual, finals = gpu(x.cuda(), lengths=lengths.cuda())
+    # TF32 (on by default for cuDNN's RNNs) rounds inputs to 10 bits: a precision users choose,
+    # compared here with it off.
+    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            actual, finals = gpu(x.cuda(), lengths=lengths.cuda())
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
     _assert_close(actual, expected, "float32 outputs on CUDA vs CPU", tolerance=1e-4)
     assert all(leaf.is_cuda for f in finals for leaf in _leaves(f)), "final states left the GPU"
     actual.sum().backward()

@@ -1,4 +1,6 @@
 """The built-in cells: registered as plugins, the lecture's equations, and torch.nn equivalence."""
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -285,3 +287,15 @@ def test_residual_cell_keeps_gradient_alive_over_long_sequences():
         outputs[:, -1].sum().backward()
         norms[name] = x.grad[0, 0].norm().item()
     assert norms["residual"] > 100 * norms["tanh"]
+
+
+def test_cudnns_weight_layout_warning_is_silenced_for_built_in_cells_only():
+    # cuDNN warns on every call of torch's RNN kernels with weights that are not one flat buffer
+    # (a GPU-only path): it names the calling frame's module, which decides who sees it.
+    get_registry()  # the built-in cells install their warning filter when they load
+    message = ("RNN module weights are not part of single contiguous chunk of memory. This means "
+               "they need to be compacted at every call, possibly greatly increasing memory usage.")
+    with warnings.catch_warnings(record=True) as shown:  # pytest.warns would show every warning
+        for module in ("seqkit.plugins.cells.lstm", "seqkit.plugins.cells.gru", "user_code"):
+            warnings.warn_explicit(message, UserWarning, f"{module}.py", 1, module=module)
+    assert [w.filename for w in shown] == ["user_code.py"]

@@ -194,7 +194,7 @@ def test_one_hot_inputs_as_in_the_lecture(task):
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     start_run(tiny_recipe(run_dir, "model.dropout=0.0"), display="silent")
-    return load_run(run_dir)
+    return load_run(run_dir, device="cpu")  # the tests below make their inputs on the CPU
 
 
 def test_load_run_rebuilds_task_and_model_without_data(trained):

@@ -154,7 +154,7 @@ def test_run_eval_decode_for_each_output(tmp_path, output):
         "eval", run_dir, "--split", "test")["metrics"])
 
     decoded = cli_json("decode", run_dir, "--input", "the dog sees Anna Smith", "--input", "Zorro eats")
-    run = load_run(run_dir)
+    run = load_run(run_dir, device="cpu")  # the tensors below are made on the CPU
     for entry, words in zip(decoded["results"], (["the", "dog", "sees", "Anna", "Smith"], ["Zorro", "eats"])):
         assert entry["tokens"] == words and len(entry["tags"]) == len(words)
         assert entry["unknown"] == [w not in run.task.words.index for w in words]
@@ -176,7 +176,7 @@ def test_autoregressive_exact_decoding_through_the_cli_is_the_brute_force_argmax
     run_dir, _ = run_recipe(tmp_path, "ar", "model.output=autoregressive")
     words = ["Bob", "likes", "a", "cat"]
     entry = cli_json("decode", run_dir, "--input", " ".join(words), "--strategy", "exact")["results"][0]
-    run = load_run(run_dir)
+    run = load_run(run_dir, device="cpu")  # the tensors below are made on the CPU
     ids = torch.tensor([[run.task.words.index.get(w, UNKNOWN_ID) for w in words]])
     every = torch.tensor(list(itertools.product(range(len(run.task.tag_names)), repeat=len(words))))
     with torch.no_grad():

@@ -9,12 +9,19 @@ state is read at each sequence's last real step, and outputs past the end are ze
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import torch
 from torch import nn
 
 from seqkit.state import State, map_state
+
+# cuDNN warns when an RNN's weights are not one flat buffer, as nn.LSTM keeps them: a cell owns
+# its few small weight tensors, which cuDNN copies into one per call. A small cost, not a fault,
+# and the warning would reach every GPU user of a built-in cell (the warning names the caller).
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous",
+                        category=UserWarning, module=r"seqkit\.plugins\.cells\.")
 
 Kernel = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
 
