@@ -41,6 +41,9 @@ TRAIN_OPTIONS = {
     "schedule": Option("constant", choices=("constant", "cosine")),
     "warmup_steps": Option(0, min=0),
     "clip_grad_norm": Option(1.0, min=0.0, help="0 turns clipping off"),
+    "precision": Option("fp32", choices=("fp32", "bf16-mixed"),
+                        help="bf16-mixed: the training step's matrix products in bfloat16 "
+                             "(torch.autocast), the weights and optimizer in float32"),
     "eval_every": Option(200, min=1, help="steps between validation and checkpoints"),
     "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
     "log_every": Option(20, min=1),

@@ -28,7 +28,7 @@ import shlex
 import signal
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +145,8 @@ class Trainer:
 
             self.compute_loss = DistributedDataParallel(
                 self.compute_loss, device_ids=[device.index] if device.type == "cuda" else None)
+
+        self.autocast = mixed_precision(self.train["precision"], device)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -302,7 +304,9 @@ class Trainer:
         """Train on the batch of the current step (this rank's share of it); returns the number
         of tokens of the whole step, over every rank."""
         c = self.counters
-        loss, tokens = self.compute_loss(self.task.train_batch(c.step))
+        batch = self.task.train_batch(c.step)
+        with self.autocast():
+            loss, tokens = self.compute_loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         weighted_sum = loss.detach() * tokens
         if self.world > 1:
@@ -422,6 +426,29 @@ class Trainer:
     def _diverged(self, what: str) -> None:
         raise SeqkitError(f"training stopped: {what}; {self._kept()}; try a lower train.lr or "
                           f"train.clip_grad_norm")
+
+
+def mixed_precision(precision: str, device: torch.device):
+    """The context of the training step's forward for ``train.precision``.
+
+    ``bf16-mixed`` is torch.autocast in bfloat16: matrix products (and torch's fused RNN kernels)
+    in bfloat16, the weights, their gradients and the optimizer in float32, so no loss scaling is
+    needed (bfloat16 has float32's range). Validation, the final test and decoding stay in float32.
+    """
+    if precision != "bf16-mixed":
+        return nullcontext
+    if device.type == "cpu" and not _cpu_has_bfloat16() and is_main():
+        warnings.warn("train.precision: bf16-mixed on a CPU without bfloat16 instructions "
+                      "(AMX or AVX512-BF16) is slower than fp32; set train.precision: fp32",
+                      SeqkitWarning)
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _cpu_has_bfloat16() -> bool:
+    """Does this CPU multiply bfloat16 in hardware? (True where torch cannot tell.)"""
+    checks = [getattr(torch.cpu, name, None)
+              for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return not all(checks) or any(check() for check in checks)
 
 
 class _TaskLoss(torch.nn.Module):
