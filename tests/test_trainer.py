@@ -69,7 +69,8 @@ class _Interrupt(Silent):
 
 @pytest.mark.parametrize("overrides", [(), ("train.sampling=random", "train.carry_state=false"),
                                        ("train.sampling=random", "train.carry_state=false",
-                                        "train.pool=12", "train.loss_on=last")])
+                                        "train.pool=12", "train.loss_on=last"),
+                                       ("train.precision=bf16-mixed",)])
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch, overrides):
     # eval_every 4 and a stop after step 10: the resumed run restarts from step 8 and must
     # replay steps 9-10 identically (dropout RNG, carried state, running loss sum, schedule).
