@@ -36,7 +36,8 @@ def add_eval_parser(sub, common) -> argparse.ArgumentParser:
     where.add_argument("--input-file", metavar="FILE", help="score this labelled file instead")
     p.add_argument("--strategy", help="decoding strategy, for tasks whose evaluation decodes "
                                       "(default: the task's own choice)")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto); the run's "
+                                    "device reproduces its logged metrics to the last bit")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: run, task, checkpoint, split or file, metrics")
     report = p.add_argument_group("search errors (seqkit.search_report)")

@@ -147,14 +147,15 @@ def test_run_eval_decode_for_each_output(tmp_path, output):
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     val = [{k: v for k, v in m.items() if k not in ("step", "split", "elapsed")}
            for m in logged if m["split"] == "val"]
-    report = cli_json("eval", run_dir, "--checkpoint", "last")
+    report = cli_json("eval", run_dir, "--checkpoint", "last", "--device", "cpu")  # the run's device
     assert report["metrics"] == val[-1]  # the trainer's own evaluation, exactly
     assert report["tables"] == result["tables"]
     assert {"accuracy", "macro_f1", "unseen_accuracy", "span_f1"} <= set(cli_json(
         "eval", run_dir, "--split", "test")["metrics"])
 
-    decoded = cli_json("decode", run_dir, "--input", "the dog sees Anna Smith", "--input", "Zorro eats")
-    run = load_run(run_dir, device="cpu")  # the tensors below are made on the CPU
+    decoded = cli_json("decode", run_dir, "--input", "the dog sees Anna Smith", "--input", "Zorro eats",
+                       "--device", "cpu")
+    run = load_run(run_dir, device="cpu")  # the tensors below are made on the CPU, as the decoding ran
     for entry, words in zip(decoded["results"], (["the", "dog", "sees", "Anna", "Smith"], ["Zorro", "eats"])):
         assert entry["tokens"] == words and len(entry["tags"]) == len(words)
         assert entry["unknown"] == [w not in run.task.words.index for w in words]
