@@ -12,8 +12,9 @@ from seqkit.hookspecs import hookimpl
 from seqkit.metric_logger import MetricLogger
 from seqkit.options import Option
 from seqkit.decoding import Decoder
+from seqkit.dropout import Dropout
 from seqkit.plugin_types import Dataset, Task
 from seqkit.recurrent import Recurrent
 
-__all__ = ["Cell", "Dataset", "Decoder", "MetricLogger", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
+__all__ = ["Cell", "Dataset", "Decoder", "Dropout", "MetricLogger", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
            "__version__"]

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from seqkit.cell import Cell
+from seqkit.dropout import Dropout
 from seqkit.state import State
 
 
@@ -32,7 +33,7 @@ class Recurrent(nn.Module):
             for layer in range(layers)
             for _ in range(self.directions)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def initial_states(self, batch_size: int, device=None, dtype=None) -> list[State]:
         return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]

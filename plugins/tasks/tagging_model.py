@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqkit import Recurrent, SeqkitError
+from seqkit import Dropout, Recurrent, SeqkitError
 
 from .crf import PADDING_TAG, LinearChainCRF
 from .tagging_step import TaggerStepModel, greedy_tags
@@ -56,7 +56,7 @@ class TaggerModel(nn.Module):
         word_size = embedding_size + (self.chars.output_size if self.chars else 0)
         self.encoder = Recurrent(cell, word_size, hidden_size, layers=layers, dropout=dropout,
                                  bidirectional=bidirectional, **cell_options)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         memory_size = hidden_size * self.encoder.directions
         if output == "autoregressive":
             # Tag id num_tags is the step model's end symbol; as the previous tag it marks the start.

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from seqkit import Recurrent
+from seqkit import Dropout, Recurrent
 from seqkit.state import State
 
 from .translation_attention import SCORES, Attention
@@ -106,7 +106,7 @@ class Seq2SeqModel(nn.Module):
                           else Attention(attention, decoder_hidden_size, memory_size, attention_size))
         self.combine = nn.Linear(memory_size + decoder_hidden_size, decoder_hidden_size, bias=False)  # W_c
         self.head = nn.Linear(decoder_hidden_size, target_vocab_size)  # W_o, b_o
-        self.encoder_dropout, self.decoder_dropout = nn.Dropout(encoder_dropout), nn.Dropout(decoder_dropout)
+        self.encoder_dropout, self.decoder_dropout = Dropout(encoder_dropout), Dropout(decoder_dropout)
         never = torch.zeros(target_vocab_size, dtype=torch.bool)
         never[list(NEVER_PREDICTED)] = True
         self.register_buffer("never_predicted", never, persistent=False)
