@@ -33,6 +33,12 @@ def forward_backward(dropout: torch.nn.Module, x: torch.Tensor, grad: torch.Tens
     return call
 
 
+def timings(times: dict) -> dict:
+    """Median ms of each contender, and torch's time over seqkit's (median of per-round ratios)."""
+    return {"ms": {name: 1e3 * statistics.median(t) for name, t in times.items()},
+            "speedup": statistics.median(a / b for a, b in zip(times["torch.nn.Dropout"], times["seqkit.Dropout"]))}
+
+
 def compare(shape: tuple[int, ...], p: float, repeats: int) -> dict:
     result = {"machine": machine(), "shape": list(shape), "p": p}
     for dtype in (torch.float32, torch.bfloat16):
@@ -40,10 +46,7 @@ def compare(shape: tuple[int, ...], p: float, repeats: int) -> dict:
         grad = torch.randn(shape, dtype=dtype)
         calls = {"torch.nn.Dropout": forward_backward(torch.nn.Dropout(p), x, grad),
                  "seqkit.Dropout": forward_backward(Dropout(p), x, grad)}
-        times = paired_rounds(calls, repeats)
-        result[str(dtype).removeprefix("torch.")] = {
-            "ms": {name: 1e3 * statistics.median(t) for name, t in times.items()},
-            "speedup": statistics.median(a / b for a, b in zip(times["torch.nn.Dropout"], times["seqkit.Dropout"]))}
+        result[str(dtype).removeprefix("torch.")] = timings(paired_rounds(calls, repeats))
     return result
 
 
@@ -70,9 +73,7 @@ def compare_steps(recipe_path: str, repeats: int) -> dict:
         params = {n: [q for q in t.model.parameters() if q.requires_grad] for n, t in trainers.items()}
         times = paired_rounds({n: (lambda n=n: trainers[n]._optimizer_step(params[n])) for n in trainers},
                               repeats)
-    return {"recipe": str(recipe_path), "precision": precision, "dropout_modules": swapped,
-            "ms_per_step": {n: 1e3 * statistics.median(t) for n, t in times.items()},
-            "speedup": statistics.median(a / b for a, b in zip(times["torch.nn.Dropout"], times["seqkit.Dropout"]))}
+    return {"recipe": str(recipe_path), "precision": precision, "dropout_modules": swapped, **timings(times)}
 
 
 def main(argv=None) -> None:
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
         print(f"  {dtype:>8}: torch.nn.Dropout {ms['torch.nn.Dropout']:.2f} ms, seqkit.Dropout "
               f"{ms['seqkit.Dropout']:.2f} ms, {result[dtype]['speedup']:.2f}x")
     if "steps" in result:
-        steps, ms = result["steps"], result["steps"]["ms_per_step"]
+        steps, ms = result["steps"], result["steps"]["ms"]
         print(f"{steps['recipe']} ({steps['precision']}, {steps['dropout_modules']} dropout modules), a "
               f"training step: torch.nn.Dropout {ms['torch.nn.Dropout']:.1f} ms, seqkit.Dropout "
               f"{ms['seqkit.Dropout']:.1f} ms, {steps['speedup']:.2f}x")
