@@ -15,6 +15,7 @@ from seqkit.decoding import Decoder
 from seqkit.dropout import Dropout
 from seqkit.plugin_types import Dataset, Task
 from seqkit.recurrent import Recurrent
+from seqkit.api import Run, load_run, train  # after the base classes: it loads the registry's modules
 
-__all__ = ["Cell", "Dataset", "Decoder", "Dropout", "MetricLogger", "Option", "Recurrent", "SeqkitError", "Task", "hookimpl",
-           "__version__"]
+__all__ = ["Cell", "Dataset", "Decoder", "Dropout", "MetricLogger", "Option", "Recurrent", "Run",
+           "SeqkitError", "Task", "hookimpl", "load_run", "train", "__version__"]

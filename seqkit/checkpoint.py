@@ -38,8 +38,26 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
             # weights_only refuses any pickle that would import or call arbitrary code
             raise SeqkitError(f"{path}: refused: this file needs arbitrary code to unpickle, which "
                               f"seqkit never runs; it is not a seqkit checkpoint ({needs_code})") from None
+        recipe = _recipe_in(path)
+        if recipe is not None:
+            output = recipe.get("output") or f"runs/{recipe['task']}"
+            raise SeqkitError(f"{path}: is a recipe, not a trained run; train it with 'seqkit run "
+                              f"{path}', then use its run folder ({output})") from None
         raise SeqkitError(f"{path}: not a readable checkpoint (corrupt or truncated): "
                           f"{type(exc).__name__}: {lines[0].split('. ')[0]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SeqkitError(f"{path}: not a seqkit checkpoint (expected format {FORMAT})")
     return state
+
+
+def _recipe_in(path: Path) -> dict | None:
+    """The recipe ``path`` holds, when a user gave a recipe where a run belongs; else None."""
+    import yaml
+
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 20).decode("utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("task"), str) else None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
+from dataclasses import replace
+from pathlib import Path
 
-from seqkit.errors import SeqkitError, SeqkitWarning
-from seqkit.strategy_flags import (check_flags, check_strategy, flag, flag_named, given_options,
-                                   strategy_values, use_strategy_flags)
+from seqkit.api import check_strategy_options
+from seqkit.errors import SeqkitError
+from seqkit.strategy_flags import CLI_NAMING, given_options, use_strategy_flags
+from seqkit.text_files import read_text_file
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
 _OWN_FLAGS = {"checkpoint", "strategy", "prompt", "input", "input_file", "length", "json", "device",
@@ -42,13 +44,9 @@ def add_decode_parser(sub, common) -> argparse.ArgumentParser:
 def _given_inputs(args) -> list[str] | None:
     """Inputs from the command line (--prompt, --input, --input-file), or None for the recipe's."""
     if args.input_file:
-        try:
-            with open(args.input_file, encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except FileNotFoundError:
-            raise SeqkitError(f"{args.input_file}: no such input file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SeqkitError(f"{args.input_file}: cannot read inputs: {exc}") from None
+        if not Path(args.input_file).exists():
+            raise SeqkitError(f"{args.input_file}: no such input file")
+        lines = read_text_file(args.input_file).removeprefix("\ufeff").splitlines()
         if not lines:
             raise SeqkitError(f"{args.input_file}: no inputs (the file is empty); put one per line")
         return lines
@@ -64,62 +62,25 @@ def _inputs_source(args) -> str:
     return "decode.prompt (the run's recipe)"
 
 
-def _recipe_inputs(recipe_decode: dict) -> list[str]:
-    if isinstance(recipe_decode.get("prompt"), str):
-        return [recipe_decode["prompt"]]
-    raise SeqkitError("seqkit decode: give --input TEXT or --input-file FILE (the run's recipe "
-                      "has no decode.prompt)")
-
-
 def decode_command(args) -> int:
+    from seqkit.api import load_run
     from seqkit.decode_progress import decode_progress
-    from seqkit.decoding import NonFiniteLogProbs, build_decoder
-    from seqkit.run import checkpoint_path, load_run
 
     flags = given_options(args)
+    naming = replace(CLI_NAMING, inputs=_inputs_source(args), no_inputs=(
+        "seqkit decode: give --input TEXT or --input-file FILE (the run's recipe has no decode.prompt)"))
     if args.strategy is not None:  # mistakes in flags fail before a model is loaded
-        check_flags(args.strategy, flags)
+        check_strategy_options(args.strategy, flags, naming)
     if args.length is not None and args.length < 1:
         raise SeqkitError(f"--length: must be >= 1; got {args.length}")
     inputs = _given_inputs(args)
-    run = load_run(args.run, args.checkpoint, args.device)
-    recipe_decode = run.recipe.get("decode", {})
-    strategy = args.strategy or recipe_decode["strategy"]
-    check_strategy(strategy, flags)
-    problem = run.task.decode_strategy_problem(strategy)
-    if problem:
-        where = "--strategy" if args.strategy else "decode.strategy (the run's recipe)"
-        raise SeqkitError(f"{where}: '{strategy}' does not apply to this {run.recipe['task']} run: "
-                          f"{problem}")
-    decoder = build_decoder(strategy, strategy_values(strategy, flags, recipe_decode))
-    inputs = inputs or _recipe_inputs(recipe_decode)
-    _, note = run.task.normalize_inputs(inputs)
-    if note:
-        warnings.warn(f"{_inputs_source(args)}: {note}", SeqkitWarning)
-    _warn_ineffective(run, decoder, flags)
-    try:
-        report = run.task.decode(run.model, inputs, decoder, args.length, progress=decode_progress)
-    except NonFiniteLogProbs as exc:
-        raise SeqkitError(f"{checkpoint_path(args.run, args.checkpoint)}: {exc}") from None
-    except SeqkitError as exc:  # name the flags the user typed (--length), not recipe keys
-        raise SeqkitError(*map(flag_named, exc.problems)) from None
-    report = {"strategy": strategy, "options": decoder.config, **report}
+    run = load_run(args.run, checkpoint=args.checkpoint, device=args.device or "auto")
+    report = run.decode_report(inputs, args.strategy, args.length, flags, naming, decode_progress)
     if args.json:
         print(json.dumps(report))
     else:
         _print(run.task, report)
     return 0
-
-
-def _warn_ineffective(run, decoder, flags: dict) -> None:
-    """Warn about options set to values that change nothing with this run's step model."""
-    try:
-        step_model = run.task.step_model(run.model)
-    except SeqkitError:  # a task that decodes without one (a softmax tagger): nothing to check
-        return
-    for key, why in decoder.ineffective_options(step_model).items():
-        where = flag(key) if key in flags else f"decode.{key} (the run's recipe)"
-        warnings.warn(f"{where}: {why}", SeqkitWarning)
 
 
 def _print(task, report: dict) -> None:

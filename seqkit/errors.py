@@ -9,6 +9,15 @@ class SeqkitError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+class MissingPackage(SeqkitError):
+    """An optional package a component needs is not installed. ``install`` is the command that
+    brings it, for callers that say it in their own words (``seqkit eval`` has no ``--set``)."""
+
+    def __init__(self, problem: str, package: str, install: str):
+        super().__init__(problem)
+        self.package, self.install = package, install
+
+
 class SeqkitWarning(UserWarning):
     """Something the user should know that does not stop the command; the CLI prints one line."""
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from seqkit.api import check_strategy_options
 from seqkit.errors import SeqkitError
-from seqkit.strategy_flags import check_flags, flag, given_options, strategy_values, use_strategy_flags
+from seqkit.strategy_flags import CLI_NAMING, flag, given_options, use_strategy_flags
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
 _OWN_FLAGS = {"checkpoint", "split", "input_file", "strategy", "json", "device", "debug", "help",
               "search_report", "beam_sizes", "limit"}
-
-# The split a file named with --input-file is held as (``Task.load_split(FILE_SPLIT, path)``).
-FILE_SPLIT = "file"
 
 
 def add_eval_parser(sub, common) -> argparse.ArgumentParser:
@@ -53,10 +50,7 @@ def add_eval_parser(sub, common) -> argparse.ArgumentParser:
 
 
 def eval_command(args) -> int:
-    import torch
-
-    from seqkit.decoding import build_decoder
-    from seqkit.run import checkpoint_path, load_run
+    from seqkit.api import load_run
 
     flags = given_options(args)
     if args.search_report:
@@ -64,28 +58,12 @@ def eval_command(args) -> int:
     if args.limit or args.beam_sizes != "5":
         raise SeqkitError(f"{'--limit' if args.limit else '--beam-sizes'}: only applies with --search-report")
     if args.strategy is not None:  # mistakes in flags fail before a model is loaded
-        check_flags(args.strategy, flags)
+        check_strategy_options(args.strategy, flags, CLI_NAMING)
     elif flags:
         raise SeqkitError(f"{flag(next(iter(flags)))}: an option of a decoding strategy; give "
                           f"--strategy NAME too")
-    run = load_run(args.run, args.checkpoint, args.device)
-    task_name = run.recipe["task"]
-    decoder = None
-    if args.strategy is not None:
-        problem = run.task.eval_strategy_problem(args.strategy)
-        if problem:
-            raise SeqkitError(f"--strategy: '{args.strategy}' does not apply to evaluating a "
-                              f"{task_name} run: {problem}")
-        decoder = build_decoder(args.strategy,
-                                strategy_values(args.strategy, flags, run.recipe.get("decode", {})))
-    split = _load_split(args, run)
-    with torch.no_grad():
-        metrics = {k: float(v) for k, v in run.task.evaluate(run.model, split, decoder).items()}
-    report = {"run": str(args.run), "task": task_name,
-              "checkpoint": str(checkpoint_path(args.run, args.checkpoint)),
-              **({"file": str(args.input_file)} if args.input_file else {"split": split}),
-              **({"strategy": args.strategy, "options": decoder.config} if decoder else {}),
-              "metrics": metrics, "tables": run.task.breakdown(split)}
+    run = load_run(args.run, checkpoint=args.checkpoint, device=args.device or "auto")
+    report = run.evaluate_report(args.split, args.input_file, args.strategy, flags, CLI_NAMING)
     if args.json:
         print(json.dumps(report))
     else:
@@ -93,24 +71,11 @@ def eval_command(args) -> int:
     return 0
 
 
-def _load_split(args, run) -> str:
-    """Read the split (or the file) the command scores into the run's task; its name."""
-    if args.input_file:
-        run.task.load_split(FILE_SPLIT, Path(args.input_file))
-        return FILE_SPLIT
-    split = args.split or "dev"
-    if split not in run.task.eval_splits:
-        raise SeqkitError(f"--split: a {run.recipe['task']} run holds no split '{split}' (it holds: "
-                          f"{', '.join(run.task.eval_splits)}); score a file with --input-file FILE")
-    run.task.load_split(split)
-    return split
-
-
 def _search_report(args, flags: dict) -> int:
     import torch
 
+    from seqkit.api import load_run
     from seqkit.decoding import build_decoder
-    from seqkit.run import checkpoint_path, load_run
     from seqkit.search_report import EXACT, parse_beam_sizes, print_report, report_rows
 
     if args.strategy is not None:
@@ -119,16 +84,15 @@ def _search_report(args, flags: dict) -> int:
     if args.limit < 0:
         raise SeqkitError(f"--limit: must be >= 0; got {args.limit}")
     sizes = parse_beam_sizes(args.beam_sizes)
-    check_flags(EXACT, flags)  # the flags set exact's options (--max-prefixes, ...)
-    run = load_run(args.run, args.checkpoint, args.device)
+    check_strategy_options(EXACT, flags, CLI_NAMING)  # the flags set exact's options (--max-prefixes, ...)
+    run = load_run(args.run, checkpoint=args.checkpoint, device=args.device or "auto")
     decoders = {"greedy": build_decoder("greedy", {}),
                 **{f"beam{size}": build_decoder("beam", {"beam_size": size}) for size in sizes},
-                EXACT: build_decoder(EXACT, strategy_values(EXACT, flags, run.recipe.get("decode", {})))}
-    split = _load_split(args, run)
+                EXACT: run.decoder(EXACT, flags, CLI_NAMING)}
+    split = run.load_split(args.split, args.input_file, CLI_NAMING)
     with torch.no_grad():
         found = run.task.search_report(run.model, split, decoders, args.limit)
-    report = {"run": str(args.run), "task": run.recipe["task"],
-              "checkpoint": str(checkpoint_path(args.run, args.checkpoint)),
+    report = {"run": str(args.run), "task": run.recipe["task"], "checkpoint": str(run.checkpoint),
               **({"file": str(args.input_file)} if args.input_file else {}), "split": split,
               "inputs": found["inputs"], "options": {name: d.config for name, d in decoders.items()},
               "rows": report_rows(found)}

@@ -2,7 +2,8 @@
 
 Every option a registered decoder declares becomes a flag (``top_k`` -> ``--top-k``), so a
 third-party decoder's options work on the command line too. Values come from, in order: the
-flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults.
+flags, the run's recipe ``decode:`` section (when it chose the same strategy), the defaults
+(``seqkit.api.Run.decoder``).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import argparse
 import os
 import warnings
 
-from seqkit.errors import SeqkitError
+from seqkit.api import Naming
 from seqkit.options import Option
 
 
@@ -18,10 +19,9 @@ def flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def flag_named(problem: str) -> str:
-    """'decode.top_p: ...' -> '--top-p: ...'."""
-    key, sep, rest = problem.partition(": ")
-    return flag(key[len("decode."):]) + sep + rest if key.startswith("decode.") else problem
+# How the Python API's problems and warnings name what a command's user typed (its flags).
+CLI_NAMING = Naming(option=flag, strategy="--strategy", strategy_hint="--strategy NAME",
+                    inputs="--input", split="--split", file_hint="--input-file FILE")
 
 
 def given_options(args) -> dict:
@@ -93,42 +93,3 @@ def _add_strategy_flags(p: StrategyFlagsParser) -> None:
             group.add_argument(flag(key), dest=f"option_{key}", default=argparse.SUPPRESS,
                                type=_parse_as(option), choices=option.choices,
                                metavar=key.upper(), help=help_text)
-
-
-def check_strategy(strategy: str, flags: dict) -> None:
-    """``strategy`` is registered and every option flag given is one of its own."""
-    from seqkit.decoding import inapplicable_options
-    from seqkit.options import suggest
-    from seqkit.registry import get_registry
-
-    registry = get_registry()
-    known = registry.names("decoder")
-    if strategy not in known:
-        raise SeqkitError(f"--strategy: unknown strategy '{strategy}'{suggest(strategy, known)}; "
-                          f"registered: {', '.join(known)}")
-    problems = inapplicable_options(registry, strategy, flags)
-    if problems:
-        raise SeqkitError(*(f"{flag(key)}: {why}" for key, why in problems.items()))
-
-
-def check_flags(strategy: str, flags: dict) -> None:
-    """Mistakes in the strategy and its flags, found before a model is loaded, named by flag."""
-    from seqkit.decoding import build_decoder
-
-    check_strategy(strategy, flags)
-    try:
-        build_decoder(strategy, flags)
-    except SeqkitError as exc:  # name the flag the user typed, not the recipe key
-        raise SeqkitError(*map(flag_named, exc.problems)) from None
-
-
-def strategy_values(strategy: str, flags: dict, recipe_decode: dict) -> dict:
-    """The options to build ``strategy`` with: the recipe's ``decode:`` values where the recipe
-    chose this strategy (they are defaults for it only), then the flags."""
-    from seqkit.registry import get_registry
-
-    schema = get_registry().get("decoder", strategy).options
-    values = {k: recipe_decode[k] for k in schema
-              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
-    values.update(flags)
-    return values

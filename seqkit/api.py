@@ -1,0 +1,265 @@
+"""The Python API: load a trained run, decode and score with it, or train a recipe.
+
+::
+
+    import seqkit
+
+    run = seqkit.load_run("runs/char_lm")                 # or a file of `seqkit export`
+    report = run.decode("The ", strategy="beam", beam_size=8, n_best=3, length=40)
+    metrics = run.evaluate("dev")["metrics"]
+    run = seqkit.train("recipes/char_lm.yaml", overrides={"train.steps": 100})
+
+``Run.decode`` and ``Run.evaluate`` return exactly the objects ``seqkit decode --json`` and
+``seqkit eval --json`` print: the commands are thin layers over them. Input problems raise
+``seqkit.SeqkitError`` with the CLI's one-line messages, naming the keyword arguments given here
+where the CLI names its flags.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+
+from seqkit.decoding import NonFiniteLogProbs, build_decoder, inapplicable_options
+from seqkit.errors import MissingPackage, SeqkitError, SeqkitWarning
+from seqkit.options import suggest
+from seqkit.plugin_types import Task
+from seqkit.recipe import apply_overrides, load_yaml, resolve
+from seqkit.registry import get_registry
+
+# The split a file given to ``evaluate(file=...)`` is held under (``Task.load_split``).
+FILE_SPLIT = "file"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How problems and warnings name what the caller gave: Python keywords (the default) or the
+    CLI's flags. ``option`` names a strategy option (``beam_size`` or ``--beam-size``)."""
+
+    option: Callable[[str], str] = str
+    strategy: str = "strategy"
+    strategy_hint: str = "strategy=NAME"
+    inputs: str = "inputs"
+    no_inputs: str = "inputs: give one or more texts (the run's recipe has no decode.prompt)"
+    split: str = "split"
+    file_hint: str = "file=PATH"
+
+    def problem(self, text: str) -> str:
+        """'decode.top_p: ...' -> 'top_p: ...' (or '--top-p: ...')."""
+        key, sep, rest = text.partition(": ")
+        return self.option(key[len("decode."):]) + sep + rest if key.startswith("decode.") else text
+
+
+PYTHON = Naming()
+
+
+class Run:
+    """A trained run, loaded for decoding and scoring: ``seqkit.load_run`` builds one.
+
+    ``path`` is what was loaded (a run directory or an exported file), ``checkpoint`` the file
+    read, ``recipe`` the resolved recipe, ``task`` the task rebuilt from the checkpoint (its
+    vocabulary; no data read), ``model`` the model on its device, in eval mode.
+    """
+
+    def __init__(self, path: Path, checkpoint: Path, recipe: dict, task: Task, model: torch.nn.Module):
+        self.path, self.checkpoint = path, checkpoint
+        self.recipe, self.task, self.model = recipe, task, model
+
+    def __repr__(self) -> str:
+        return (f"Run({str(self.path)!r}, task={self.recipe['task']!r}, "
+                f"cell={self.recipe['model']['cell']!r}, checkpoint={str(self.checkpoint)!r})")
+
+    @property
+    def device(self) -> torch.device:
+        return self.task.device
+
+    # -- decoding ----------------------------------------------------------------------------
+    def decode(self, inputs: str | list[str] | None = None, strategy: str | None = None, *,
+               length: int | None = None, **options) -> dict:
+        """Decode ``inputs`` (a text or a list of texts; None: the recipe's ``decode.prompt``) with
+        ``strategy`` (None: the recipe's ``decode.strategy``) and its ``options`` (``beam_size=5``,
+        ``temperature=0.8``, ...; unset ones come from the recipe's ``decode:`` section where it
+        chose the same strategy). ``length``: tokens to generate, for tasks that generate (None: the
+        recipe's ``decode.length``). Returns what ``seqkit decode --json`` prints."""
+        return self.decode_report(inputs, strategy, length, options)
+
+    def decode_report(self, inputs, strategy: str | None, length: int | None, options: dict,
+                      naming: Naming = PYTHON, progress=None) -> dict:
+        """``decode`` with the names the caller's problems and warnings use, and a progress
+        callback as ``Decoder.decode`` takes it (the CLI's bar)."""
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+            raise SeqkitError(f"{naming.option('length')}: must be an integer; got {length!r}")
+        if length is not None and length < 1:
+            raise SeqkitError(f"{naming.option('length')}: must be >= 1; got {length}")
+        texts = self._inputs(inputs, naming)
+        recipe_decode = self.recipe.get("decode", {})
+        given_strategy = strategy is not None
+        strategy = strategy if given_strategy else recipe_decode["strategy"]
+        decoder = self.decoder(strategy, options, naming, given_strategy)
+        problem = self.task.decode_strategy_problem(strategy)
+        if problem:
+            where = naming.strategy if given_strategy else "decode.strategy (the run's recipe)"
+            raise SeqkitError(f"{where}: '{strategy}' does not apply to this {self.recipe['task']} "
+                              f"run: {problem}")
+        _, note = self.task.normalize_inputs(texts)
+        if note:
+            warnings.warn(f"{naming.inputs}: {note}", SeqkitWarning, stacklevel=3)
+        self._warn_ineffective(decoder, options, naming)
+        try:
+            report = self.task.decode(self.model, texts, decoder, length, progress=progress)
+        except NonFiniteLogProbs as exc:
+            raise SeqkitError(f"{self.checkpoint}: {exc}") from None
+        except SeqkitError as exc:
+            raise SeqkitError(*map(naming.problem, exc.problems)) from None
+        return {"strategy": strategy, "options": decoder.config, **report}
+
+    def decoder(self, strategy: str, options: dict, naming: Naming = PYTHON,
+                given_strategy: bool = True):
+        """The registered decoder ``strategy`` built from ``options`` over the run's recipe
+        ``decode:`` values (where it chose this strategy): the one place a run's decoder is built."""
+        check_strategy_options(strategy, options, naming if given_strategy else
+                               Naming(naming.option, "decode.strategy (the run's recipe)"))
+        return build_decoder(strategy, strategy_values(strategy, options, self.recipe.get("decode", {})))
+
+    def _inputs(self, inputs, naming: Naming) -> list[str]:
+        if inputs is None:
+            prompt = self.recipe.get("decode", {}).get("prompt")
+            if not isinstance(prompt, str):
+                raise SeqkitError(naming.no_inputs)
+            return [prompt]
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        if not texts or not all(isinstance(text, str) for text in texts):
+            raise SeqkitError(f"{naming.inputs}: expected a text or a non-empty list of texts; got "
+                              f"{inputs!r:.80}")
+        return texts
+
+    def _warn_ineffective(self, decoder, options: dict, naming: Naming) -> None:
+        """Warn about options set to values that change nothing with this run's step model."""
+        try:
+            step_model = self.task.step_model(self.model)
+        except SeqkitError:  # a task that decodes without one (a softmax tagger): nothing to check
+            return
+        for key, why in decoder.ineffective_options(step_model).items():
+            where = naming.option(key) if key in options else f"decode.{key} (the run's recipe)"
+            warnings.warn(f"{where}: {why}", SeqkitWarning, stacklevel=4)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def evaluate(self, split: str | None = None, *, file: str | Path | None = None,
+                 strategy: str | None = None, **options) -> dict:
+        """The task's metrics on ``split`` (default ``dev``; ``test`` where the task has one) or on
+        ``file`` in the task's format, decoding with ``strategy`` and its ``options`` where the
+        task's evaluation decodes. Returns what ``seqkit eval --json`` prints."""
+        return self.evaluate_report(split, file, strategy, options)
+
+    def evaluate_report(self, split: str | None, file, strategy: str | None, options: dict,
+                        naming: Naming = PYTHON) -> dict:
+        """``evaluate``, with the names of the caller's arguments in its problems."""
+        task_name = self.recipe["task"]
+        if split is not None and file is not None:
+            raise SeqkitError(f"{naming.split}: give a split or {naming.file_hint}, not both")
+        decoder = None
+        if strategy is not None:
+            decoder = self.decoder(strategy, options, naming)
+            problem = self.task.eval_strategy_problem(strategy)
+            if problem:
+                raise SeqkitError(f"{naming.strategy}: '{strategy}' does not apply to evaluating a "
+                                  f"{task_name} run: {problem}")
+        elif options:
+            raise SeqkitError(f"{naming.option(next(iter(options)))}: an option of a decoding "
+                              f"strategy; give {naming.strategy_hint} too")
+        held = self.load_split(split, file, naming)
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in self.task.evaluate(self.model, held, decoder).items()}
+        return {"run": str(self.path), "task": task_name, "checkpoint": str(self.checkpoint),
+                **({"file": str(file)} if file is not None else {"split": held}),
+                **({"strategy": strategy, "options": decoder.config} if decoder else {}),
+                "metrics": metrics, "tables": self.task.breakdown(held)}
+
+    def load_split(self, split: str | None = None, file: str | Path | None = None,
+                   naming: Naming = PYTHON) -> str:
+        """Read ``split`` (default dev) or ``file`` into the task; the name it is held under."""
+        if file is not None:
+            self.task.load_split(FILE_SPLIT, Path(file))
+            return FILE_SPLIT
+        split = split or "dev"
+        if split not in self.task.eval_splits:
+            raise SeqkitError(f"{naming.split}: a {self.recipe['task']} run holds no split '{split}' (it "
+                              f"holds: {', '.join(self.task.eval_splits)}); score a file with "
+                              f"{naming.file_hint}")
+        try:
+            self.task.load_split(split)
+        except MissingPackage as exc:  # its own advice may name recipe keys, which change nothing here
+            raise SeqkitError(f"{self.path}: reading the {split} split of this {self.recipe['task']} "
+                              f"run needs the {exc.package} package, which is not installed: "
+                              f"{exc.install}") from None
+        return split
+
+
+def check_strategy_options(strategy: str, options: dict, naming: Naming = PYTHON) -> None:
+    """``strategy`` is registered, and ``options`` are its own and valid, named as the caller
+    gave them; found without a model."""
+    registry = get_registry()
+    known = registry.names("decoder")
+    if not isinstance(strategy, str) or strategy not in known:
+        raise SeqkitError(f"{naming.strategy}: unknown strategy '{strategy}'{suggest(str(strategy), known)}; "
+                          f"registered: {', '.join(known)}")
+    problems = inapplicable_options(registry, strategy, options)
+    if problems:
+        raise SeqkitError(*(f"{naming.option(key)}: {why}" for key, why in problems.items()))
+    try:
+        build_decoder(strategy, options)
+    except SeqkitError as exc:
+        raise SeqkitError(*map(naming.problem, exc.problems)) from None
+
+
+def strategy_values(strategy: str, options: dict, recipe_decode: dict) -> dict:
+    """The options to build ``strategy`` with: the recipe's ``decode:`` values where the recipe
+    chose this strategy (they are defaults for it only), then ``options``."""
+    schema = get_registry().get("decoder", strategy).options
+    values = {k: recipe_decode[k] for k in schema
+              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
+    values.update(options)
+    return values
+
+
+def load_run(path: str | Path, *, checkpoint: str | Path = "best", device: str = "auto") -> Run:
+    """A trained run: ``path`` is a run directory (``checkpoint`` "best", "last" or a .pt file) or
+    a file of ``seqkit export``; ``device`` auto, cpu, cuda, cuda:N or mps."""
+    from seqkit.run import checkpoint_path, load_run as load_parts
+
+    loaded = load_parts(path, checkpoint, device)
+    return Run(Path(path), checkpoint_path(path, checkpoint), *loaded)
+
+
+def train(recipe: str | Path | dict, *, overrides: dict | None = None, output: str | Path | None = None,
+          progress: bool = False) -> Run:
+    """Train ``recipe`` (a YAML file or a dict) in this process, as ``seqkit run`` does, and return
+    the run's best checkpoint, loaded. ``overrides``: dotted keys and values
+    (``{"train.steps": 100}``), as ``--set`` gives them; ``output``: the run directory (default:
+    the recipe's). ``progress``: a progress bar on a terminal (log lines elsewhere), else silent.
+    Problems with the recipe raise ``SeqkitError`` with the CLI's one-line messages."""
+    from seqkit.run import start_run
+
+    if isinstance(recipe, dict):
+        source, data = "recipe", copy.deepcopy(recipe)
+    else:
+        source, data = str(recipe), load_yaml(recipe)
+    settings = {str(k): v for k, v in (overrides or {}).items()}
+    if output is not None:
+        settings["output"] = str(output)
+    problems = apply_overrides(data, [f"{key}={_yaml_value(value)}" for key, value in settings.items()])
+    if problems:
+        raise SeqkitError(*(f"{source}: {p}" for p in problems))
+    resolved = resolve(data, get_registry(), source)
+    start_run(resolved, "bar" if progress else "silent", source=source)
+    return load_run(resolved["output"], device=resolved["device"])
+
+
+def _yaml_value(value) -> str:
+    """``value`` as ``--set`` text: YAML that reads back as the same value."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**9).strip().removesuffix("\n...")
