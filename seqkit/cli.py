@@ -21,8 +21,21 @@ def _common() -> argparse.ArgumentParser:
     return parent
 
 
+class _Override(argparse.Action):
+    """``--set KEY=VALUE``, appended to ``overrides``. ``--set train.steps 100`` is refused here, in
+    one line: argparse would only say that ``100`` is an unrecognized argument, after a usage."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        from seqkit.recipe import override_problem
+
+        problem = override_problem(value)
+        if problem:
+            parser.exit(EXIT_INPUT_ERROR, problem + "\n")
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), value])
+
+
 def _recipe_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", dest="overrides", action=_Override, default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.steps=100 (value parsed as YAML)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides the recipe)")
 

@@ -26,7 +26,7 @@ import torch
 
 from seqkit.errors import SeqkitError
 from seqkit.memory import available_bytes, format_bytes
-from seqkit.options import Option, check_options, suggest
+from seqkit.options import Option, check_options, options_elsewhere, suggest
 from seqkit.state import State
 
 # What decoding holds per step, measured with the built-in decoders on CPU: a few small tensors per
@@ -180,15 +180,9 @@ def inapplicable_options(registry, strategy: str, keys) -> dict[str, str]:
 
     A key no decoder owns is left to the caller's unknown-key check.
     """
-    owners: dict[str, list[str]] = {}
-    for name in registry.names("decoder"):
-        for key in getattr(registry.get("decoder", name), "options", {}):
-            owners.setdefault(key, []).append(name)
-    own = getattr(registry.get("decoder", strategy), "options", {})
-    accepted = ", ".join(own) or "no options"
-    return {key: f"does not apply to strategy '{strategy}' (it is an option of "
-                 f"{', '.join(owners[key])}); '{strategy}' accepts: {accepted}"
-            for key in keys if key in owners and key not in own}
+    schemas = {name: getattr(registry.get("decoder", name), "options", {})
+               for name in registry.names("decoder")}
+    return options_elsewhere(keys, strategy, schemas, "strategy")
 
 
 def build_decoder(strategy: str, values: dict, registry=None) -> Decoder:

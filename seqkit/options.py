@@ -86,20 +86,23 @@ def suggest(name: str, known) -> str:
 
 
 def check_options(values: dict | None, schema: dict[str, Option], path: str,
-                  ignore: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
+                  ignore: tuple[str, ...] = (), elsewhere: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
     """Fill defaults into ``values`` and return (resolved, problems), problems as 'path.key: msg'.
 
-    Keys in ``ignore`` are checked elsewhere (a selector key such as ``strategy``).
+    Keys in ``ignore`` are left unjudged (those an unknown task might own).
+    Keys in ``elsewhere`` are allowed and checked by the caller (a recipe's sections): they are
+    skipped too, but named among the allowed keys and suggested for a near miss.
     """
     values = {} if values is None else values
     prefix = f"{path}." if path else ""
     if not isinstance(values, dict):
         return {}, [f"{path}: expected a mapping, got {type(values).__name__}"]
     problems, resolved = [], {}
+    allowed = [*schema, *elsewhere]
     for key in values:
-        if key not in schema and key not in ignore:
-            problems.append(f"{prefix}{key}: unknown key{suggest(key, schema)}; "
-                            f"allowed: {', '.join(schema) or 'none'}")
+        if key not in allowed and key not in ignore:
+            problems.append(f"{prefix}{key}: unknown key{suggest(key, allowed)}; "
+                            f"allowed: {', '.join(allowed) or 'none'}")
     for key, option in schema.items():
         value = values.get(key, _MISSING)
         if value is _MISSING:
@@ -113,6 +116,30 @@ def check_options(values: dict | None, schema: dict[str, Option], path: str,
             problems.append(f"{prefix}{key}: {problem}")
         resolved[key] = value
     return resolved, problems
+
+
+def options_elsewhere(keys, chosen: str, schemas: dict[str, dict], kind: str,
+                      selector: str | None = None) -> dict[str, str]:
+    """``{key: why}`` for the ``keys`` that other plugins of one kind declare but ``chosen`` does
+    not (``schemas``: each plugin's name -> its options), as "does not apply to strategy 'greedy'
+    (it is an option of sample); ...". ``selector``, the recipe key that chooses the plugin, adds
+    how to choose its owner. A key no plugin declares is left to the unknown-key check.
+    """
+    owners: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        for key in schema:
+            owners.setdefault(key, []).append(name)
+    own = schemas[chosen]
+    accepted = ", ".join(own) or "no options"
+    found = {}
+    for key in keys:
+        if key in owners and key not in own:
+            found[key] = (f"does not apply to {kind} '{chosen}' (it is an option of "
+                          f"{', '.join(owners[key])}); '{chosen}' accepts: {accepted}")
+            if selector:
+                found[key] += (f"; to use it, set {selector}={owners[key][0]}" if len(owners[key]) == 1
+                               else f"; to use it, set {selector} to one of those")
+    return found
 
 
 def options_of(cls, skip: tuple[str, ...] = ("self",)) -> dict[str, Option]:

@@ -12,7 +12,7 @@ import yaml
 
 from seqkit.device import DEVICE_SPEC, resolve_device
 from seqkit.errors import SeqkitError
-from seqkit.options import Option, check_options, options_of, suggest
+from seqkit.options import Option, check_options, options_elsewhere, options_of, suggest
 from seqkit.recipe_checks import checks_beyond_keys
 
 TOP_OPTIONS = {
@@ -67,7 +67,36 @@ def cell_options_of(cell_cls) -> dict[str, Option]:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-3`` as a string; recipes mean a number (as YAML 1.2 does)."""
+    """YAML 1.1 reads ``1e-3`` as a string; recipes mean a number (as YAML 1.2 does). A key given
+    twice in one mapping is an error: PyYAML keeps the last silently, so an edit to the first
+    occurrence would do nothing."""
+
+    def construct_document(self, node):
+        _refuse_repeated_keys(node, "", set())
+        return super().construct_document(node)
+
+
+def _refuse_repeated_keys(node, path: str, seen: set) -> None:
+    if id(node) in seen:  # an alias: its node was checked where its anchor is (and may nest itself)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}  # (tag, text) of each scalar key -> its line
+        for key_node, value_node in node.value:
+            name = f"{path}.{key_node.value}" if path else str(key_node.value)
+            # `<<: *base` merges keys that the mapping may override; a key that is a mapping or
+            # a list is no recipe's
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                line, first = key_node.start_mark.line + 1, lines.get((key_node.tag, key_node.value))
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{name} given twice (lines {first} and {line}); keep one",
+                        key_node.start_mark)
+                lines[key_node.tag, key_node.value] = line
+            _refuse_repeated_keys(value_node, name, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_repeated_keys(item, f"{path}[{i}]", seen)
 
 
 _Loader.add_implicit_resolver(
@@ -106,6 +135,15 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def override_problem(override: str) -> str | None:
+    """Why one ``--set`` argument is not ``key.path=value`` (``--set train.steps 100`` gives the
+    key and the value as two arguments), or None."""
+    key, sep, _ = override.partition("=")
+    if sep and key.strip():
+        return None
+    return f"--set {override}: needs KEY=VALUE, e.g. --set {key.strip() or 'train.steps'}=VALUE"
+
+
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[str]:
     """Apply ``key.path=value`` overrides in place (values parsed as YAML); return problems.
 
@@ -114,10 +152,11 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[
     """
     problems = []
     for override in overrides:
-        key, sep, text = override.partition("=")
-        if not sep or not key.strip():
-            problems.append(f"--set {override}: expected key.path=value")
+        problem = override_problem(override)
+        if problem:
+            problems.append(problem)
             continue
+        key, _, text = override.partition("=")
         try:
             value = parse_yaml(text)
         except yaml.YAMLError:
@@ -154,21 +193,17 @@ def _lookup(registry, kind: str, name, key: str, problems: list[str]):
     return registry.get(kind, name)
 
 
-def _without_other_decoders_keys(data: dict, registry, task_keys: set, problems: list[str]) -> dict:
-    """Report ``decode:`` keys that belong to another strategy than the chosen one by name
-    ("top_p does not apply to strategy 'greedy'"), and drop them before the unknown-key check."""
-    from seqkit.decoding import inapplicable_options
-
-    decode = data.get("decode")
-    if not isinstance(decode, dict):
-        return data
-    strategy = decode.get("strategy", DECODE_OPTIONS["strategy"].default)
-    if not isinstance(strategy, str) or strategy not in registry.names("decoder"):
-        return data
-    keys = [k for k in decode if k not in DECODE_OPTIONS and k not in task_keys]
-    foreign = inapplicable_options(registry, strategy, keys)
-    problems.extend(f"decode.{key}: {why}" for key, why in foreign.items())
-    return {**data, "decode": {k: v for k, v in decode.items() if k not in foreign}}
+def _without_keys_of_others(values: dict, path: str, schema: dict, registry, kind: str,
+                            chosen: str, selector: str, problems: list[str], options=options_of) -> dict:
+    """Report the keys of ``values`` (section ``path``; ``schema`` its keys with those of the
+    ``chosen`` plugin of ``kind``) that another plugin of that kind declares, naming them and the
+    recipe key ``selector`` that chooses them: ``data.path`` belongs to the text dataset,
+    ``decode.top_p`` to sample. Return ``values`` without them, for the unknown-key check."""
+    schemas = {name: options(registry.get(kind, name)) for name in registry.names(kind)}
+    foreign = options_elsewhere([k for k in values if k not in schema], chosen, schemas,
+                                selector.rpartition(".")[2], selector)
+    problems.extend(f"{path}.{key}: {why}" for key, why in foreign.items())
+    return {k: v for k, v in values.items() if k not in foreign}
 
 
 def _logger_problems(train: dict, registry) -> list[str]:
@@ -187,6 +222,17 @@ def _logger_problems(train: dict, registry) -> list[str]:
     return problems
 
 
+def _output_problems(output: str) -> list[str]:
+    """The run folder can be made: the path, or the nearest of its parents that exists, is a
+    folder (else creating it fails with FileExistsError or NotADirectoryError)."""
+    path = Path(output)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or existing.is_dir():
+        return []
+    return [f"output: {existing} is a file, not a folder; name a folder for the run, e.g. "
+            f"--set output=runs/NAME"]
+
+
 def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
 
@@ -196,7 +242,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """
     problems: list[str] = []
     top = {k: v for k, v in data.items() if k not in SECTIONS}
-    resolved, found = check_options(top, TOP_OPTIONS, "", ignore=SECTIONS)
+    resolved, found = check_options(top, TOP_OPTIONS, "", elsewhere=SECTIONS)
     problems += found
     if isinstance(resolved.get("device"), str) and not DEVICE_SPEC.match(resolved["device"]):
         problems.append(f"device: '{resolved['device']}' is not one of auto, cpu, cuda, cuda:N, mps")
@@ -220,15 +266,15 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
             problems.append(f"{name}: expected a mapping, got {type(values).__name__}")
             values = {}
         schema = {**core, **extra.get(name, {})}
-        plugin_options = {}
         if selector:
             key, kind = selector
             if key in schema:
                 selected = values.get(key, schema[key].default)
                 cls = chosen[name] = _lookup(registry, kind, selected, f"{name}.{key}", problems)
-                plugin_options = options_of(cls) if cls else {}
-                # Keys belonging to other plugins of this kind are not silently ignored.
-                schema = {**schema, **plugin_options}
+                if cls is not None:
+                    schema = {**schema, **options_of(cls)}
+                    values = _without_keys_of_others(values, name, schema, registry, kind, selected,
+                                                     f"{name}.{key}", problems)
         # Without a known task, keys it would own cannot be judged; report only the rest.
         unjudged = tuple(k for k in values if k not in schema) if task_cls is None else ()
         out, found = check_options(values, schema, name, ignore=unjudged)
@@ -240,17 +286,19 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     cell_cls = _lookup(registry, "cell", model.get("cell"), "model.cell", problems)
     if cell_cls is not None and isinstance(model.get("cell_options"), dict):
         schema = cell_options_of(cell_cls)
-        model["cell_options"], found = check_options(model["cell_options"], schema,
-                                                     "model.cell_options")
+        values = _without_keys_of_others(model["cell_options"], "model.cell_options", schema, registry,
+                                         "cell", model["cell"], "model.cell", problems, cell_options_of)
+        model["cell_options"], found = check_options(values, schema, "model.cell_options")
         problems += found
     resolved["model"] = model
     resolved["train"] = section("train", TRAIN_OPTIONS)
     problems += _logger_problems(resolved["train"], registry)
-    data = _without_other_decoders_keys(data, registry, set(extra.get("decode", {})), problems)
     resolved["decode"] = section("decode", DECODE_OPTIONS, ("strategy", "decoder"))
 
     if resolved.get("output") is None and isinstance(resolved.get("task"), str):
         resolved["output"] = f"runs/{resolved['task']}"
+    if isinstance(resolved.get("output"), str):
+        problems += _output_problems(resolved["output"])
     if not problems:  # the plugins' own rules and the machine's limits need valid keys
         problems = checks_beyond_keys(resolved, task_cls, chosen.get("data"))
     if problems:

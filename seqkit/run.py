@@ -116,8 +116,8 @@ def start_run(recipe: dict, display: str = "bar", source: str | None = None) -> 
         if decided_by_main(lambda: _resumes_after_restart(run_dir, recipe)):
             return _resume(run_dir, recipe, (), False, display, restarted=True)
         created = CreatedPaths(run_dir) if is_main() else None
-        decided_by_main(lambda: _create(run_dir, recipe))
         try:
+            decided_by_main(lambda: _create(run_dir, recipe))
             return _train(recipe, run_dir, display, None)
         except BaseException as exc:
             if is_main() and not _has_trained(run_dir):
@@ -156,7 +156,11 @@ def _resumes_after_restart(run_dir: Path, recipe: dict) -> bool:
 
 
 def _create(run_dir: Path, recipe: dict) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:  # validation refuses a file in the way; a folder made since, or not writable, fails here
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SeqkitError(f"output: cannot make the run folder {run_dir}: {exc.strerror or exc}; "
+                          f"name another folder, e.g. --set output=runs/NAME") from None
     atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
     atomic_write(run_dir / "metrics.jsonl", "")
 

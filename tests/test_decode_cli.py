@@ -230,7 +230,7 @@ def test_recipe_rejects_options_of_another_strategy():
         resolve(recipe, registry, "r.yaml")
     assert caught.value.problems == [
         "r.yaml: decode.top_p: does not apply to strategy 'greedy' (it is an option of sample); "
-        "'greedy' accepts: no options",
+        "'greedy' accepts: no options; to use it, set decode.strategy=sample",
         "r.yaml: decode.widht: unknown key; allowed: strategy, length, prompt"]
     recipe["decode"] = {"strategy": "beam", "beam_size": 3, "length_penalty": 1.0}
     assert resolve(recipe, registry)["decode"] == {"strategy": "beam", "length": 100, "prompt": "The ",

@@ -122,7 +122,7 @@ def test_overrides_through_cli(tmp_path, toy_site):
     bad = run_cli("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two",
                   "--set", "oops", site=toy_site)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == [f"{path}: --set oops: expected key.path=value"]
+    assert bad.stderr.strip().splitlines() == ["--set oops: needs KEY=VALUE, e.g. --set oops=VALUE"]
     bad = run_cli("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two", site=toy_site)
     assert bad.stderr.strip().splitlines() == [
         f"{path}: model.layers: expected an integer, got str 'two'",

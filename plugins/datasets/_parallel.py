@@ -15,7 +15,9 @@ No sequence is empty and every example has at least one reference. ``splits`` ma
 
 A translation dataset may also read one file in its own format, with its own options, for
 ``seqkit eval --input-file``: ``read_file(path, where) -> list[Example]``, where ``where`` (the key
-or flag that named the file) starts each problem's one-line message.
+or flag that named the file) starts each problem's one-line message. One whose ``text`` depends
+on its options says so from them alone, ``text_targets(options) -> bool``, so that validating a
+recipe asks for the package that BLEU and chrF need.
 """
 from __future__ import annotations
 

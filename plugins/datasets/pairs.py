@@ -72,10 +72,15 @@ class Pairs(Dataset):
                                   f"give a dev file")
             splits["dev"] = train[DEV_EVERY - 1::DEV_EVERY]
             splits["train"] = [e for i, e in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1]
-        target_tokens = self.config.get("target_tokens", "space")
-        # whitespace-separated targets are words: BLEU and chrF apply
-        return ParallelCorpus(self.config.get("source_tokens", "space"), target_tokens, splits,
-                              text=target_tokens == "space")
+        return ParallelCorpus(self.config.get("source_tokens", "space"),
+                              self.config.get("target_tokens", "space"), splits,
+                              text=self.text_targets(self.config))
+
+    @staticmethod
+    def text_targets(options: dict) -> bool:
+        """Whitespace-separated targets are words: BLEU and chrF score them too (``text``). Known
+        from the options alone, so validation can ask for sacrebleu before a run needs it."""
+        return options.get("target_tokens", "space") == "space"
 
     def read_file(self, name: str | Path, where: str) -> list[Example]:
         """The examples of one file of source<TAB>target lines, read with this dataset's token

@@ -77,13 +77,18 @@ class Tagging(Task):
 
     @classmethod
     def check(cls, recipe: dict) -> list[str]:
-        model = recipe["model"]
+        model, strategy, problems = recipe["model"], recipe["decode"]["strategy"], []
         if model["output"] != "autoregressive":
             unused = [k for k, v in (("decoder_size", 0), ("tag_embedding_size", 16)) if model[k] != v]
             if unused:
-                return [f"model.{unused[0]}: only the autoregressive output has a decoder; remove it "
-                        f"or set model.output=autoregressive"]
-        return []
+                problems.append(f"model.{unused[0]}: only the autoregressive output has a decoder; "
+                                f"remove it or set model.output=autoregressive")
+        # seqkit decode decodes with decode.strategy by default: refused now, not after training
+        problem = strategy_problem(model["output"], strategy)
+        if problem:
+            problems.append(f"decode.strategy: '{strategy}' does not apply to "
+                            f"model.output={model['output']}: {problem}")
+        return problems
 
     @classmethod
     def model_outline(cls, recipe: dict) -> TaggerModel:
@@ -216,18 +221,10 @@ class Tagging(Task):
         return ("test",) if "test" in self.splits else ()
 
     def eval_strategy_problem(self, strategy: str) -> str | None:
-        return self._strategy_problem(strategy)
+        return strategy_problem(self.model_cfg["output"], strategy)
 
     def decode_strategy_problem(self, strategy: str) -> str | None:
-        return self._strategy_problem(strategy)
-
-    def _strategy_problem(self, strategy: str) -> str | None:
-        output = self.model_cfg["output"]
-        if output == "autoregressive" or strategy in EXACT_OUTPUT_STRATEGIES:
-            return None
-        how = "its per-position argmax" if output == "softmax" else "Viterbi"
-        return (f"a {output} tagger is decoded exactly by {how}, which --strategy greedy or exact "
-                f"gives; search strategies apply to model.output=autoregressive")
+        return strategy_problem(self.model_cfg["output"], strategy)
 
     def breakdown(self, split: str = "dev") -> dict[str, dict[str, dict[str, float]]]:
         counts = self.counts.get(split)
@@ -276,6 +273,16 @@ class Tagging(Task):
 
     def show_decoded(self, report: dict):
         return tagging_output.show(self, report)
+
+
+def strategy_problem(output: str, strategy: str) -> str | None:
+    """Why the decoding ``strategy`` does not apply to a tagger with ``model.output`` ``output``
+    (for evaluating, decoding, and the recipe's ``decode.strategy``), or None."""
+    if output == "autoregressive" or strategy in EXACT_OUTPUT_STRATEGIES:
+        return None
+    how = "its per-position argmax" if output == "softmax" else "Viterbi"
+    return (f"a {output} tagger is decoded exactly by {how}, which greedy and exact both give; "
+            f"search strategies apply to model.output=autoregressive")
 
 
 def _model(recipe: dict, vocab_size: int, num_tags: int, char_vocab_size: int) -> TaggerModel:

@@ -37,7 +37,8 @@ from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
 from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.translation_metrics import TranslationCounts, bleu_and_chrf
+from seqkit.plugins.tasks.translation_metrics import (RAPIDFUZZ, SACREBLEU, TranslationCounts,
+                                                      bleu_and_chrf, installed, not_installed)
 from seqkit.plugins.tasks.translation_model import ATTENTIONS, Seq2SeqModel
 from seqkit.plugins.tasks.translation_bridge import BRIDGES
 from seqkit.plugins.tasks.translation_step import TranslationStepModel
@@ -100,8 +101,9 @@ class Translation(Task):
     @classmethod
     def check(cls, recipe: dict) -> list[str]:
         """Validates ``model.encoder`` and ``model.decoder`` (and the decoder's cell and its
-        options) and fills in their defaults, so the resolved recipe says every size."""
-        model, problems = recipe["model"], []
+        options) and fills in their defaults, so the resolved recipe says every size; and that
+        the packages its metrics import are installed."""
+        model, problems = recipe["model"], _missing_packages(recipe)
         encoder, found = check_options(model["encoder"], ENCODER_OPTIONS, "model.encoder")
         problems += found
         decoder, found = check_options(model["decoder"], DECODER_OPTIONS, "model.decoder")
@@ -172,8 +174,8 @@ class Translation(Task):
             raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no dev examples to "
                               f"validate on; give a dev split (pairs: data.dev)")
         self.source_tokens, self.target_tokens, self.text = corpus.source_tokens, corpus.target_tokens, corpus.text
-        if self.text and self.train_cfg["best_metric"] in ("bleu", "chrf"):
-            bleu_and_chrf(["a"], [["a"]])  # no sacrebleu: say so now, not after training
+        if self.text:  # every validation scores BLEU and chrF: no sacrebleu, say so now
+            bleu_and_chrf(["a"], [["a"]])
         sources = [source for source, _ in train]
         self.source_symbols = Symbols.build(Counter(t for source in sources for t in source))
         self.target_symbols = Symbols.build(
@@ -337,6 +339,24 @@ class Translation(Task):
     def sample(self, model) -> str | None:
         """A few dev sources and their outputs by the recipe's decode strategy."""
         return translation_output.sample(self, model)
+
+
+def _missing_packages(recipe: dict) -> list[str]:
+    """The metrics' packages the run will import, looked for now: without one a run would
+    train until its first validation and fail there. Each names the key that needs it."""
+    problems = []
+    if not installed(RAPIDFUZZ):  # every validation counts edits
+        problems.append(f"task: translation scores its outputs with {not_installed(RAPIDFUZZ)}")
+    if installed(SACREBLEU):
+        return problems
+    metric, dataset = recipe["train"]["best_metric"], recipe["data"]["dataset"]
+    text_targets = getattr(get_registry().get("dataset", dataset), "text_targets", None)
+    if metric in ("bleu", "chrf"):
+        problems.append(f"train.best_metric: {metric} needs {not_installed(SACREBLEU)}")
+    elif text_targets is not None and text_targets(recipe["data"]):
+        problems.append(f"data.dataset: BLEU and chrF score {dataset}'s word-level targets and need "
+                        f"{not_installed(SACREBLEU)}")
+    return problems
 
 
 def _model(recipe: dict, source_vocab_size: int, target_vocab_size: int, device=None) -> Seq2SeqModel:

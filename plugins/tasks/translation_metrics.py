@@ -24,6 +24,7 @@ grows with the product of the lengths: on 150-character sentences, 0.4 µs a pai
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Hashable, Sequence
 
 import torch
@@ -32,15 +33,32 @@ from seqkit import SeqkitError
 
 TOKENS = Sequence[Hashable]  # a str, or a list of tokens or token ids
 
+# The packages the metrics import, each with what it gives and the extra that installs it.
+RAPIDFUZZ = ("rapidfuzz", "rapidfuzz (edit distances)", "translation")
+SACREBLEU = ("sacrebleu", "sacrebleu", "bleu")
+
+
+def not_installed(package: tuple[str, str, str]) -> str:
+    """'rapidfuzz (edit distances), which is not installed: pip install ...' for ``package``."""
+    _, what, extra = package
+    return (f'{what}, which is not installed: pip install -e ".[{extra}]" (or pip install '
+            f'"seqkit[{extra}]")')
+
+
+def installed(package: tuple[str, str, str]) -> bool:
+    """Can ``package`` be imported? Found, not imported, so that validation stays quick."""
+    try:
+        return importlib.util.find_spec(package[0]) is not None
+    except (ImportError, ValueError):  # a broken install, or a module set to None in sys.modules
+        return False
+
 
 @functools.cache
 def _levenshtein():
     try:
         from rapidfuzz.distance import Levenshtein
     except ImportError:
-        raise SeqkitError('the translation metrics need rapidfuzz (edit distances), which is not '
-                          'installed: pip install -e ".[translation]" (or pip install '
-                          '"seqkit[translation]")') from None
+        raise SeqkitError(f"the translation metrics need {not_installed(RAPIDFUZZ)}") from None
     return Levenshtein.distance
 
 
@@ -134,8 +152,7 @@ def bleu_and_chrf(outputs: Sequence[str], references: Sequence[Sequence[str]]) -
     try:
         from sacrebleu.metrics import BLEU, CHRF
     except ImportError:
-        raise SeqkitError('BLEU and chrF need sacrebleu, which is not installed: pip install -e '
-                          '".[bleu]" (or pip install "seqkit[bleu]")') from None
+        raise SeqkitError(f"BLEU and chrF need {not_installed(SACREBLEU)}") from None
     if len(outputs) != len(references) or not outputs:
         raise ValueError(f"{len(outputs)} outputs but references for {len(references)}; need one "
                          f"or more of each")
