@@ -32,7 +32,7 @@ class MetricLogger:
 
     def log(self, record: dict) -> None:
         """One record as written to ``metrics.jsonl``: ``step``, ``split`` (train, val, test,
-        end) and its values."""
+        end, or stop for a signal's) and its values."""
 
     def close(self) -> None:
         """The run has ended (finished, stopped or failed): flush and release files."""

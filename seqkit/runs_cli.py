@@ -52,17 +52,19 @@ def describe_run(run_dir: Path) -> dict:
     best = (min if mode == "min" else max)(vals, key=lambda r: r[metric]) if vals else None
     test = next((r for r in reversed(records) if r.get("split") == "test"), None)
     end = next((r for r in reversed(records) if r.get("split") == "end"), None)
+    stop = next((r for r in reversed(records) if r.get("split") == "stop"), None)
     timed = [r["elapsed"] for r in records if isinstance(r.get("elapsed"), (int, float))]
     if is_training(run_dir):
         state = "running"
     elif end is not None:
         state = "finished" if end.get("stopped") == "finished" else f"finished ({end.get('stopped')})"
-    else:
-        state = "stopped"
+    else:  # by a signal (its line says which), or killed
+        state = "stopped" if stop is None else f"stopped ({stop.get('signal')})"
     decoder_cell = (model.get("decoder") or {}).get("cell") if isinstance(model.get("decoder"), dict) else None
     return {
         "run": str(run_dir), "task": recipe.get("task"), "cell": model.get("cell"),
         **({"decoder_cell": decoder_cell} if decoder_cell and decoder_cell != model.get("cell") else {}),
+        # the step reached: a signal's stop line has it where the last log line falls short
         "step": max((r.get("step", 0) for r in records), default=0), "steps": train.get("steps"),
         "best_metric": metric,
         "best": None if best is None else {k: v for k, v in best.items() if k not in ("split", "elapsed")},

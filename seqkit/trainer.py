@@ -389,6 +389,10 @@ class Trainer:
         logs the same numbers) and stop with the command that continues it."""
         if self.saved_step != self.counters.step:
             self._save(improved=False)
+        # the step reached, which the last log line may be short of (`seqkit runs`); a resume
+        # cuts this line (seqkit.run._truncate_metrics)
+        self._log({"step": self.counters.step, "split": "stop",
+                   "signal": signal.Signals(signal_number).name, "elapsed": self.counters.elapsed})
         raise RunInterrupted(
             f"seqkit: {signal.Signals(signal_number).name}: stopped after step {self.counters.step}, "
             f"saved in {self.run_dir / 'checkpoints' / 'last.pt'}; continue with: "

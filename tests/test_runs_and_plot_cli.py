@@ -3,12 +3,18 @@ or time), on real runs: finished, stopped by a signal, stopped by its time limit
 from __future__ import annotations
 
 import json
+import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 
 import pytest
 
 from conftest import needs_extra, run_cli, site_without
-from _tiny_runs import tiny_recipe
+from _tiny_runs import ONE_THREAD_ENV, tiny_recipe, write_tiny_recipe
+from seqkit.checkpoint import load_checkpoint
 from seqkit.run import start_run
 from seqkit.run_lock import training_lock
 
@@ -43,6 +49,34 @@ def test_runs_lists_each_run_with_its_state_progress_and_best_metrics(runs):
     assert rows[str(runs / "timed")]["step"] < 100000
     assert rows[str(runs / "killed")]["state"] == "stopped"
     assert rows[str(runs / "other/deep")]["cell"] == "gru"
+
+
+def test_a_run_stopped_by_a_signal_shows_the_step_it_saved_not_its_last_log_line(tmp_path):
+    """SIGINT after step 241 of 300 used to list as 240/300: the training line of step 240 was
+    the last in metrics.jsonl, the checkpoint held 241."""
+    run_dir = tmp_path / "runs" / "stopped"
+    recipe = write_tiny_recipe(tmp_path / "tiny.yaml", run_dir, "train.steps=300",
+                               "train.eval_every=300", "train.log_every=10")
+    proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", str(recipe), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **ONE_THREAD_ENV})
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()):  # step 10's training line
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.005)
+    time.sleep(0.05)  # a few steps past the line
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+    assert 10 <= saved < 300
+    [row] = json.loads(run_cli("runs", tmp_path / "runs", "--json").stdout)
+    assert (row["step"], row["steps"], row["state"]) == (saved, 300, "stopped (SIGINT)")
+    last = json.loads(metrics.read_text().splitlines()[-1])
+    assert last["step"] == saved and row["elapsed"] == last["elapsed"]
+    table = run_cli("runs", tmp_path / "runs").stdout
+    assert f"{saved}/300" in table and "stopped (SIGINT)" in table
 
 
 def test_a_run_being_trained_reads_as_running_and_cannot_be_resumed_meanwhile(runs):
