@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import yaml
 
 from seqkit.decoding import NonFiniteLogProbs, build_decoder, inapplicable_options
 from seqkit.errors import MissingPackage, SeqkitError, SeqkitWarning
 from seqkit.options import suggest
 from seqkit.plugin_types import Task
-from seqkit.recipe import apply_overrides, load_yaml, resolve
+from seqkit.recipe import load_yaml, resolve, set_value
 from seqkit.registry import get_registry
 
 # The split a file given to ``evaluate(file=...)`` is held under (``Task.load_split``).
@@ -249,17 +248,14 @@ def train(recipe: str | Path | dict, *, overrides: dict | None = None, output: s
         source, data = "recipe", copy.deepcopy(recipe)
     else:
         source, data = str(recipe), load_yaml(recipe)
-    settings = {str(k): v for k, v in (overrides or {}).items()}
+    settings = dict(overrides or {})
     if output is not None:
         settings["output"] = str(output)
-    problems = apply_overrides(data, [f"{key}={_yaml_value(value)}" for key, value in settings.items()])
+    problems = [f"{source}: overrides: {key}: {problem}" for key, value in settings.items()
+                if (problem := set_value(data, str(key), value))]
     if problems:
-        raise SeqkitError(*(f"{source}: {p}" for p in problems))
+        raise SeqkitError(*problems)
     resolved = resolve(data, get_registry(), source)
     start_run(resolved, "bar" if progress else "silent", source=source)
     return load_run(resolved["output"], device=resolved["device"])
 
-
-def _yaml_value(value) -> str:
-    """``value`` as ``--set`` text: YAML that reads back as the same value."""
-    return yaml.safe_dump(value, default_flow_style=True, width=10**9).strip().removesuffix("\n...")

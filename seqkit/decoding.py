@@ -4,9 +4,10 @@ A task turns its trained model into a ``StepModel``; decoders only ever see that
 work for any cell and any task. State is carried from step to step: decoding T tokens costs
 T model steps, never a re-run of the prefix.
 
-Using a decoder from Python::
+Decoding a trained run from Python is ``seqkit.load_run(RUN).decode(...)`` (``seqkit.api``). Below
+it, a decoder drives a task's step model directly::
 
-    run = seqkit.run.load_run("runs/char_lm")
+    run = seqkit.load_run("runs/char_lm")
     results = decode_inputs(run.task, run.model, ["The "], "beam", 40, {"beam_size": 8})
     best = results[0].hypotheses[0]
     run.task.detokenize(best.tokens), best.log_prob

@@ -161,24 +161,31 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> list[
             value = parse_yaml(text)
         except yaml.YAMLError:
             value = text
-        *parents, leaf = key.strip().split(".")
-        node = data
-        for i, part in enumerate(parents):
-            if value is None and node.get(part) is None:
-                break  # nothing to remove
-            child = node.setdefault(part, {})
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                problems.append(f"--set {override}: {'.'.join(parents[:i + 1])} is not a mapping")
-                break
-            node = child
-        else:
-            if value is None:
-                node.pop(leaf, None)
-            else:
-                node[leaf] = value
+        problem = set_value(data, key.strip(), value)
+        if problem:
+            problems.append(f"--set {override}: {problem}")
     return problems
+
+
+def set_value(data: dict, key: str, value) -> str | None:
+    """Set the dotted ``key`` of ``data`` to ``value`` in place (None removes it); why it cannot
+    be set, or None."""
+    *parents, leaf = key.split(".")
+    node = data
+    for i, part in enumerate(parents):
+        if value is None and node.get(part) is None:
+            return None  # nothing to remove
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            return f"{'.'.join(parents[:i + 1])} is not a mapping"
+        node = child
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return None
 
 
 def _lookup(registry, kind: str, name, key: str, problems: list[str]):
