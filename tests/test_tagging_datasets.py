@@ -148,6 +148,64 @@ def test_pack_tiles_the_text_cutting_at_the_best_place_within_reach(seed):
         assert b == max(logical_within or physical_within or changes or [a + target])
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_whole_lines_runs_on_to_the_next_line_end_rather_than_cut_a_token(seed):
+    rng = random.Random(seed)
+    n, max_length = rng.randint(1, 300), rng.randint(2, 40)
+    min_length = rng.choice([1, rng.randint(1, max_length)])
+    classes, logical, physical = random_layout(rng, n)
+    spans = python_tokens.pack(classes, logical, physical, max_length, min_length, seed, whole_lines=True)
+    assert [a for a, _ in spans] == [0] + [b for _, b in spans[:-1]] and spans[-1][1] == n
+    targets = python_tokens.sequence_targets(max_length, min_length, seed)
+    for (a, b), target in zip(spans, targets):
+        assert 0 < b - a <= max_length
+        within = [e for e in physical if a < e <= min(a + target, n)]
+        beyond = [e for e in physical if a + target < e <= min(a + max_length, n)]
+        if within or a + target >= n:  # as without whole_lines
+            assert b == max([e for e in logical if e in within] or within or [n])
+        elif beyond:  # the first line end past the target, a logical one if there is one
+            assert b == min([e for e in logical if e in beyond] or beyond)
+        else:  # no line end within max_length: a cut as for a target of max_length
+            changes = [i for i in range(a + 1, min(a + max_length, n) + 1)
+                       if i == n or classes[i - 1] != classes[i]]
+            assert b == max(changes or [a + max_length])
+    plain = python_tokens.pack(classes, logical, physical, max_length, 0, seed, whole_lines=True)
+    # without min_length every target is max_length: nothing to run on to
+    assert plain == python_tokens.pack(classes, logical, physical, max_length, 0, seed)
+
+
+def test_whole_lines_keeps_a_docstring_shorter_than_max_length_in_one_sequence():
+    source = ('def f():\n    """' + "word " * 30 + '"""\n    return 1\n') * 2
+    labelled = token_classes.label_source(source)
+    classes = bytes(labelled.classes)
+    cut = python_tokens.pack(classes, labelled.logical_line_ends, labelled.physical_line_ends, 200, 10)
+    whole = python_tokens.pack(classes, labelled.logical_line_ends, labelled.physical_line_ends, 200, 10,
+                               whole_lines=True)
+    inside = lambda spans: [source[a:b] for a, b in spans  # noqa: E731
+                            if all(c == token_classes.STRING for c in classes[a:b]) and '"' not in source[a:b]]
+    assert inside(cut) and not inside(whole)
+    assert all(b in labelled.physical_line_ends for _, b in whole)
+
+
+def test_line_spans_are_the_logical_lines_without_indentation_and_newline():
+    source = ("import os\n\nclass A:\n    # a comment\n    x = (1,\n         2)  # two\n"
+              "    def f(self): return 'x'\n\n\tpass\nlast = 1")
+    labelled = token_classes.label_source(source)
+    spans = python_tokens.line_spans(source, labelled.logical_line_ends, 100, 1.0)
+    assert [source[a:b] for a, b in spans] == ["import os", "class A:", "# a comment",
+                                               "x = (1,\n         2)  # two", "def f(self): return 'x'",
+                                               "pass", "last = 1"]
+    assert python_tokens.line_spans(source, labelled.logical_line_ends, 100, 0.0) == []
+    short = python_tokens.line_spans(source, labelled.logical_line_ends, 8, 1.0)  # at most 8 characters
+    assert [source[a:b] for a, b in short] == ["class A:", "pass", "last = 1"]
+    half = python_tokens.line_spans(source, labelled.logical_line_ends, 100, 0.5, seed=3)
+    assert half == python_tokens.line_spans(source, labelled.logical_line_ends, 100, 0.5, seed=3)
+    assert set(half) < set(spans)
+    lines = python_tokens.line_spans(source * 40, token_classes.label_source(source * 40).logical_line_ends, 100,
+                                     0.5, seed=3)
+    assert 0.35 < len(lines) / (7 * 40) < 0.65
+
+
 def test_short_sequences_are_drawn_at_every_scale():
     targets = python_tokens.sequence_targets(512, 16, seed=7)
     drawn = [next(targets) for _ in range(3000)]
@@ -208,6 +266,46 @@ def test_python_tokens_reads_the_library_without_tests(registry, fake_stdlib):
     assert loaded.level == "char" and loaded.tag_set == token_classes.CLASSES
     assert set(loaded.splits) == {"train", "dev", "test"} and all(loaded.splits.values())
     check_corpus_matches_files(loaded, fake_stdlib, [f for f in files if f != "broken.py"], 24)
+
+
+def test_single_lines_add_training_lines_alone_and_leave_dev_and_test_packed(registry, fake_stdlib):
+    cls = registry.get("dataset", "python-tokens")
+    packed = cls(max_length=24).load()
+    with_lines = cls(max_length=24, single_lines=1.0).load()
+    assert with_lines.splits["dev"] == packed.splits["dev"] and with_lines.splits["test"] == packed.splits["test"]
+    expected, lines = [], []
+    for path in python_tokens.stdlib_files(fake_stdlib):
+        text = read_source(fake_stdlib / path)
+        if python_tokens.split_of(path) != "train" or path == "broken.py" or not text:
+            continue
+        labelled, labels = token_classes.label_source(text), expected_labels(text)
+        spans = python_tokens.pack(bytes(labelled.classes), labelled.logical_line_ends,
+                                   labelled.physical_line_ends, 24, 0, zlib.crc32(path.encode()))
+        alone = python_tokens.line_spans(text, labelled.logical_line_ends, 24, 1.0)
+        expected += [(text[a:b], labels[a:b]) for a, b in spans + alone]  # each file's lines after its sequences
+        lines += [text[a:b] for a, b in alone]
+    assert with_lines.splits["train"] == expected
+    assert len(expected) == len(packed.splits["train"]) + len(lines)
+    assert "return x + 0  # c" in lines and all(not line.endswith("\n") and not line[0].isspace() for line in lines)
+
+
+def test_test_files_add_a_sample_of_the_library_tests_to_train_only(registry, fake_stdlib):
+    assert python_tokens.stdlib_files(fake_stdlib, tests=True) == [
+        "idlelib/idle_test/c.py", "pkg/test_d.py", "pkg/tests/b.py", "test/a.py"]
+    write(fake_stdlib / "test" / "test_floats.py", "x = 0.5 * 2.25\n")
+    cls = registry.get("dataset", "python-tokens")
+    library = cls(max_length=24).load()
+    with_tests = cls(max_length=24, test_files=1.0).load()
+    assert with_tests.splits["dev"] == library.splits["dev"] and with_tests.splits["test"] == library.splits["test"]
+    added = with_tests.splits["train"][len(library.splits["train"]):]
+    assert with_tests.splits["train"][:len(library.splits["train"])] == library.splits["train"]
+    assert sorted(text for text, _ in added) == ["x = 0.5 * 2.25\n"] + ["x = 1\n"] * 4
+    assert ("x = 0.5 * 2.25\n", expected_labels("x = 0.5 * 2.25\n")) in added
+    tests = python_tokens.stdlib_files(fake_stdlib, tests=True)
+    for share in (0.3, 0.6):
+        sample = python_tokens.sampled_tests(fake_stdlib, share)
+        assert sample == [f for f in tests if zlib.crc32(f.encode()) % 1000 < share * 1000]
+    assert python_tokens.sampled_tests(fake_stdlib, 0.0) == []
 
 
 def test_the_split_of_a_file_is_a_fixed_hash_of_its_path():

@@ -6,7 +6,9 @@ A learned syntax highlighter: millions of labelled characters that every Python 
   (folders ``test``, ``tests``, ``idle_test``; files ``test_*.py``), installed packages
   (``site-packages``, ``dist-packages``) and ``pydoc_data``, the reference manual's text as one
   dict literal (0.76 MB of prose inside strings: it would be 42 % of the dev split). Files that do not tokenize are skipped
-  (``PythonTokens.skipped`` names them; none on CPython 3.11 to 3.13).
+  (``PythonTokens.skipped`` names them; none on CPython 3.11 to 3.13). ``test_files`` adds a
+  fixed sample of the test files to the training split (on 3.11 they are 19 M characters, with
+  5,500 float literals against 300 in the library's training files).
 - Labels: the seven classes of ``_python_token_classes`` (name, keyword, operator, number, string,
   comment, whitespace), the same on every Python version: soft keywords are ``name``, an
   f-string is one ``string`` with its replacement fields.
@@ -20,7 +22,13 @@ A learned syntax highlighter: millions of labelled characters that every Python 
   docstring or string) inside the token.
 - What that cuts (measured on the 3.11 library, 11.4 M characters): at ``max_length`` 512,
   2.6 % of characters are in sequences wholly inside one string, where no quote is visible; were
-  all of them mislabelled, accuracy would stop at 97.4 %. At 256: 5.1 %; at 1024: 1.0 %.
+  all of them mislabelled, accuracy would stop at 97.4 %. At 256: 5.1 %; at 1024: 1.0 %. With
+  ``min_length`` 16, targets inside long docstrings make that 7.3 %, and a tagger learns that text
+  that does not end in a newline is often the inside of a string: on a line typed alone it tags
+  code as string. ``whole_lines`` runs such a sequence on to the next line end instead (2.6 %
+  again: only tokens longer than ``max_length`` are cut), and ``single_lines`` adds a share of the
+  training files' logical lines alone, without indentation or newline, as a decoded line reads.
+  Both, with ``test_files``, are off by default; ``recipes/tagging.yaml`` sets all three.
 - Tokenizing the whole library takes 15 to 30 s on 3.11 and 3.12, so the labelled files are
   cached per Python build, file selection and version of this code (``_cache``); a cached load takes
   about 3 s, most of it building the tag lists.
@@ -46,8 +54,8 @@ from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
 
 # Tests, installed packages, and pydoc_data: its topics.py is the reference manual's text held in
 # one dict of strings (what char_lm's python-docs reads), 6 % of the library in one file of prose.
-_SKIPPED_FOLDERS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__",
-                    "pydoc_data"}
+_TEST_FOLDERS = {"test", "tests", "idle_test"}
+_SKIPPED_FOLDERS = _TEST_FOLDERS | {"site-packages", "dist-packages", "__pycache__", "pydoc_data"}
 # How ``seqkit decode`` shows each class: the colours of a common syntax highlighter.
 STYLES = {"name": "", "keyword": "bold magenta", "operator": "yellow", "number": "cyan",
           "string": "green", "comment": "italic bright_black", "whitespace": ""}
@@ -57,15 +65,25 @@ _TO_DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
 _FROM_DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 
-def stdlib_files(stdlib: Path) -> list[str]:
-    """Paths (relative, '/'-separated, sorted) of the library's non-test ``.py`` files."""
+def stdlib_files(stdlib: Path, tests: bool = False) -> list[str]:
+    """Paths (relative, '/'-separated, sorted) of the library's non-test ``.py`` files, or with
+    ``tests`` of its test files instead (those in test packages, and ``test_*.py``)."""
     found = []
+    skipped = _SKIPPED_FOLDERS - _TEST_FOLDERS if tests else _SKIPPED_FOLDERS
     for folder, subfolders, files in os.walk(stdlib):
-        subfolders[:] = [d for d in subfolders if d not in _SKIPPED_FOLDERS]
+        subfolders[:] = [d for d in subfolders if d not in skipped]
         relative = Path(folder).relative_to(stdlib)
+        in_tests = not _TEST_FOLDERS.isdisjoint(relative.parts)
         found += [(relative / f).as_posix() for f in files
-                  if f.endswith(".py") and not f.startswith("test_")]
+                  if f.endswith(".py") and (in_tests or f.startswith("test_")) == tests]
     return sorted(found)
+
+
+def sampled_tests(stdlib: Path, share: float) -> list[str]:
+    """A fixed ``share`` of the library's test files, by the CRC-32 of their paths."""
+    if not share:
+        return []
+    return [f for f in stdlib_files(stdlib, tests=True) if zlib.crc32(f.encode()) % 1000 < share * 1000]
 
 
 def split_of(relative_path: str) -> str:
@@ -75,13 +93,18 @@ def split_of(relative_path: str) -> str:
 
 
 def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
-         max_length: int, min_length: int = 0, seed: int = 0) -> list[tuple[int, int]]:
+         max_length: int, min_length: int = 0, seed: int = 0,
+         whole_lines: bool = False) -> list[tuple[int, int]]:
     """(start, end) of consecutive sequences of at most ``max_length`` characters, covering all.
 
     Each sequence ends at the furthest cut within reach of its target length
     (``sequence_targets``), the best kind first: a logical line end; else a physical line end (a
     long bracketed expression); else a token boundary (where the class changes); else the target
     length on, inside a token longer than that.
+
+    ``whole_lines``: where no line end is within reach of the target, the sequence runs on to the
+    first line end after it (logical, else physical) up to ``max_length``, and only past that is a
+    token cut. A short target then no longer cuts a docstring into pieces that show no quote.
     """
     spans, start, length = [], 0, len(classes)
     targets = sequence_targets(max_length, min_length, seed)
@@ -94,6 +117,13 @@ def pack(classes: bytes, logical_ends: list[int], physical_ends: list[int],
             end = _last_at_most(logical_ends, reach)
             if end <= start:
                 end = _last_at_most(physical_ends, reach)
+            if end <= start and whole_lines:
+                furthest = min(start + max_length, length)
+                end = (_first_after(logical_ends, reach, furthest)
+                       or _first_after(physical_ends, reach, furthest))
+                if not end:  # no line end within max_length either: cut as for a target of max_length
+                    reach = furthest
+                    end = length if reach >= length else start
             if end <= start:
                 changes = (i for i in range(reach, start, -1) if classes[i - 1] != classes[i])
                 end = next(changes, reach)
@@ -115,9 +145,35 @@ def sequence_targets(max_length: int, min_length: int = 0, seed: int = 0):
         yield min(max_length, round(math.exp(rng.uniform(low, high))))
 
 
+def line_spans(text: str, logical_ends: list[int], max_length: int, share: float,
+               seed: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of a drawn ``share`` of the logical lines of ``text``, each without its
+    indentation and final newline, as ``seqkit decode --input`` reads a line: blank lines and
+    lines longer than ``max_length`` left out. The draw is fixed by ``seed`` (a file's own)."""
+    if not share:
+        return []
+    rng = random.Random(seed)
+    spans, start = [], 0
+    for end in logical_ends:
+        line = text[start:end]
+        a, b = start + len(line) - len(line.lstrip()), end - line.endswith("\n")
+        # draw for every line, kept or not, so that the lines a share keeps do not depend on
+        # which of the others are blank or long
+        if rng.random() < share and a < b and b - a <= max_length:
+            spans.append((a, b))
+        start = end
+    return spans
+
+
 def _last_at_most(ends: list[int], limit: int) -> int:
     i = bisect.bisect_right(ends, limit)
     return ends[i - 1] if i else 0
+
+
+def _first_after(ends: list[int], after: int, limit: int) -> int:
+    """The first of ``ends`` in (after, limit], else 0."""
+    i = bisect.bisect_right(ends, after)
+    return ends[i] if i < len(ends) and ends[i] <= limit else 0
 
 
 class PythonTokens(Dataset):
@@ -129,6 +185,19 @@ class PythonTokens(Dataset):
         "max_length": Option(512, min=1, help="characters per sequence at most; sequences end "
                                               "at line ends where they can"),
         "max_files": Option(0, min=0, help="use N files of the library, a fixed sample; 0: all"),
+        "whole_lines": Option(False, help="with min_length: a sequence whose drawn length ends "
+                                          "inside a line runs on to the next line end (up to "
+                                          "max_length) instead of cutting a token, so a short "
+                                          "sequence is rarely a piece of a docstring showing no quote"),
+        "test_files": Option(0.0, min=0.0, max=1.0,
+                             help="also train on this share of the library's test files (a fixed "
+                                  "sample by path), code with far more literals (floats) than the "
+                                  "library's; train only: dev and test stay the library's; 0: none"),
+        "single_lines": Option(0.0, min=0.0, max=1.0,
+                               help="also train on this share of the training files' logical "
+                                    "lines alone, each a sequence without its indentation and "
+                                    "newline, as seqkit decode --input reads a line; dev and test "
+                                    "stay packed; 0: none"),
     }
 
     @classmethod
@@ -144,16 +213,25 @@ class PythonTokens(Dataset):
         max_length = self.config.get("max_length", 512)
         stdlib, files = selected_files(self.config.get("max_files", 0))
         labelled = _labelled_files(stdlib, files)
-        self.skipped = labelled["skipped"]
+        test_files = set(sampled_tests(stdlib, self.config.get("test_files", 0.0)))
+        tests = _labelled_files(stdlib, sorted(test_files)) if test_files else {"files": [], "skipped": []}
+        self.skipped = labelled["skipped"] + tests["skipped"]
         splits = {"train": [], "dev": [], "test": []}
         names = token_classes.CLASSES
-        for path, text, digits, logical_ends, physical_ends in labelled["files"]:
+        for path, text, digits, logical_ends, physical_ends in labelled["files"] + tests["files"]:
             classes = digits.encode("ascii").translate(_FROM_DIGITS)
-            spans = pack(classes, logical_ends, physical_ends, max_length,
-                         self.config.get("min_length", 0), zlib.crc32(path.encode()))
-            splits[split_of(path)] += [(text[a:b], [names[c] for c in classes[a:b]])
-                                       for a, b in spans]
+            seed = zlib.crc32(path.encode())
+            split = "train" if path in test_files else split_of(path)
+            spans = self._pack(classes, logical_ends, physical_ends, seed)
+            if split == "train":
+                spans += line_spans(text, logical_ends, max_length,
+                                    self.config.get("single_lines", 0.0), seed + 1)
+            splits[split] += [(text[a:b], [names[c] for c in classes[a:b]]) for a, b in spans]
         return TaggedCorpus("char", splits, names, STYLES)
+
+    def _pack(self, classes: bytes, logical_ends: list[int], physical_ends: list[int], seed: int):
+        return pack(classes, logical_ends, physical_ends, self.config.get("max_length", 512),
+                    self.config.get("min_length", 0), seed, self.config.get("whole_lines", False))
 
     def read_file(self, path: Path, where: str) -> list[Sentence]:
         """One ``.py`` file, labelled and cut into sequences as the library's files are; problems
@@ -169,9 +247,8 @@ class PythonTokens(Dataset):
         if not source.text:
             raise seqkit.SeqkitError(f"{where}: {path}: the file is empty")
         classes, names = bytes(source.classes), token_classes.CLASSES
-        spans = pack(classes, source.logical_line_ends, source.physical_line_ends,
-                     self.config.get("max_length", 512), self.config.get("min_length", 0),
-                     zlib.crc32(str(path).encode()))
+        spans = self._pack(classes, source.logical_line_ends, source.physical_line_ends,
+                           zlib.crc32(str(path).encode()))
         return [(source.text[a:b], [names[c] for c in classes[a:b]]) for a, b in spans]
 
 

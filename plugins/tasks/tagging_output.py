@@ -6,10 +6,15 @@ The result per input holds the tokens, the best tag sequence and its log-probabi
 output of the strategy, and the per-position marginals p(y_i = v | x) where they are known
 (softmax rows, CRF forward-backward, or ``--strategy exact`` on an autoregressive tagger).
 
-Character runs are shown highlighted, each character in the style of its tag (the dataset's
-styles: a syntax highlighter's for ``python-tokens``), with a legend; word runs as ``word/TAG``.
+Character runs are shown highlighted on a terminal, each character in the style of its tag (the
+dataset's styles: a syntax highlighter's for ``python-tokens``), with a legend. Off a terminal
+(piped, redirected), where colours are dropped, each line is followed by a line of one tag letter
+per character, and the legend gives each letter's tag (``tags: n=name k=keyword ...``), so the
+tags survive ``seqkit decode ... > out.txt``. Word runs are ``word/TAG`` everywhere.
 """
 from __future__ import annotations
+
+import string
 
 import torch
 
@@ -125,17 +130,50 @@ def tag_style(task, tag: str) -> str:
     return PALETTE[task.tag_names.index(tag) % len(PALETTE)]
 
 
+def tag_letters(tag_names) -> dict[str, str] | None:
+    """One distinct character per tag for the plain form: the first of the tag's own letters or
+    digits not taken yet (``name`` n, ``number`` u), else any; None if there are too few."""
+    pool = string.ascii_letters + string.digits + string.punctuation.replace("=", "")
+    if len(tag_names) > len(pool):
+        return None
+    letters: dict[str, str] = {}
+    for tag in tag_names:
+        own = [c for c in tag if c.isascii() and c.isalnum()]
+        letters[tag] = next(c for c in own + [c.swapcase() for c in own] + list(pool)
+                            if c not in letters.values())
+    return letters
+
+
+class ByTerminal:
+    """``rich`` on a terminal (colours), ``plain`` lines elsewhere: the console decides when it
+    prints (``seqkit.console.stdout_console``: a tty, or ``FORCE_COLOR`` / ``TTY_COMPATIBLE``)."""
+
+    def __init__(self, rich, plain: list[str]):
+        self.rich, self.plain = rich, plain
+
+    def __rich_console__(self, console, options):
+        from rich.segment import Segment
+
+        if options.is_terminal:
+            yield self.rich
+        else:  # raw segments: no tab expansion, so the letters stay under their characters
+            yield Segment("".join(line + "\n" for line in self.plain))
+
+
 def show(task, report: dict) -> list:
-    """Rich renderables: each input tagged (highlighted characters or word/TAG), then a legend."""
+    """Rich renderables: each input tagged (highlighted characters or word/TAG), then a legend;
+    character runs off a terminal: each line with its tag letters under it (``ByTerminal``)."""
     from rich.text import Text
 
     shown = []
     used: dict[str, None] = {}
+    letters = tag_letters(task.tag_names) if task.level == "char" else None
     for entry in report["results"]:
         for rank, output in enumerate(entry["outputs"], 1):
             line = Text()
             if len(entry["outputs"]) > 1:
                 line.append(f"{rank}. ", style="dim")
+            indent = len(line)
             pairs = list(zip(entry["tokens"], output["tags"]))
             for i, (token, tag) in enumerate(pairs):
                 used[tag] = None
@@ -145,10 +183,15 @@ def show(task, report: dict) -> list:
                     line.append(("" if i == 0 else " ") + token)
                     line.append("/" + tag, style=tag_style(task, tag) or "bold")
             line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
+            if task.level == "char":
+                tags = ("".join(letters[t] for t in output["tags"]) if letters
+                        else " ".join(output["tags"]))  # more tags than letters: the names
+                line = ByTerminal(line, [line.plain, " " * indent + tags])
             shown.append(line)
     if task.level == "char" and used:
         legend = Text("tags: ", style="dim")
         for i, tag in enumerate(t for t in task.tag_names if t in used):
             legend.append(("  " if i else "") + tag, style=tag_style(task, tag) or "underline")
-        shown.append(legend)
+        key = " ".join(f"{letters[t]}={t}" for t in task.tag_names) if letters else ""
+        shown.append(ByTerminal(legend, ["tags: " + key] if letters else []))
     return shown
