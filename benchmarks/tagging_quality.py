@@ -133,7 +133,8 @@ def python_section(settings: Settings) -> dict:
     recipe = load_recipe(recipe_path, overrides)
     dataset = get_registry().get("dataset", "python-tokens")
     files = {"max_files": recipe["data"]["max_files"]}
-    corpus = dataset(max_length=recipe["data"]["max_length"], **files).load()
+    # the recipe's own data options (single lines, test files, ...): both contenders read the same
+    corpus = dataset(**{k: v for k, v in recipe["data"].items() if k in dataset.options}).load()
     whole_files = dataset(max_length=WHOLE_FILES, **files).load().splits["train"]
     tags, train, test = corpus.tag_set, corpus.splits["train"], corpus.splits["test"]
     section = "tagging-python"

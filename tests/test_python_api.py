@@ -178,3 +178,16 @@ def test_train_refuses_a_bad_recipe_with_the_clis_lines(tmp_path):
     assert cli.returncode == 2
     assert caught.value.problems == cli.stderr.splitlines() and len(caught.value.problems) == 2
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["softmax", "crf", "autoregressive", "translation"])
+def test_an_empty_input_gets_no_outputs_in_every_task_that_reads_one(runs, capsys, name):
+    """A tagger and a translator say so alike; a language model continues an empty prompt."""
+    report = seqkit.load_run(runs[name], device="cpu").decode(["", "the dog"])
+    empty, filled = report["results"]
+    assert empty["outputs"] == [] and filled["outputs"]
+    capsys.readouterr()
+    assert main(["decode", str(runs[name]), "--input", "", "--device", "cpu"]) == 0
+    assert "'': empty input, nothing to decode" in capsys.readouterr().out.splitlines()
+    lm = seqkit.load_run(runs["char_lm"], device="cpu").decode("", length=3)
+    assert len(lm["results"][0]["outputs"][0]["tokens"]) == 3

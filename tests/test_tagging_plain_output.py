@@ -47,13 +47,18 @@ def parse_plain(stdout: str, inputs: list[str]) -> tuple[list[list[str]], dict]:
     lines = stdout.split("\n")
     assert lines[-1] == "" and lines[-2].startswith("tags: ")
     legend = dict(pair.split("=", 1) for pair in lines[-2].removeprefix("tags: ").split(" "))
-    tagged = lines[1:-2]
-    assert len(tagged) == 2 * len(inputs)
+    tagged = iter(lines[1:-2])
     parsed = []
-    for text, shown, letters in zip(inputs, tagged[::2], tagged[1::2]):
+    for text in inputs:
+        if not text:  # nothing to tag: one line says so
+            assert next(tagged) == "'': empty input, nothing to decode"
+            parsed.append([])
+            continue
+        shown, letters = next(tagged), next(tagged)
         assert shown.startswith(text + "   log p = ")
         assert len(letters) == len(text)
         parsed.append([legend[letter] for letter in letters])
+    assert next(tagged, None) is None
     return parsed, legend
 
 

@@ -209,7 +209,8 @@ def test_a_character_run_highlights_its_input_with_a_legend(tmp_path):
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[1].startswith("def f(x): return x  # ☃   log p = ")
-    assert lines[2].startswith("tags: ")
+    assert len(lines[2]) == len("def f(x): return x  # ☃")  # piped: one tag letter per character
+    assert lines[3].startswith("tags: n=name k=keyword ")
     assert "never seen in training ('☃') read as the unknown token" in shown.stderr
     decoded = cli_json("decode", tmp_path / "chars", "--input", "x = 1", "--input", "")
     assert [e["tokens"] for e in decoded["results"]] == [list("x = 1"), []]

@@ -69,13 +69,14 @@ def decode(task, model, inputs: list[str], decoder, progress=None) -> dict:
     read, _ = normalize(task, inputs)
     entries = []
     for i, (source, sentence) in enumerate(zip(inputs, sentences)):
-        hypotheses, marginals = outputs.get(i, ([([], 0.0)], None))
+        # an empty input gets no outputs, as in translation (and no best tags or score)
+        hypotheses, marginals = outputs.get(i, ([([], None)], None))
         tokens = list(sentence)
         entry = {"input": source, "normalized_input": read[i], "tokens": tokens,
                  "unknown": [t not in task.words.index for t in tokens],
                  "tags": [task.tag_names[t] for t in hypotheses[0][0]], "log_prob": hypotheses[0][1],
                  "outputs": [{"tags": [task.tag_names[t] for t in tags], "log_prob": log_prob}
-                             for tags, log_prob in hypotheses]}
+                             for tags, log_prob in hypotheses if i in outputs]}
         if marginals is not None:
             entry["marginals"] = {"tags": list(task.tag_names), "rows": "positions", "columns": "tags",
                                   "table": marginals.tolist()}
@@ -188,6 +189,8 @@ def show(task, report: dict) -> list:
                         else " ".join(output["tags"]))  # more tags than letters: the names
                 line = ByTerminal(line, [line.plain, " " * indent + tags])
             shown.append(line)
+        if not entry["outputs"]:
+            shown.append(Text(f"{entry['normalized_input']!r}: empty input, nothing to decode", style="dim"))
     if task.level == "char" and used:
         legend = Text("tags: ", style="dim")
         for i, tag in enumerate(t for t in task.tag_names if t in used):
