@@ -7,10 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from seqkit.plugins.tasks.translation import Translation
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
-
-from seqkit.plugins.tasks.translation import Translation
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "g2p.yaml"
 

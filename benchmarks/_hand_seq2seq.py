@@ -105,7 +105,7 @@ class HandSeq2Seq(nn.Module):
         return [row[:row.index(END_ID) + 1] if END_ID in row else row for row in rows]
 
     @classmethod
-    def like(cls, model) -> "HandSeq2Seq":
+    def like(cls, model) -> HandSeq2Seq:
         """A model of the sizes of a ``Seq2SeqModel``, with its weights, in eval mode."""
         hand = cls(model.source_embedding.num_embeddings, model.target_vocab_size,
                    model.source_embedding.embedding_dim, model.target_embedding.embedding_dim,

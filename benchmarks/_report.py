@@ -30,7 +30,8 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
     """Replace (or append) the section between this benchmark's markers, leaving the others."""
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by the scripts in benchmarks/; rerun one to refresh its section.\n"
+    text = path.read_text() if path.exists() else (
+        "# Benchmarks\n\nWritten by the scripts in benchmarks/; rerun one to refresh its section.\n")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

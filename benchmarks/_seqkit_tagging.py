@@ -1,5 +1,5 @@
 """seqkit's side of ``benchmarks.tagging_quality``: a tagging recipe trained through its real path
-(``seqkit.run.start_run`` into a run folder) for a wall-clock budget, and its best checkpoint
+(``seqkit.training.run.start_run`` into a run folder) for a wall-clock budget, and its best checkpoint
 scored through ``Tagging.evaluate``, as ``seqkit eval`` scores it.
 
 The recipe's cosine schedule should end when the budget does, so ``train.steps`` is set from what
@@ -18,7 +18,7 @@ import torch
 from seqkit.decoding import build_decoder
 from seqkit.recipe import load_recipe
 from seqkit.registry import get_registry
-from seqkit.run import load_run, start_run
+from seqkit.training.run import load_run, start_run
 
 WARMUP_STEPS = 2  # probe steps not timed: allocator and kernel warm-up
 

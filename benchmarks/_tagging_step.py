@@ -31,16 +31,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import seqkit
-from seqkit import Dataset, Option
-from seqkit.progress import Silent
-from seqkit.recipe import resolve
-from seqkit.registry import get_registry
-from seqkit.trainer import Trainer
-
 from benchmarks._hand_crf import hand_log_partition
 from benchmarks._report import paired_rounds
-from seqkit.plugins.datasets._tagged import TaggedCorpus
+from seqkit import Dataset, Option
+from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.plugins.tasks.tagging import Tagging
+from seqkit.recipe import resolve
+from seqkit.registry import get_registry
+from seqkit.training.progress import Silent
+from seqkit.training.trainer import Trainer
 
 DATASET = "benchmark-synthetic-tags"
 STEP_TARGET = 1 / 1.05  # issue 10: a seqkit step takes at most 1.05x the hand-written one's time

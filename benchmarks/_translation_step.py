@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 
-from seqkit.progress import Silent
-from seqkit.trainer import Trainer
-
 from benchmarks._g2p_task import g2p_task
 from benchmarks._hand_seq2seq import HandSeq2Seq
 from benchmarks._report import paired_rounds
+from seqkit.training.progress import Silent
+from seqkit.training.trainer import Trainer
 
 STEP_TARGET = 1.05  # issue 11: a seqkit step takes at most 1.05x the hand-written one's time
 # name -> sizes: hidden units per encoder direction, encoder layers, decoder hidden units,

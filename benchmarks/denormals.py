@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from seqkit.checkpoint import load_checkpoint
 from seqkit.registry import get_registry
+from seqkit.training.checkpoint import load_checkpoint
 
 
 def seconds_per_step(task, model, first: int, steps: int) -> float:

@@ -26,10 +26,10 @@ from torch.nn import functional as F
 
 from benchmarks._report import machine, write_section
 from seqkit.plugins.tasks.char_lm import stream_loss
-from seqkit.progress import Silent
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
-from seqkit.trainer import Trainer, lr_factor
+from seqkit.training.progress import Silent
+from seqkit.training.trainer import Trainer, lr_factor
 
 TARGET = 1.05
 

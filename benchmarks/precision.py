@@ -22,10 +22,10 @@ import torch
 
 from benchmarks._report import machine, paired_rounds
 from seqkit.device import flush_denormals, resolve_device
-from seqkit.progress import Silent
 from seqkit.recipe import load_recipe
-from seqkit.run import _task
-from seqkit.trainer import Trainer
+from seqkit.training.progress import Silent
+from seqkit.training.run import _task
+from seqkit.training.trainer import Trainer
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "g2p_full.yaml"
 

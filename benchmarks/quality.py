@@ -27,7 +27,7 @@ from benchmarks._report import machine, write_section
 from seqkit.plugins.tasks.char_lm import char_metrics, next_char_loss, stream_loss
 from seqkit.recipe import load_recipe
 from seqkit.registry import get_registry
-from seqkit.run import load_run, start_run
+from seqkit.training.run import load_run, start_run
 
 SEED_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "char_lm_seed.yaml"
 EVERY_POSITION = ["train.batch_size=64", "train.window=100", "train.sampling=stream",

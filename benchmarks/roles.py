@@ -22,7 +22,7 @@ import torch
 
 from benchmarks._report import argument_parser, machine, write_section
 from seqkit.recipe import load_recipe
-from seqkit.run import start_run
+from seqkit.training.run import start_run
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "roles.yaml"
 QUESTION_CELLS = ("bow", "tanh", "residual", "gated", "lstm", "gru")

@@ -22,8 +22,8 @@ import statistics
 
 import torch
 
-from benchmarks._report import argument_parser, machine, paired_rounds, write_section
 from benchmarks._hand_crf import hand_log_partition, hand_viterbi
+from benchmarks._report import argument_parser, machine, paired_rounds, write_section
 from benchmarks._tagging_step import STEP_DESCRIPTION, STEP_TARGET, render_steps, step_section
 from seqkit.plugins.tasks.crf import LinearChainCRF
 

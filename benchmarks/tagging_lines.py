@@ -5,7 +5,7 @@ time, scored against Python's own ``tokenize`` (issue 24).
         [--package rich] [--lines N] [--seed S] [--device cpu] [--threads N] [--quick] [--json]
         [--no-write]
 
-Without ``--run``, ``recipes/tagging.yaml`` is trained first (``seqkit.run.start_run``, the
+Without ``--run``, ``recipes/tagging.yaml`` is trained first (``seqkit.training.run.start_run``, the
 recipe as it is: its steps and time limit) into a temporary folder; ``--run`` scores a trained
 run instead (its best checkpoint, or ``--checkpoint``). ``--compare`` scores more runs on the same
 lines, a table row each (the recipe trained with other data options, say).
@@ -50,7 +50,7 @@ from seqkit.plugins.tasks.tag_metrics import TagCounts
 from seqkit.plugins.tasks.tagging_output import tag_letters
 from seqkit.recipe import load_recipe
 from seqkit.registry import get_registry
-from seqkit.run import load_run, start_run
+from seqkit.training.run import load_run, start_run
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "tagging.yaml"

@@ -23,7 +23,7 @@ per-class F1, accuracy on tokens unseen in training).
   enumerate (at most ``--exact-prefixes`` prefixes each).
 
 Both sides use the recipe's sizes, dropout, word dropout, batch size, Adam learning rate, warm-up
-and clipping. seqkit trains through ``seqkit.run.start_run`` with ``train.time_limit`` = the budget
+and clipping. seqkit trains through ``seqkit.training.run.start_run`` with ``train.time_limit`` = the budget
 and the recipe's cosine schedule, ``train.steps`` set from measured step and validation times so
 that the schedule ends near the budget; its budget includes its validations every
 ``train.eval_every`` steps, and its best checkpoint on dev is scored. The hand-written taggers decay
@@ -278,7 +278,7 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
 
 def schedule_note(budget: float, seeds: range) -> str:
     means = f" Means over seeds 0 to {len(seeds) - 1}." if len(seeds) > 1 else ""
-    return (f"{budget:.0f} s of training per contender. seqkit: `seqkit.run.start_run` with "
+    return (f"{budget:.0f} s of training per contender. seqkit: `seqkit.training.run.start_run` with "
             f"`train.time_limit` = the budget (its periodic validations count against it), the recipe's "
             f"cosine schedule over `train.steps` set from measured step and validation times (steps: "
             f"taken / planned), best checkpoint on dev. Hand-written: the recipe's sizes and optimizer "

@@ -34,8 +34,14 @@ import torch
 from benchmarks._g2p_task import g2p_task
 from benchmarks._hand_seq2seq import HandSeq2Seq
 from benchmarks._report import argument_parser, machine, write_section
-from benchmarks._translation_decoding import (DECODE_BATCH, Trained, beam_section, exact_section, greedy_section,
-                                              train_here)
+from benchmarks._translation_decoding import (
+    DECODE_BATCH,
+    Trained,
+    beam_section,
+    exact_section,
+    greedy_section,
+    train_here,
+)
 from benchmarks._translation_step import QUICK_SIZES, SIZES, STEP_DESCRIPTION, render_steps, step_section
 
 SECTIONS = ("step", "greedy", "beam", "exact")
@@ -48,7 +54,7 @@ QUICK_EXACT = dict(words=6, max_prefixes=1_000)
 
 def load_trained(run_dir: str) -> Trained:
     """A translation run's best checkpoint on the CPU, with its dataset's test split."""
-    from seqkit.run import load_run
+    from seqkit.training.run import load_run
 
     run = load_run(run_dir, device="cpu")
     run.task.load_split("test")

@@ -18,43 +18,22 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from seqkit.decoding import NonFiniteLogProbs, build_decoder, inapplicable_options
+from seqkit.contracts import NonFiniteLogProbs, StepDecoding, Task, breakdown_of
+from seqkit.decoding import PYTHON, Naming, check_strategy_options, recipe_decoder
 from seqkit.errors import MissingPackage, SeqkitError, SeqkitWarning
-from seqkit.options import suggest
-from seqkit.plugin_types import Task
 from seqkit.recipe import load_yaml, resolve, set_value
 from seqkit.registry import get_registry
+from seqkit.training.run import checkpoint_path, start_run
+from seqkit.training.run import load_run as load_parts
 
 # The split a file given to ``evaluate(file=...)`` is held under (``Task.load_split``).
 FILE_SPLIT = "file"
 
 
-@dataclass(frozen=True)
-class Naming:
-    """How problems and warnings name what the caller gave: Python keywords (the default) or the
-    CLI's flags. ``option`` names a strategy option (``beam_size`` or ``--beam-size``)."""
-
-    option: Callable[[str], str] = str
-    strategy: str = "strategy"
-    strategy_hint: str = "strategy=NAME"
-    inputs: str = "inputs"
-    no_inputs: str = "inputs: give one or more texts (the run's recipe has no decode.prompt)"
-    split: str = "split"
-    file_hint: str = "file=PATH"
-
-    def problem(self, text: str) -> str:
-        """'decode.top_p: ...' -> 'top_p: ...' (or '--top-p: ...')."""
-        key, sep, rest = text.partition(": ")
-        return self.option(key[len("decode."):]) + sep + rest if key.startswith("decode.") else text
-
-
-PYTHON = Naming()
 
 
 class Run:
@@ -123,7 +102,7 @@ class Run:
         ``decode:`` values (where it chose this strategy): the one place a run's decoder is built."""
         check_strategy_options(strategy, options, naming if given_strategy else
                                Naming(naming.option, "decode.strategy (the run's recipe)"))
-        return build_decoder(strategy, strategy_values(strategy, options, self.recipe.get("decode", {})))
+        return recipe_decoder(self.recipe, strategy, options)
 
     def _inputs(self, inputs, naming: Naming) -> list[str]:
         if inputs is None:
@@ -139,9 +118,11 @@ class Run:
 
     def _warn_ineffective(self, decoder, options: dict, naming: Naming) -> None:
         """Warn about options set to values that change nothing with this run's step model."""
+        if not isinstance(self.task, StepDecoding):
+            return
         try:
             step_model = self.task.step_model(self.model)
-        except SeqkitError:  # a task that decodes without one (a softmax tagger): nothing to check
+        except SeqkitError:  # a model that decodes without one (a softmax tagger): nothing to check
             return
         for key, why in decoder.ineffective_options(step_model).items():
             where = naming.option(key) if key in options else f"decode.{key} (the run's recipe)"
@@ -177,7 +158,7 @@ class Run:
         return {"run": str(self.path), "task": task_name, "checkpoint": str(self.checkpoint),
                 **({"file": str(file)} if file is not None else {"split": held}),
                 **({"strategy": strategy, "options": decoder.config} if decoder else {}),
-                "metrics": metrics, "tables": self.task.breakdown(held)}
+                "metrics": metrics, "tables": breakdown_of(self.task, held)}
 
     def load_split(self, split: str | None = None, file: str | Path | None = None,
                    naming: Naming = PYTHON) -> str:
@@ -199,38 +180,9 @@ class Run:
         return split
 
 
-def check_strategy_options(strategy: str, options: dict, naming: Naming = PYTHON) -> None:
-    """``strategy`` is registered, and ``options`` are its own and valid, named as the caller
-    gave them; found without a model."""
-    registry = get_registry()
-    known = registry.names("decoder")
-    if not isinstance(strategy, str) or strategy not in known:
-        raise SeqkitError(f"{naming.strategy}: unknown strategy '{strategy}'{suggest(str(strategy), known)}; "
-                          f"registered: {', '.join(known)}")
-    problems = inapplicable_options(registry, strategy, options)
-    if problems:
-        raise SeqkitError(*(f"{naming.option(key)}: {why}" for key, why in problems.items()))
-    try:
-        build_decoder(strategy, options)
-    except SeqkitError as exc:
-        raise SeqkitError(*map(naming.problem, exc.problems)) from None
-
-
-def strategy_values(strategy: str, options: dict, recipe_decode: dict) -> dict:
-    """The options to build ``strategy`` with: the recipe's ``decode:`` values where the recipe
-    chose this strategy (they are defaults for it only), then ``options``."""
-    schema = get_registry().get("decoder", strategy).options
-    values = {k: recipe_decode[k] for k in schema
-              if k in recipe_decode and recipe_decode.get("strategy") == strategy}
-    values.update(options)
-    return values
-
-
 def load_run(path: str | Path, *, checkpoint: str | Path = "best", device: str = "auto") -> Run:
     """A trained run: ``path`` is a run directory (``checkpoint`` "best", "last" or a .pt file) or
     a file of ``seqkit export``; ``device`` auto, cpu, cuda, cuda:N or mps."""
-    from seqkit.run import checkpoint_path, load_run as load_parts
-
     loaded = load_parts(path, checkpoint, device)
     return Run(Path(path), checkpoint_path(path, checkpoint), *loaded)
 
@@ -242,8 +194,6 @@ def train(recipe: str | Path | dict, *, overrides: dict | None = None, output: s
     (``{"train.steps": 100}``), as ``--set`` gives them; ``output``: the run directory (default:
     the recipe's). ``progress``: a progress bar on a terminal (log lines elsewhere), else silent.
     Problems with the recipe raise ``SeqkitError`` with the CLI's one-line messages."""
-    from seqkit.run import start_run
-
     if isinstance(recipe, dict):
         source, data = "recipe", copy.deepcopy(recipe)
     else:

@@ -8,8 +8,9 @@ picks the folder up again calls ``remove_torn_writes``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[BinaryIO], object]) -> None:

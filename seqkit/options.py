@@ -156,3 +156,10 @@ def options_of(cls, skip: tuple[str, ...] = ("self",)) -> dict[str, Option]:
         else:
             schema[name] = Option(default=param.default)
     return schema
+
+
+def describe(option: Option) -> dict:
+    """One key as JSON: type, default, required, allowed values, help."""
+    return {"type": type_label(option.types()), "default": option.default, "required": option.required,
+            "choices": list(option.choices) if option.choices is not None else None,
+            "min": option.min, "max": option.max, "help": option.help}

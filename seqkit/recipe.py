@@ -12,8 +12,9 @@ import yaml
 
 from seqkit.device import DEVICE_SPEC, resolve_device
 from seqkit.errors import SeqkitError
+from seqkit.memory import memory_problems
 from seqkit.options import Option, check_options, options_elsewhere, options_of, suggest
-from seqkit.recipe_checks import checks_beyond_keys
+from seqkit.registry import get_registry
 
 TOP_OPTIONS = {
     "task": Option(type=str, required=True, help="registered task name"),
@@ -64,6 +65,26 @@ DECODE_OPTIONS = {
 def cell_options_of(cell_cls) -> dict[str, Option]:
     """``model.cell_options``: the keyword arguments of a cell's constructor after the two sizes."""
     return options_of(cell_cls, skip=("self", "input_size", "hidden_size"))
+
+
+def recipe_keys(kind: str, cls) -> dict[str, Option]:
+    """The keys a component owns, by their path in a recipe."""
+    if kind == "task":
+        return {f"{section}.{key}": option
+                for section, schema in getattr(cls, "options", {}).items() for key, option in schema.items()}
+    if kind == "cell":
+        return {f"model.cell_options.{key}": option for key, option in cell_options_of(cls).items()}
+    if kind == "logger":  # chosen by name in train.loggers; a logger has no keys of its own
+        return {}
+    section = {"decoder": "decode", "dataset": "data"}[kind]
+    return {f"{section}.{key}": option for key, option in options_of(cls).items()}
+
+
+def core_keys() -> dict[str, Option]:
+    keys = dict(TOP_OPTIONS)
+    for section, schema in (("model", MODEL_OPTIONS), ("train", TRAIN_OPTIONS), ("decode", DECODE_OPTIONS)):
+        keys.update({f"{section}.{key}": option for key, option in schema.items()})
+    return keys
 
 
 class _Loader(yaml.SafeLoader):
@@ -243,7 +264,7 @@ def _output_problems(output: str) -> list[str]:
 def resolve(data: dict, registry, source: str = "recipe") -> dict:
     """Validate ``data`` against the core skeleton and the chosen plugins; return it with defaults.
 
-    Once every key is valid, the checks beyond keys run too (``seqkit.recipe_checks``): the
+    Once every key is valid, the checks beyond keys run too (``checks_beyond_keys``): the
     task's cross-key rules, the dataset's files, the device, whether the model fits in memory.
     Raises ``SeqkitError`` listing every problem, each as ``SOURCE: key.path: message``.
     """
@@ -313,10 +334,22 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     return resolved
 
 
+def checks_beyond_keys(recipe: dict, task_cls, dataset_cls) -> list[str]:
+    """The checks a recipe needs beyond each key's own ``Option``: the task's rules across keys
+    (``Task.check``, which may fill defaults in ``recipe``), the dataset's files
+    (``Dataset.check``), and whether the model fits in memory (``Task.model_outline``). The core
+    calls the hooks; the plugins own the rules. Problems as ``"key.path: message"``."""
+    problems = list(task_cls.check(recipe))
+    if dataset_cls is not None:
+        data = recipe["data"]
+        problems += dataset_cls.check({k: data[k] for k in options_of(dataset_cls) if k in data})
+    if not problems:  # the model outline needs a recipe its task accepts
+        problems += memory_problems(recipe, task_cls, resolve_device(recipe["device"]))
+    return problems
+
+
 def load_recipe(path: str | Path, overrides=(), registry=None) -> dict:
     """Read, override and resolve a recipe file; every problem is reported at once."""
-    from seqkit.registry import get_registry
-
     data = load_yaml(path)
     problems = apply_overrides(data, overrides)
     if problems:

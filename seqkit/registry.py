@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 import pluggy
 
 from seqkit import hookspecs
-from seqkit.cell import Cell
+from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, Task
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.options import suggest
-from seqkit.decoding import Decoder
-from seqkit.metric_logger import MetricLogger
-from seqkit.plugin_types import Dataset, Task
+from seqkit.version import __version__
 
 ENTRY_POINT_GROUP = "seqkit"
 BUILTIN_PACKAGE = "seqkit.plugins"
@@ -63,8 +61,6 @@ class Registry:
 
     # -- loading ---------------------------------------------------------------------------
     def load_builtins(self) -> None:
-        from seqkit import __version__
-
         package = importlib.import_module(BUILTIN_PACKAGE)
         for module_info in sorted(pkgutil.walk_packages(package.__path__, BUILTIN_PACKAGE + "."),
                                   key=lambda m: m.name):

@@ -1,7 +1,8 @@
 """Recurrent state is a tensor or a (nested) tuple of tensors, batch first. Helpers to map over it."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -35,8 +35,8 @@ import io
 
 import torch
 
-from seqkit.cell import Cell
-from seqkit.recurrent import Recurrent
+from seqkit.contracts.cell import Cell
+from seqkit.nn.recurrent import Recurrent
 from seqkit.state import State, map_state
 
 _TOLERANCE = 1e-8  # float64 throughout

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from seqkit.progress import Silent
-
 from _tiny_runs import metric_lines
+
+from seqkit.training.progress import Silent
 
 
 def free_port() -> int:
@@ -43,8 +42,8 @@ class _SignalAt(Silent):
 
 def _train_recipes(rank: int, world: int, recipes: list[dict], ports: list[int],
                    last_rank_stops_at: dict[int, int]) -> None:
-    from seqkit import run as run_module
     from seqkit.errors import RunInterrupted
+    from seqkit.training import run as run_module
 
     torch.set_num_threads(1)
     for index, (recipe, port) in enumerate(zip(recipes, ports)):  # a fresh process group (and port) each

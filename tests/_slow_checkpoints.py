@@ -31,5 +31,5 @@ def _save_with_a_pause(obj, f, *args, **kwargs):
 
 
 if __name__ == "__main__":
-    torch.save = _save_with_a_pause  # seqkit.checkpoint writes through torch.save
+    torch.save = _save_with_a_pause  # seqkit.training.checkpoint writes through torch.save
     sys.exit(main())

@@ -49,7 +49,7 @@ TINY_TAGGER = {
 def tagging_recipe(folder: Path, output: Path, *overrides: str) -> dict:
     """A resolved tiny recipe on train/dev/test files written into ``folder`` (once)."""
     paths = {split: folder / f"{split}.conll" for split in ("train", "dev", "test")}
-    for (split, path), (count, seed) in zip(paths.items(), ((120, 0), (30, 1), (30, 2))):
+    for (_, path), (count, seed) in zip(paths.items(), ((120, 0), (30, 1), (30, 2))):
         if not path.exists():
             write_conll(path, count, seed)
     data = json.loads(json.dumps(TINY_TAGGER))

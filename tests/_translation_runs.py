@@ -44,7 +44,7 @@ TINY_TRANSLATOR = {
 def translation_recipe(folder: Path, output: Path, *overrides: str) -> dict:
     """A resolved tiny recipe on train/dev/test files written into ``folder`` (once)."""
     paths = {split: folder / f"{split}.tsv" for split in ("train", "dev", "test")}
-    for (split, path), (count, seed) in zip(paths.items(), ((150, 0), (30, 1), (30, 2))):
+    for (_, path), (count, seed) in zip(paths.items(), ((150, 0), (30, 1), (30, 2))):
         if not path.exists():
             write_pairs(path, count, seed)
     data = json.loads(json.dumps(TINY_TRANSLATOR))

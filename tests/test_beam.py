@@ -5,10 +5,10 @@ import math
 
 import pytest
 import torch
+from test_decoding_models import BruteForce, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
-from test_decoding_models import BruteForce, make_model
 
 CASES = [("lstm", 3, 5, None), ("gru", 4, 4, 1), ("table", 3, 5, 0), ("lstm", 2, 7, 1)]
 

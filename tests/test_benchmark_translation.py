@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from _tiny_runs import ONE_THREAD_ENV
 from _translation_runs import translation_recipe
 from conftest import needs_extra, run_cli

@@ -7,15 +7,14 @@ import math
 import pytest
 import torch
 import yaml
+from _tiny_runs import tiny_recipe
+from conftest import REPO
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
 from seqkit.plugins.tasks.char_lm import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
-from seqkit.run import load_run, start_run
-from seqkit.vocab import UNKNOWN, Vocabulary
-
-from _tiny_runs import tiny_recipe
-from conftest import REPO
+from seqkit.plugins.tasks.vocab import UNKNOWN, Vocabulary
+from seqkit.training.run import load_run, start_run
 
 
 def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():

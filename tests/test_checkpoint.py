@@ -5,13 +5,12 @@ import os
 
 import pytest
 import torch
-
-from seqkit import SeqkitError
-from seqkit.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-import seqkit.atomic
-from seqkit.run import load_run, resume_run, start_run
-
 from _tiny_runs import tiny_recipe
+
+import seqkit.atomic
+from seqkit import SeqkitError
+from seqkit.training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from seqkit.training.run import load_run, resume_run, start_run
 
 
 def test_round_trip_keeps_tensors_rng_states_and_plain_values(tmp_path):

@@ -8,11 +8,10 @@ import sys
 
 import pytest
 import torch
+from conftest import run_cli
 
 from seqkit.device import resolve_device
 from seqkit.errors import SeqkitError
-
-from conftest import run_cli
 
 
 def test_help_lists_commands():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import seqkit
-from seqkit.cell import Cell
+from seqkit.contracts.cell import Cell
 from seqkit.plugins.cells.gru import GRUCell
 from seqkit.plugins.cells.lstm import LSTMCell
 from seqkit.registry import get_registry

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _tagging_runs import tagging_recipe
+from _tiny_runs import metric_lines, tiny_recipe
+from _translation_runs import translation_recipe
 
 from seqkit import SeqkitError, distributed
-from seqkit.checkpoint import load_checkpoint, save_checkpoint
 from seqkit.errors import SeqkitWarning
 from seqkit.plugins.tasks.char_lm import CharLM
 from seqkit.plugins.tasks.tagging import Tagging
 from seqkit.plugins.tasks.translation import Translation
-from seqkit.run import resume_run, start_run
-
-from _tagging_runs import tagging_recipe
-from _tiny_runs import metric_lines, tiny_recipe
-from _translation_runs import translation_recipe
+from seqkit.training.checkpoint import load_checkpoint, save_checkpoint
+from seqkit.training.run import resume_run, start_run
 
 
 def _task(cls, recipe, rank, world):
@@ -182,13 +181,14 @@ def test_torchrun_restarts_that_share_a_store_are_warned_about_and_named_when_jo
 
 @pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
 def test_a_stop_signal_is_reported_by_rank_0_alone(monkeypatch, capsys, rank, printed):
-    from seqkit import cli, run_cli
+    from seqkit import cli
+    from seqkit.cli import run as run_cli
     from seqkit.errors import RunInterrupted
 
-    def interrupted(args, overrides):
+    def interrupted(args):
         raise RunInterrupted("seqkit: SIGTERM: stopped after step 6", 15)
 
     monkeypatch.setenv("RANK", rank)
-    monkeypatch.setattr(run_cli, "run_command", interrupted)
+    monkeypatch.setattr(run_cli, "command", interrupted)
     assert cli.main(["run", "recipe.yaml"]) == 143
     assert (capsys.readouterr().err == "seqkit: SIGTERM: stopped after step 6\n") == printed

@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from _tiny_runs import ONE_THREAD_ENV
 
 from seqkit import SeqkitError
-
-from _tiny_runs import ONE_THREAD_ENV
 
 
 def dataset(registry, name, **options):

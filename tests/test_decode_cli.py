@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 import yaml
-
 from conftest import run_cli
+
 from seqkit import SeqkitError
 from seqkit.decoding import decode_inputs
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
-from seqkit.run import load_run
+from seqkit.training.run import load_run
 
 RECIPE = {
     "task": "char_lm", "seed": 0, "device": "cpu",

@@ -5,7 +5,7 @@ import io
 
 from rich.console import Console
 
-from seqkit.decode_progress import DecodeBar, decode_progress
+from seqkit.decoding.progress import DecodeBar, decode_progress
 
 
 def console(terminal: bool) -> Console:

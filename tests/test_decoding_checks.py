@@ -6,11 +6,11 @@ from contextlib import nullcontext
 
 import pytest
 import torch
+from test_decoding_models import TableStepModel
 
 from seqkit import SeqkitError
 from seqkit.decoding import BYTES_PER_TOKEN, NonFiniteLogProbs, build_decoder
 from seqkit.plugins.decoders._common import count_prefixes
-from test_decoding_models import TableStepModel
 
 STRATEGIES = [("greedy", {}), ("sample", {"seed": 0, "num_samples": 2}),
               ("beam", {"beam_size": 3}), ("exact", {})]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_decoding_models import BruteForce, TableStepModel, make_model
 
 from seqkit.decoding import build_decoder
-from test_decoding_models import BruteForce, TableStepModel, make_model
 
 greedy = build_decoder("greedy", {})
 

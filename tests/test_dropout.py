@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
-
 from _tiny_runs import write_tiny_recipe
 from conftest import REPO
+
 from seqkit import Dropout, Recurrent
 
 

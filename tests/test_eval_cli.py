@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from _tiny_runs import ONE_THREAD_ENV, write_tiny_recipe
 from conftest import run_cli
+
 from seqkit.plugins.tasks.char_lm import char_metrics, dataset_text, split_text, stream_loss
-from seqkit.run import load_run
-from seqkit.vocab import UNKNOWN
+from seqkit.plugins.tasks.vocab import UNKNOWN
+from seqkit.training.run import load_run
 
 
 @pytest.fixture(scope="module")

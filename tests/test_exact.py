@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_decoding_models import BruteForce, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
-from test_decoding_models import BruteForce, make_model
 
 CASES = [  # (model kind, vocabulary, length, end token)
     ("lstm", 2, 7, None), ("lstm", 3, 5, 0), ("gru", 4, 4, None), ("gru", 3, 5, 2),

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-
-from conftest import run_cli
 from _tiny_runs import tiny_recipe
-from seqkit.checkpoint import load_checkpoint
-from seqkit.run import load_run, start_run
+from conftest import run_cli
+
+from seqkit.training.checkpoint import load_checkpoint
+from seqkit.training.run import load_run, start_run
 
 
 @pytest.fixture(scope="module")

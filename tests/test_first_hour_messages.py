@@ -6,13 +6,12 @@ import importlib.util
 
 import pytest
 import yaml
+from _tiny_runs import tiny_recipe
+from conftest import needs_extra, run_cli, site_without
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import load_recipe, parse_yaml
-from seqkit.run import start_run
-
-from _tiny_runs import tiny_recipe
-from conftest import needs_extra, run_cli, site_without
+from seqkit.training.run import start_run
 
 CHAR_LM = "recipes/char_lm.yaml"
 TAGGING = "recipes/tagging.yaml"

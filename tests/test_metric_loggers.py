@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import make_plugin_dist, needs_extra, run_cli, site_without
 from _tiny_runs import metric_lines, tiny_recipe, write_tiny_recipe
+from conftest import make_plugin_dist, needs_extra, run_cli, site_without
+
 from seqkit.errors import SeqkitError
-from seqkit.run import resume_run, start_run
+from seqkit.training.run import resume_run, start_run
 
 RECORDING_LOGGER = """
 import json

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-import seqkit.trainer as trainer_module
-from seqkit.checkpoint import load_checkpoint
-from seqkit.errors import SeqkitWarning
-from seqkit.registry import get_registry
-from seqkit.run import start_run
-
 from _tiny_runs import metric_lines, tiny_recipe
 from _translation_runs import translation_recipe
+
+import seqkit.training.trainer as trainer_module
+from seqkit.errors import SeqkitWarning
+from seqkit.registry import get_registry
+from seqkit.training.checkpoint import load_checkpoint
+from seqkit.training.run import start_run
 
 
 def _autocast_seen(monkeypatch, task: str) -> dict[str, set]:

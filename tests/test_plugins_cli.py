@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import make_plugin_dist, run_cli
+
 from seqkit.errors import PluginWarning
 from seqkit.registry import KINDS, get_registry
 

@@ -3,8 +3,8 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO
 from _tiny_runs import write_tiny_recipe
+from conftest import REPO
 
 
 def test_the_benchmark_times_both_precisions_from_the_same_weights(tmp_path):

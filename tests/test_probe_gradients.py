@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_cli
-from seqkit.gradient_probe import jacobian_norms, probe_cell
+
+from seqkit.analysis.gradient_probe import jacobian_norms, probe_cell
 from seqkit.plugins.cells.residual import ResidualCell
 from seqkit.plugins.cells.tanh import TanhCell
 
@@ -85,7 +85,8 @@ def test_bad_arguments_are_one_line():
 
 def test_a_trained_run_is_probed_on_its_own_dev_text_with_the_loss_gradient_too(tmp_path):
     from _tiny_runs import tiny_recipe
-    from seqkit.run import start_run
+
+    from seqkit.training.run import start_run
 
     start_run(tiny_recipe(tmp_path / "run"), display="silent")
     done = run_cli("probe", "gradients", tmp_path / "run", "--length", "20", "--batch", "4", "--json")

@@ -5,7 +5,7 @@ import io
 
 from rich.console import Console
 
-from seqkit.progress import LogLines, ProgressBar, format_metric
+from seqkit.training.progress import LogLines, ProgressBar, format_metric
 
 
 def test_large_numbers_print_in_exponent_form_small_ones_with_four_decimals():

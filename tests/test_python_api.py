@@ -6,14 +6,14 @@ import json
 
 import pytest
 import yaml
-
-import seqkit
 from _tagging_runs import tagging_recipe
 from _tiny_runs import TINY, metric_lines, tiny_recipe
 from _translation_runs import translation_recipe
 from conftest import run_cli
+
+import seqkit
 from seqkit.cli import main
-from seqkit.run import start_run
+from seqkit.training.run import start_run
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _tiny_runs import ONE_THREAD_ENV, TINY
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -5,11 +5,10 @@ import textwrap
 
 import pytest
 import yaml
+from conftest import TOY_PLUGIN, run_cli
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import apply_overrides, dump_recipe, load_recipe, resolve
-
-from conftest import TOY_PLUGIN, run_cli
 
 GOOD = """
 task: toy
@@ -31,7 +30,8 @@ def write(tmp_path, text, name="recipe.yaml"):
 def toy_registry(registry):
     namespace = {}
     exec(textwrap.dedent(TOY_PLUGIN), namespace)
-    plugin = type("Toy", (), {k: staticmethod(namespace[k]) for k in ("register_tasks", "register_cells", "register_decoders")})
+    hooks = ("register_tasks", "register_cells", "register_decoders")
+    plugin = type("Toy", (), {k: staticmethod(namespace[k]) for k in hooks})
     registry.add(plugin, "toy", source="tests")
     return registry
 

@@ -4,7 +4,7 @@ import torch
 
 import seqkit
 from seqkit import Recurrent, SeqkitError
-from seqkit.recurrent import _reverse
+from seqkit.nn.recurrent import _reverse
 from seqkit.state import Shared, map_state, select_state, where_state
 
 

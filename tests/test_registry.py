@@ -7,12 +7,11 @@ import warnings
 
 import pytest
 import torch
+from conftest import make_plugin_dist, run_cli
 
 import seqkit
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.registry import Registry
-
-from conftest import make_plugin_dist, run_cli
 
 
 class EchoCell(seqkit.Cell):

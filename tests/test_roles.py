@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from seqkit.plugins.cells.bow import BagOfWordsCell
 from seqkit.plugins.datasets.roles import NOUNS, Roles
 from seqkit.plugins.tasks.tagging_model import TaggerModel
@@ -69,7 +69,8 @@ def test_roles_are_generated_deterministically_and_each_noun_is_agent_as_often_a
 
 
 def test_phrases_tag_each_noun_phrase_with_its_role():
-    words, tags = Roles(train_sentences=10, dev_sentences=1, test_sentences=1, tagged="phrases", seed=0).load().splits["train"][0]
+    roles = Roles(train_sentences=10, dev_sentences=1, test_sentences=1, tagged="phrases", seed=0)
+    words, tags = roles.load().splits["train"][0]
     verb = tags.index("O")
     assert tags[0] == "B-AGENT" and set(tags[1:verb]) <= {"I-AGENT"}
     assert tags[verb + 1] == "B-PATIENT" and set(tags[verb + 2:]) <= {"I-PATIENT"}

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from seqkit.checkpoint import load_checkpoint
-from seqkit.run import start_run
-
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
 from conftest import make_plugin_dist, run_cli
+
+from seqkit.training.checkpoint import load_checkpoint
+from seqkit.training.run import start_run
 
 ENV = {**os.environ, **ONE_THREAD_ENV}
 

@@ -3,11 +3,10 @@ run folder behind, while whatever was in the folder before stays."""
 from __future__ import annotations
 
 import pytest
+from _tiny_runs import tiny_recipe
 
 from seqkit.errors import SeqkitError
-from seqkit.run import start_run
-
-from _tiny_runs import tiny_recipe
+from seqkit.training.run import start_run
 
 
 def failing_recipe(tmp_path, output):

@@ -5,10 +5,10 @@ import random
 import textwrap
 
 import pytest
-
-import seqkit
 from _tiny_runs import TINY
 from conftest import REPO, run_cli
+
+import seqkit
 from seqkit.plugins.datasets import cmudict
 
 

@@ -11,12 +11,12 @@ import sys
 import time
 
 import pytest
-
-from conftest import needs_extra, run_cli, site_without
 from _tiny_runs import ONE_THREAD_ENV, tiny_recipe, write_tiny_recipe
-from seqkit.checkpoint import load_checkpoint
-from seqkit.run import start_run
-from seqkit.run_lock import training_lock
+from conftest import needs_extra, run_cli, site_without
+
+from seqkit.training.checkpoint import load_checkpoint
+from seqkit.training.run import start_run
+from seqkit.training.run_lock import training_lock
 
 
 @pytest.fixture(scope="module")

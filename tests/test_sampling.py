@@ -5,10 +5,10 @@ from collections import Counter
 
 import pytest
 import torch
+from test_decoding_models import all_sequences, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
-from test_decoding_models import all_sequences, make_model
 
 
 def sample(model, start, length, **options):

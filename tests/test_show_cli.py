@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from seqkit.options import type_label
 from seqkit.plugins.decoders.beam import Beam
 from seqkit.plugins.tasks.char_lm import CharLM

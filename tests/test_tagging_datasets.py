@@ -13,15 +13,14 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from seqkit import SeqkitError
-from seqkit.recipe import resolve
+from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.plugins.datasets import _python_token_classes as token_classes
 from seqkit.plugins.datasets import python_tokens
 from seqkit.plugins.datasets._cache import cache_dir
-from seqkit.plugins.datasets._tagged import TaggedCorpus
-
-from conftest import run_cli
+from seqkit.recipe import resolve
 
 SIMPLE_CLASSES = {tokenize.OP: "operator", tokenize.NUMBER: "number", tokenize.STRING: "string",
                   tokenize.COMMENT: "comment"}
@@ -402,7 +401,7 @@ def conllu(sentences) -> str:
         for i, (word, tag) in enumerate(zip(words, pos), 1):
             lines.append(f"{i}\t{word}\t{word.lower()}\t{tag}\tX{tag}\t_\t0\tdep\t_\t_")
             if i == 1:
-                lines.append(f"1.1\tghost\tghost\tNOUN\tNN\t_\t_\t_\t0:root\t_")
+                lines.append("1.1\tghost\tghost\tNOUN\tNN\t_\t_\t_\t0:root\t_")
         lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -7,13 +7,12 @@ from collections import Counter
 
 import pytest
 import yaml
-
-from benchmarks import tagging_lines
-
 from _tagging_runs import tagging_recipe
 from _tiny_runs import ONE_THREAD_ENV
 from conftest import REPO, run_cli
 from test_tagging_datasets import expected_labels
+
+from benchmarks import tagging_lines
 
 LINES = 120
 

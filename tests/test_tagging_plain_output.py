@@ -9,13 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from rich.console import Console
-
-from seqkit.plugins.tasks.tagging_output import show, tag_letters
-
 from _tagging_runs import tagging_recipe
 from _tiny_runs import ONE_THREAD_ENV
 from conftest import run_cli
+from rich.console import Console
+
+from seqkit.plugins.tasks.tagging_output import show, tag_letters
 
 CLASSES = ("name", "keyword", "operator", "number", "string", "comment", "whitespace")
 INPUTS = ["def f(x): return x  # done", "s = 'a\tb' + 12", ""]

@@ -6,16 +6,15 @@ import math
 
 import pytest
 import torch
-
-import seqkit.run as run_module
-from seqkit import SeqkitError, Task
-from seqkit.checkpoint import load_checkpoint, save_checkpoint
-from seqkit.errors import SeqkitWarning
-from seqkit.progress import Silent
-from seqkit.run import resume_run, start_run
-from seqkit.trainer import Trainer, build_optimizer, lr_factor
-
 from _tiny_runs import metric_lines, tiny_recipe
+
+import seqkit.training.run as run_module
+from seqkit import SeqkitError, Task
+from seqkit.errors import SeqkitWarning
+from seqkit.training.checkpoint import load_checkpoint, save_checkpoint
+from seqkit.training.progress import Silent
+from seqkit.training.run import resume_run, start_run
+from seqkit.training.trainer import Trainer, build_optimizer, lr_factor
 
 
 def test_lr_factor_warms_up_linearly_then_follows_a_cosine_to_zero():

@@ -11,12 +11,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import needs_extra, run_cli
 
 from seqkit import SeqkitError
+from seqkit.contracts.parallel_corpus import ParallelCorpus
 from seqkit.plugins.datasets import cmudict
-from seqkit.plugins.datasets._parallel import ParallelCorpus
-
-from conftest import needs_extra, run_cli
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -7,12 +7,11 @@ import sys
 
 import pytest
 import torch
+from conftest import needs_extra
 
 from seqkit import SeqkitError
 from seqkit.plugins.tasks import translation_metrics as metrics
 from seqkit.plugins.tasks.translation_metrics import TranslationCounts, closest_reference, edit_distance
-
-from conftest import needs_extra
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,15 @@ import torch
 from torch.nn import functional as F
 
 from seqkit.decoding import build_decoder
-from seqkit.plugins.tasks.translation_model import (END_ID, NEVER_PREDICTED, PAD_ID, START_ID, UNK_ID,
-                                                    EncodedSource, Seq2SeqModel)
+from seqkit.plugins.tasks.translation_model import (
+    END_ID,
+    NEVER_PREDICTED,
+    PAD_ID,
+    START_ID,
+    UNK_ID,
+    EncodedSource,
+    Seq2SeqModel,
+)
 from seqkit.plugins.tasks.translation_step import TranslationStepModel, start_decoding
 from seqkit.state import Shared
 
@@ -397,7 +404,8 @@ def test_a_step_reads_each_sources_memory_once_for_all_its_rows_as_a_gather_per_
     tokens = torch.randint(4, TARGET_VOCAB, (len(rows),), generator=g)
     selected = []
     select = EncodedSource.select
-    monkeypatch.setattr(EncodedSource, "select", lambda encoded, index: selected.append(len(index)) or select(encoded, index))
+    monkeypatch.setattr(EncodedSource, "select",
+                        lambda encoded, index: selected.append(len(index)) or select(encoded, index))
     grouped, _ = TranslationStepModel(model).step(tokens, row_state)
     assert selected == gathered
     per_row, _ = model.decode_step(model.target_embedding(tokens), list(row_state[2]), row_state[3],

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from _tiny_runs import ONE_THREAD_ENV
+from _translation_runs import TINY_TRANSLATOR, translation_recipe
+from conftest import needs_extra, run_cli
 
+from seqkit.analysis.search_report import report_rows
 from seqkit.decoding import build_decoder
 from seqkit.errors import SeqkitError
 from seqkit.plugins.tasks import translation_output
@@ -21,12 +25,7 @@ from seqkit.plugins.tasks.translation import Translation
 from seqkit.plugins.tasks.translation_model import END_ID
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
-from seqkit.run import load_run
-from seqkit.search_report import report_rows
-
-from _tiny_runs import ONE_THREAD_ENV
-from _translation_runs import TINY_TRANSLATOR, translation_recipe
-from conftest import needs_extra, run_cli
+from seqkit.training.run import load_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import run_cli
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import load_recipe
-
-from conftest import run_cli
 
 RECIPE = "recipes/char_lm.yaml"
 CPU = ("device=cpu",)

@@ -10,9 +10,14 @@ import torch.nn.functional as F
 
 import seqkit
 from seqkit.plugins.cells._lstm_kernel import LSTMSequence
-from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, padded_for_torch_kernel,
-                                              read_at_lengths, run_sequence, saturating_column,
-                                              use_torch_kernel)
+from seqkit.plugins.cells._sequence import (
+    add_torch_rnn_parameters,
+    padded_for_torch_kernel,
+    read_at_lengths,
+    run_sequence,
+    saturating_column,
+    use_torch_kernel,
+)
 
 INPUT_GATE, FORGET_GATE, OUTPUT_GATE = 0, 1, 3  # gate blocks in torch's order i, f, g, o
 # Over the padding of a batch: nothing comes in, the cell state stays, nothing goes out.

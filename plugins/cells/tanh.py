@@ -9,8 +9,13 @@ import torch
 import torch.nn.functional as F
 
 import seqkit
-from seqkit.plugins.cells._sequence import (add_torch_rnn_parameters, padded_for_torch_kernel,
-                                              read_at_lengths, run_sequence, use_torch_kernel)
+from seqkit.plugins.cells._sequence import (
+    add_torch_rnn_parameters,
+    padded_for_torch_kernel,
+    read_at_lengths,
+    run_sequence,
+    use_torch_kernel,
+)
 from seqkit.plugins.cells._tanh_kernel import TanhSequence
 
 

@@ -11,8 +11,8 @@ import hashlib
 import json
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from seqkit.atomic import atomic_write
 

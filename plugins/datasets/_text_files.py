@@ -1,10 +1,8 @@
-"""Read user text files with one-line errors for the ways they go wrong."""
+"""Checks on the files a recipe names, and joining text files (reading one: ``seqkit.contracts.read_text_file``)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from seqkit.text_files import read_text_file  # noqa: F401  (the datasets read files through it)
 
 
 def file_problem(key: str, name: str, kind: str, missing_hint: str | None = None) -> str | None:

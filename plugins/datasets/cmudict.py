@@ -34,10 +34,10 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
+from seqkit.contracts import read_text_file
+from seqkit.contracts.parallel_corpus import Example, ParallelCorpus
 from seqkit.errors import MissingPackage, SeqkitError
-
-from seqkit.plugins.datasets._parallel import Example, ParallelCorpus
-from seqkit.plugins.datasets._text_files import file_problem, read_text_file
+from seqkit.plugins.datasets._text_files import file_problem
 
 INSTALL_HINT = 'pip install -e ".[g2p]" (or pip install "seqkit[g2p]")'
 _VARIANT = re.compile(r"(.+)\([0-9]+\)")

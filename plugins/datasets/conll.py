@@ -23,10 +23,10 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
+from seqkit.contracts import read_text_file
+from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.errors import SeqkitError
-
-from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
-from seqkit.plugins.datasets._text_files import file_problem, read_text_file
+from seqkit.plugins.datasets._text_files import file_problem
 
 CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 DEV_EVERY = 10  # without data.dev, every 10th training sentence is held out

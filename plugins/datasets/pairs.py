@@ -22,10 +22,10 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
+from seqkit.contracts import read_text_file
+from seqkit.contracts.parallel_corpus import LEVELS, Example, ParallelCorpus
 from seqkit.errors import SeqkitError
-
-from seqkit.plugins.datasets._parallel import LEVELS, Example, ParallelCorpus
-from seqkit.plugins.datasets._text_files import file_problem, read_text_file
+from seqkit.plugins.datasets._text_files import file_problem
 
 DEV_EVERY = 10  # without data.dev, every 10th training example is held out
 

@@ -4,7 +4,6 @@ About 465 kB of prose and code examples; no download, so the default recipe runs
 """
 import seqkit
 from seqkit import Dataset, Option
-
 from seqkit.plugins.datasets._text_files import join_texts
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
-
-from seqkit.plugins.datasets._text_files import join_texts, read_text_file
+from seqkit.contracts import read_text_file
+from seqkit.plugins.datasets._text_files import join_texts
 
 
 class PythonSource(Dataset):

@@ -5,7 +5,8 @@ A learned syntax highlighter: millions of labelled characters that every Python 
 - Files: every ``.py`` file under ``sysconfig.get_paths()["stdlib"]``, except test packages
   (folders ``test``, ``tests``, ``idle_test``; files ``test_*.py``), installed packages
   (``site-packages``, ``dist-packages``) and ``pydoc_data``, the reference manual's text as one
-  dict literal (0.76 MB of prose inside strings: it would be 42 % of the dev split). Files that do not tokenize are skipped
+  dict literal (0.76 MB of prose inside strings: it would be 42 % of the dev split). Files that do not
+  tokenize are skipped
   (``PythonTokens.skipped`` names them; none on CPython 3.11 to 3.13). ``test_files`` adds a
   fixed sample of the test files to the training split (on 3.11 they are 19 M characters, with
   5,500 float literals against 300 in the library's training files).
@@ -47,10 +48,9 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
-
+from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.plugins.datasets import _python_token_classes as token_classes
 from seqkit.plugins.datasets._cache import cached_json
-from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
 
 # Tests, installed packages, and pydoc_data: its topics.py is the reference manual's text held in
 # one dict of strings (what char_lm's python-docs reads), 6 % of the library in one file of prose.

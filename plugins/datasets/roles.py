@@ -22,7 +22,7 @@ import random
 
 import seqkit
 from seqkit import Dataset, Option
-from seqkit.plugins.datasets._tagged import Sentence, TaggedCorpus
+from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 
 DETERMINERS = ("the", "a")
 ADJECTIVES = ("hot", "big", "small", "old", "young", "hungry", "angry", "happy", "tall", "red")

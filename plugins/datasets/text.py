@@ -5,8 +5,8 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option, SeqkitError
-
-from seqkit.plugins.datasets._text_files import join_texts, read_text_file
+from seqkit.contracts import read_text_file
+from seqkit.plugins.datasets._text_files import join_texts
 
 
 class TextFiles(Dataset):

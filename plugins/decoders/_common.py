@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from seqkit.decoding import DecodeResult, Hypothesis
+from seqkit.contracts import DecodeResult, Hypothesis
 from seqkit.state import State, select_state
 
 

@@ -1,11 +1,11 @@
 """Left-to-right decoding that picks one token per step: greedy and sampling share it."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from seqkit.decoding import DecodeResult, StepModel
+from seqkit.contracts import DecodeResult, StepModel
 from seqkit.state import State
 
 from ._common import pack, sequence_lengths

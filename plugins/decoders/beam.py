@@ -5,7 +5,7 @@ import torch
 
 import seqkit
 from seqkit import Option
-from seqkit.decoding import Decoder
+from seqkit.contracts import Decoder
 from seqkit.state import select_state
 
 from ._common import count_sequences, pack

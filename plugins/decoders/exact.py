@@ -9,7 +9,8 @@ Two searches over the tree of prefixes (``_tree_search``), chosen by ``search``:
   complete sequence found (log-probabilities only fall as a prefix grows), as Stahlberg & Byrne
   (2019) did to find exact translations: depth first, ``width`` prefixes of an input at a time,
   so that its first descent is a beam search of that width which seeds the bound. Same n best,
-  far fewer prefixes where the model is confident; no marginals. An input that would expand more than ``max_prefixes`` prefixes stops
+  far fewer prefixes where the model is confident; no marginals. An input that would expand more than
+  ``max_prefixes`` prefixes stops
   there with the best sequences found so far, flagged as not proven (``proven`` False), so that
   one hard input does not cost the answers of a whole batch. (One stopped before any of its
   sequences was complete first finishes its deepest prefix greedily, at most ``length`` steps
@@ -23,7 +24,7 @@ import math
 
 import seqkit
 from seqkit import Option, SeqkitError
-from seqkit.decoding import BYTES_PER_TOKEN, DecodeResult, Decoder, Hypothesis
+from seqkit.contracts.decoder import BYTES_PER_TOKEN, Decoder, DecodeResult, Hypothesis
 
 from ._common import count_prefixes, count_sequences
 from ._tree_search import TreeSearch

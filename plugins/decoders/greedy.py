@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import seqkit
-from seqkit.decoding import Decoder
+from seqkit.contracts import Decoder
 
 from ._rollout import most_probable, rollout
 

@@ -5,7 +5,7 @@ import torch
 
 import seqkit
 from seqkit import Option
-from seqkit.decoding import Decoder
+from seqkit.contracts import Decoder
 
 from ._common import repeat_each
 from ._rollout import most_probable, rollout

@@ -11,7 +11,8 @@ Data is one token tensor per split on the device; a batch is index arithmetic on
 ``loss_on: every`` scores every position of a window; ``loss_on: last`` only the character
 after it (the lecture's procedure). With several processes each rank reads its own block of the
 ``batch_size`` streams (or windows) and carries its own streams' state; validation splits its
-streams or windows the same way and adds the sums over the ranks. Metrics: loss in nats, bits per character, perplexity, on
+streams or windows the same way and adds the sums over the ranks. Metrics: loss in nats, bits per
+character, perplexity, on
 the ``dev`` split (the held-out ``data.val_fraction``) or on any UTF-8 text (``seqkit eval
 --input-file``), read with the run's vocabulary.
 """
@@ -25,20 +26,19 @@ from torch.nn import functional as F
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
-from seqkit.decoding import decode_inputs
+from seqkit.analysis.gradient_probe import ProbeInputs
+from seqkit.contracts import read_text_file
+from seqkit.decoding import Continuation, recipe_decoder
 from seqkit.distributed import all_reduce_sum
-from seqkit.gradient_probe import ProbeInputs
+from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
+from seqkit.plugins.tasks.vocab import Vocabulary
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
-from seqkit.vocab import Vocabulary
-
-from seqkit.plugins.datasets._text_files import read_text_file
-from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
 
 _EVAL_SEED = 1234  # validation windows are the same for every run, whatever the training seed
 
 
-class CharLM(Task):
+class CharLM(Continuation, Task):
     options = {
         "data": {
             "dataset": Option("python-docs", help="registered dataset name"),
@@ -249,12 +249,10 @@ class CharLM(Task):
         length = self.train_cfg["sample_chars"]
         if not length:
             return None
-        decode = self.recipe["decode"]
-        strategy = decode["strategy"]
-        own = get_registry().get("decoder", strategy).options
-        options = {k: v for k, v in decode.items() if k in own}
-        result = decode_inputs(self, model, [decode["prompt"]], strategy, length, options)
-        [prompt], _ = self.normalize_inputs([decode["prompt"]])
+        prompt = self.recipe["decode"]["prompt"]
+        decoder = recipe_decoder(self.recipe)
+        result = decoder.decode(self.step_model(model), *self.start_decoding(model, [prompt]), length)
+        [prompt], _ = self.normalize_inputs([prompt])
         return prompt + self.detokenize(result[0].hypotheses[0].tokens)
 
     # -- checkpoint state ------------------------------------------------------------------

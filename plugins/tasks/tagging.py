@@ -27,18 +27,17 @@ import torch
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.distributed import all_reduce_sum
-from seqkit.registry import get_registry
-
-from seqkit.plugins.datasets._tagged import TaggedCorpus
 from seqkit.plugins.tasks import tagging_output
 from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
-from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
-from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
 from seqkit.plugins.tasks.length_batches import plan_batches
+from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
 from seqkit.plugins.tasks.tagged_data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
 from seqkit.plugins.tasks.tagging_model import OUTPUTS, TaggerModel
 from seqkit.plugins.tasks.tagging_step import TaggerStepModel
+from seqkit.registry import get_registry
 
 EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
 # Strategies that decode a softmax or crf tagger: its exact argmax (per position, or Viterbi) is
@@ -142,7 +141,8 @@ class Tagging(Task):
         self.rare = once.to(self.device)  # by token id: seen once in training
 
     def _corpus(self) -> TaggedCorpus:
-        return load_corpus(self.data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset such as python-tokens or conll", "sentences")
+        return load_corpus(self.data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset "
+                           "such as python-tokens or conll", "sentences")
 
     def _encode(self, sentences) -> EncodedSplit:
         tag_ids = {name: i for i, name in enumerate(self.tag_names)}

@@ -147,7 +147,7 @@ def tag_letters(tag_names) -> dict[str, str] | None:
 
 class ByTerminal:
     """``rich`` on a terminal (colours), ``plain`` lines elsewhere: the console decides when it
-    prints (``seqkit.console.stdout_console``: a tty, or ``FORCE_COLOR`` / ``TTY_COMPATIBLE``)."""
+    prints (``seqkit.cli._common.stdout_console``: a tty, or ``FORCE_COLOR`` / ``TTY_COMPATIBLE``)."""
 
     def __init__(self, rich, plain: list[str]):
         self.rich, self.plain = rich, plain

@@ -26,22 +26,27 @@ import torch
 
 import seqkit
 from seqkit import Option, SeqkitError, Task
+from seqkit.contracts.parallel_corpus import ParallelCorpus
+from seqkit.decoding import recipe_decoder
 from seqkit.distributed import all_reduce_sum, gather_to_all
-from seqkit.final_test import recipe_decoder
 from seqkit.options import check_options
-from seqkit.registry import get_registry
-
-from seqkit.plugins.datasets._parallel import ParallelCorpus
 from seqkit.plugins.tasks import translation_output
 from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
+from seqkit.plugins.tasks.length_batches import plan_batches
 from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
 from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
-from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.translation_metrics import (RAPIDFUZZ, SACREBLEU, TranslationCounts,
-                                                      bleu_and_chrf, installed, not_installed)
-from seqkit.plugins.tasks.translation_model import ATTENTIONS, Seq2SeqModel
 from seqkit.plugins.tasks.translation_bridge import BRIDGES
+from seqkit.plugins.tasks.translation_metrics import (
+    RAPIDFUZZ,
+    SACREBLEU,
+    TranslationCounts,
+    bleu_and_chrf,
+    installed,
+    not_installed,
+)
+from seqkit.plugins.tasks.translation_model import ATTENTIONS, Seq2SeqModel
 from seqkit.plugins.tasks.translation_step import TranslationStepModel
+from seqkit.registry import get_registry
 
 START, END = "<s>", "</s>"
 TARGET_SPECIALS = (PADDING, UNKNOWN, START, END)  # ids 0-3, as translation_model numbers them
@@ -192,7 +197,8 @@ class Translation(Task):
         self.train_plan = PairPlan(encoded, plan_batches(longer, train["batch_size"], train["batch_tokens"]))
 
     def _corpus(self) -> ParallelCorpus:
-        return load_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a translation dataset such as cmudict or pairs", "examples")
+        return load_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a translation "
+                           "dataset such as cmudict or pairs", "examples")
 
     def _hold(self, split: str, examples: list) -> None:
         """Encode ``examples`` as ``split``, and keep their references for scoring."""
@@ -245,7 +251,7 @@ class Translation(Task):
             total, tokens = all_reduce_sum(torch.stack([total, total.new_tensor(tokens)])).unbind()
         examples = self._decoded_examples(split)[self.rank::self.world_size]  # this rank's sources
         if decoder is None:  # validation decodes greedily; a held-out split as the recipe says
-            decoder = get_registry().get("decoder", "greedy")() if split == "dev" else recipe_decoder(self, self.recipe)
+            decoder = get_registry().get("decoder", "greedy")() if split == "dev" else recipe_decoder(self.recipe)
         results = translation_output.decode_examples(self, model, encoded, examples, decoder)
         self.decoded[split] = (examples, results)
         return {"loss": float(total) / float(tokens), **self.score(split, examples, results)}

@@ -53,7 +53,7 @@ class EncodedSource(NamedTuple):
     mask: torch.Tensor | None
     context: torch.Tensor
 
-    def select(self, rows: torch.Tensor) -> "EncodedSource":
+    def select(self, rows: torch.Tensor) -> EncodedSource:
         """The sources of ``rows`` (the input each decoded row belongs to)."""
         return EncodedSource(*(None if part is None else part.index_select(0, rows) for part in self))
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from seqkit.decoding import recipe_decoder
+
+from .length_batches import plan_batches
 from .parallel_data import EncodedPairs, gather_padded
 from .symbols import UNKNOWN_ID
-from .length_batches import plan_batches
 from .translation_model import END_ID
 from .translation_step import TranslationStepModel, start_decoding
 
@@ -142,12 +144,7 @@ def show(report: dict) -> list:
 
 def sample(task, model) -> str | None:
     """A few dev sources (evenly spaced) and their outputs by the recipe's decode strategy."""
-    from seqkit.decoding import build_decoder
-    from seqkit.registry import get_registry
-
-    decode = task.recipe["decode"]
-    own = get_registry().get("decoder", decode["strategy"]).options
-    decoder = build_decoder(decode["strategy"], {k: v for k, v in decode.items() if k in own})
+    decoder = recipe_decoder(task.recipe)
     encoded = task.splits["dev"]
     total = len(task.references["dev"])
     examples = torch.linspace(0, total - 1, min(SAMPLES, total)).round().long().unique()

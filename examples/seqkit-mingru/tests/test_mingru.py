@@ -1,9 +1,8 @@
 import torch
+from seqkit_mingru import MinGRUCell
 
 from seqkit import Recurrent
 from seqkit.testing import check_cell
-
-from seqkit_mingru import MinGRUCell
 
 
 def test_conformance():

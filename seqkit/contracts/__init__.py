@@ -1,0 +1,25 @@
+"""What plugins implement: the base classes of the five plugin kinds, and the data they exchange.
+
+These modules import only seqkit's leaf modules (errors, options, state, text_files), so that the
+registry, the trainer and the decoders can all build on them without circles.
+"""
+from seqkit.contracts.capabilities import (
+                                           Breakdown,
+                                           GradientProbe,
+                                           SearchReport,
+                                           ShowsDecoded,
+                                           StepDecoding,
+                                           breakdown_of,
+)
+from seqkit.contracts.cell import Cell
+from seqkit.contracts.dataset import Dataset, read_text_file
+from seqkit.contracts.decoder import Decoder, DecodeResult, Hypothesis, NonFiniteLogProbs, StepModel
+from seqkit.contracts.logger import MetricLogger
+from seqkit.contracts.parallel_corpus import Example, ParallelCorpus
+from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
+from seqkit.contracts.task import Task
+
+__all__ = ["Breakdown", "Cell", "Dataset", "DecodeResult", "Decoder", "Example", "GradientProbe",
+           "Hypothesis", "MetricLogger", "NonFiniteLogProbs", "ParallelCorpus", "SearchReport",
+           "Sentence", "ShowsDecoded", "StepDecoding", "StepModel", "TaggedCorpus", "Task",
+           "breakdown_of", "read_text_file"]

@@ -1,0 +1,95 @@
+"""Decoding as continuation: each input text is read, and a decoder writes the tokens that follow.
+
+A task whose outputs continue its inputs (a language model) mixes in ``Continuation`` for its
+``decode`` and ``show_decoded``: ``task.start_decoding`` reads the inputs, the decoder steps
+``task.step_model`` for ``length`` tokens, and ``task.detokenize`` turns them back into text (the
+task's ``seqkit.contracts.capabilities.StepDecoding``). A tagger labels its input instead, and
+decodes its own way.
+"""
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+
+class Continuation:
+    """``Task.decode`` and ``show_decoded`` for a task whose outputs continue its inputs: list it
+    before ``Task`` (``class MyLM(Continuation, Task)``). The task gives ``step_model(model)``,
+    ``start_decoding(model, inputs) -> (state, tokens (batch,))``, from which the first step
+    predicts the first new token, and ``detokenize(ids) -> str``."""
+
+    def decode(self, model, inputs: list[str], decoder, length: int | None = None, progress=None) -> dict:
+        length = self.recipe["decode"]["length"] if length is None else length
+        return decode_continuations(self, model, inputs, decoder, length, progress)
+
+    def show_decoded(self, report: dict) -> list:
+        return show_continuations(report)
+
+
+def decode_continuations(task, model, inputs: list[str], decoder, length: int, progress=None) -> dict:
+    """``{"length": ..., "results": [...]}``: per input, its outputs (text, tokens, log-probability,
+    score) and the strategy's extras (``exact``: marginals over symbols)."""
+    step_model = task.step_model(model)
+    results = decoder.decode(step_model, *task.start_decoding(model, inputs), length, progress=progress)
+    normalized, _ = task.normalize_inputs(inputs)
+    end = step_model.end_token
+
+    def text(tokens):
+        return task.detokenize(tokens[:-1] if end is not None and tokens and tokens[-1] == end else tokens)
+
+    entries = []
+    for source, read, result in zip(inputs, normalized, results):
+        entry = {"input": source, "normalized_input": read, "outputs": [
+            {"text": text(h.tokens), "tokens": h.tokens, "log_prob": h.log_prob,
+             **({"score": h.score} if h.score is not None else {})} for h in result.hypotheses]}
+        if "marginals" in result.extras:
+            entry["marginals"] = {
+                "symbols": [task.detokenize([v]) for v in range(step_model.vocab_size)],
+                "rows": "symbols", "columns": "positions",
+                "table": result.extras["marginals"].tolist()}
+        entry.update({k: v for k, v in result.extras.items() if k != "marginals"})
+        entries.append(entry)
+    return {"length": length, "results": entries}
+
+
+def show_continuations(report: dict) -> list:
+    """Rich renderables: each input followed by its output, and the marginals ``exact`` found."""
+    shown = []
+    for entry in report["results"]:
+        for rank, output in enumerate(entry["outputs"], 1):
+            line = Text()
+            if len(entry["outputs"]) > 1:
+                line.append(f"{rank}. ", style="dim")
+            line.append(entry["normalized_input"], style="cyan")
+            line.append(output["text"])
+            line.append(f"   log p = {output['log_prob']:.3f}", style="dim")
+            shown.append(line)
+        if "marginals" in entry:
+            shown.append(_marginals_table(entry))
+            shown.append(Text(f"{entry['sequences']:,} sequences enumerated from {entry['prefixes']:,} "
+                              f"prefixes; probability mass {entry['mass']:.6f}", style="dim"))
+        elif entry.get("proven") is True:
+            shown.append(Text(f"proven exact after {entry['prefixes']:,} prefixes", style="dim"))
+        elif entry.get("proven") is False:
+            shown.append(Text(f"not proven exact: the search stopped at {entry['prefixes']:,} "
+                              f"prefixes (raise --max-prefixes)", style="yellow"))
+    return shown
+
+
+def _marginals_table(entry: dict, shown: float = 0.01):
+    """Symbols that reach ``shown`` probability somewhere; the rest summed in one row."""
+    marginals = entry["marginals"]
+    table = Table(title=f"p(y_s = v) after {entry['normalized_input']!r}", title_justify="left")
+    table.add_column("symbol")
+    positions = len(marginals["table"][0]) if marginals["table"] else 0
+    for s in range(positions):
+        table.add_column(str(s + 1), justify="right")
+    rest = [0.0] * positions
+    for symbol, row in zip(marginals["symbols"], marginals["table"]):
+        if max(row) >= shown:
+            table.add_row(repr(symbol), *(f"{p:.3f}" for p in row))
+        else:
+            rest = [a + b for a, b in zip(rest, row)]
+    if any(rest):
+        table.add_row("(others)", *(f"{p:.3f}" for p in rest), style="dim")
+    return table

@@ -1,0 +1,110 @@
+"""Stacked, optionally bidirectional recurrence over any cell, shaped like torch.nn.LSTM(batch_first=True)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqkit.contracts.cell import Cell
+from seqkit.nn.dropout import Dropout
+from seqkit.registry import get_registry
+from seqkit.state import State
+
+
+class Recurrent(nn.Module):
+    """``layers`` of ``cell`` (a ``seqkit.Cell`` subclass or a registered cell name).
+
+    ``forward(inputs, states=None, lengths=None)`` takes ``(batch, time, input_size)`` and returns
+    ``(outputs, states)``: outputs ``(batch, time, hidden_size * directions)`` from the last layer,
+    and a list with one final state per layer and direction (index ``layer * directions + d``).
+    Dropout applies between layers, as in ``torch.nn.LSTM``. ``lengths`` (batch,) is a tensor
+    or a list of ints, as torch.nn's ``pack_padded_sequence`` takes.
+    """
+
+    def __init__(self, cell: type[Cell] | str, input_size: int, hidden_size: int, layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, **cell_options):
+        super().__init__()
+        if isinstance(cell, str):
+            cell = get_registry().get("cell", cell)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.layers, self.bidirectional = layers, bidirectional
+        self.directions = 2 if bidirectional else 1
+        self.cells = nn.ModuleList(
+            cell(input_size if layer == 0 else hidden_size * self.directions, hidden_size, **cell_options)
+            for layer in range(layers)
+            for _ in range(self.directions)
+        )
+        self.dropout = Dropout(dropout)
+
+    def initial_states(self, batch_size: int, device=None, dtype=None) -> list[State]:
+        return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]
+
+    def forward(self, inputs: torch.Tensor, states: list[State] | None = None,
+                lengths: torch.Tensor | list[int] | tuple[int, ...] | None = None
+                ) -> tuple[torch.Tensor, list[State]]:
+        if lengths is not None and not torch.is_tensor(lengths):
+            lengths = torch.as_tensor(lengths, dtype=torch.long)  # a list, as torch.nn's packing takes
+        if states is None:
+            states = [None] * len(self.cells)
+        else:
+            _check_states(states, len(self.cells), inputs.shape[0])
+        finals, x = [], inputs
+        for layer in range(self.layers):
+            if layer:
+                x = self.dropout(x)
+            outputs = []
+            for d in range(self.directions):
+                k = layer * self.directions + d
+                if d == 0:
+                    out, final = self.cells[k](x, states[k], lengths)
+                else:
+                    out, final = self.cells[k](_reverse(x, lengths), states[k], lengths)
+                    out = _reverse(out, lengths)
+                outputs.append(out)
+                finals.append(final)
+            x = outputs[0] if self.directions == 1 else torch.cat(outputs, dim=2)
+        return x, finals
+
+    def step(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
+        """One time step through every layer (forward direction only: decoding is left to right)."""
+        if self.bidirectional:
+            raise ValueError("a bidirectional Recurrent cannot be stepped one token at a time")
+        new_states = []
+        for layer, cell in enumerate(self.cells):
+            if layer and self.training:  # identity in eval mode: decoding skips the call per token
+                x_t = self.dropout(x_t)
+            x_t, state = cell.step(x_t, states[layer])
+            new_states.append(state)
+        return x_t, new_states
+
+
+def _check_states(states: list[State], count: int, batch: int) -> None:
+    """Refuse initial states that do not fit the input, as torch.nn.LSTM does: a fused kernel may
+    broadcast a state of another batch size silently."""
+    if len(states) != count:
+        raise ValueError(f"expected {count} initial states (one per layer and direction), got {len(states)}")
+    for k, state in enumerate(states):
+        for leaf in _leaves(state):
+            if leaf.shape[0] != batch:
+                raise ValueError(f"initial state {k} has batch size {leaf.shape[0]}, the input {batch}")
+
+
+def _leaves(state):
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, tuple):
+        for part in state:
+            yield from _leaves(part)
+
+
+def _reverse(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Reverse each sequence in time within its own length (padding stays at the end)."""
+    if lengths is None:
+        return x.flip(1)
+    batch, time = x.shape[:2]
+    steps = torch.arange(time, device=x.device)
+    lengths = lengths.to(x.device).unsqueeze(1)
+    within = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    # Whole rows of features by one flat index: 3x faster than a gather, which reads an index per
+    # element, forward and backward (benchmarks/translation.py's encoder reverses four times).
+    rows = within + time * torch.arange(batch, device=x.device).unsqueeze(1)
+    return x.reshape(batch * time, -1).index_select(0, rows.view(-1)).view(x.shape)
