@@ -1,4 +1,8 @@
-"""Shared by the benchmarks: describe the machine and write one section of BENCHMARKS.md."""
+"""Shared by the benchmarks: describe the machine and write one section of a page of docs/benchmarks/.
+
+Each script writes its sections (between ``<!-- begin NAME -->`` and ``<!-- end NAME -->``) into the
+page of its area, ``PAGES[NAME]``; BENCHMARKS.md, kept by hand, indexes the headline figures.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +14,34 @@ from pathlib import Path
 
 import torch
 
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+REPO = Path(__file__).resolve().parent.parent
+DOCS_BENCHMARKS = REPO / "docs" / "benchmarks"
+
+# section -> the page of docs/benchmarks/ it is written into (its area)
+PAGES = {
+    "decode": "decoding",
+    "cells": "cells",
+    "overhead": "training",
+    "ddp": "training",
+    "quality": "char_lm",
+    "tagging-crf": "tagging",
+    "tagging-step": "tagging",
+    "tagging-python": "tagging",
+    "tagging-treebank": "tagging",
+    "tagging-lines": "tagging",
+    "translation-step": "translation",
+    "translation-decoding": "translation",
+    "roles": "lecture",
+}
+TITLES = {"decoding": "decoding", "cells": "cells", "training": "training", "char_lm": "the char_lm task",
+          "tagging": "the tagging task", "translation": "the translation task", "lecture": "the lecture, measured"}
+
+
+def page(name: str, folder: Path = DOCS_BENCHMARKS) -> Path:
+    """The page section ``name`` is written into."""
+    if name not in PAGES:
+        raise KeyError(f"benchmark section {name!r} has no page: add it to PAGES in benchmarks/_report.py")
+    return folder / f"{PAGES[name]}.md"
 
 
 def machine() -> str:
@@ -26,15 +57,21 @@ def machine() -> str:
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}, {device}")
 
 
-def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace (or append) the section between this benchmark's markers, leaving the others."""
+def write_section(name: str, markdown: str, folder: Path = DOCS_BENCHMARKS) -> Path:
+    """Replace (or append) the section between this benchmark's markers in its page of
+    docs/benchmarks/, leaving the others; returns the page."""
+    path = page(name, folder)
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
-    text = path.read_text() if path.exists() else (
-        "# Benchmarks\n\nWritten by the scripts in benchmarks/; rerun one to refresh its section.\n")
+    text = path.read_text(encoding="utf-8") if path.exists() else (
+        f"# Benchmarks: {TITLES[PAGES[name]]}\n\nSections between `<!-- begin NAME -->` and `<!-- end NAME -->` "
+        f"are written by the scripts in benchmarks/; rerun one to refresh its section. Headline figures: "
+        f"[BENCHMARKS.md](../../BENCHMARKS.md).\n")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def argument_parser(doc: str, quick: str, repeats: str, latency_bound: str) -> argparse.ArgumentParser:
@@ -45,7 +82,7 @@ def argument_parser(doc: str, quick: str, repeats: str, latency_bound: str) -> a
     parser.add_argument("--threads", type=int, default=1,
                         help=f"torch threads (default 1: {latency_bound} latency-bound, and one "
                              f"thread keeps a shared CPU measurable)")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks/")
     return parser
 
 

@@ -261,7 +261,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny size, two repeats (smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="rounds per size")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks/")
     parser.add_argument("--threads", default=None,
                         help="torch thread counts to run, e.g. 2 or 1,2 (default: torch's)")
     parser.add_argument("--cells", default=",".join(TARGETS),

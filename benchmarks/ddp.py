@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny model and few steps: a smoke run")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks/")
     parser.add_argument("--collectives", action="store_true",
                         help="(run by this script through torchrun) time the all-reduces alone")
     args = parser.parse_args()

@@ -7,7 +7,7 @@ The default shape is what recipes/g2p_full.yaml drops out between its encoder la
 and in bfloat16 (what a bf16-mixed step feeds it); the ratio is the median of per-round ratios.
 With ``--recipe``, also whole training steps (the trainer's own, as benchmarks.precision takes
 them) of two copies of the recipe's model, one with its seqkit.Dropout modules swapped for
-torch.nn.Dropout. Nothing is written to BENCHMARKS.md.
+torch.nn.Dropout. Nothing is written to docs/benchmarks/.
 """
 from __future__ import annotations
 

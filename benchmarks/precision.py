@@ -7,7 +7,7 @@ one per precision, and take the trainer's own optimizer steps (``Trainer._optimi
 batch, forward, backward, clipping, optimizer) on the same batches, alternating in paired
 rounds; the ratio is the median of per-round ratios. A large matrix product in float32 and in
 bfloat16 shows what the hardware offers (a CPU with AMX, or a GPU since Ampere, multiplies
-bfloat16 many times faster). Nothing is written to BENCHMARKS.md.
+bfloat16 many times faster). Nothing is written to docs/benchmarks/.
 """
 from __future__ import annotations
 

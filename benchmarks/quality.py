@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget per procedure")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
     parser.add_argument("--quiet", action="store_true", help="no log lines while training")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks/")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

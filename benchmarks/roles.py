@@ -6,7 +6,7 @@ the role tags, which with one role per sentence (at the question) is the share o
 answered right; chance is 0.5. ``data.tagged: phrases`` (the sentence's noun phrases tagged, no
 question) is run for the bag of words and the LSTM as the contrast.
 
-    python -m benchmarks.roles                 # every cell, 3 seeds; writes BENCHMARKS.md
+    python -m benchmarks.roles                 # every cell, 3 seeds; writes docs/benchmarks/lecture.md
     python -m benchmarks.roles --quick --json  # a smoke run
 """
 from __future__ import annotations

@@ -21,8 +21,8 @@ Each line is one input of the run's task ``decode`` (the code ``seqkit decode --
 the recipe's strategy), and its tags are compared with the classes ``tokenize`` gives the line on
 its own (``_python_token_classes``, python-tokens' labels): character accuracy, per class (recall,
 and F1 by seqkit's ``TagCounts``), and the share of lines tagged wholly right. The example lines
-of ``seqkit decode runs/tagging --input "..."`` in README.md and recipes/tagging.yaml are scored
-too: each must come out exactly as ``tokenize`` classes it.
+of ``seqkit decode runs/tagging --input "..."`` in README.md, docs/tasks/tagging.md and
+recipes/tagging.yaml are scored too: each must come out exactly as ``tokenize`` classes it.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ from seqkit.training.run import load_run, start_run
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "tagging.yaml"
-EXAMPLE_FILES = (REPO / "README.md", RECIPE)
+EXAMPLE_FILES = (REPO / "README.md", REPO / "docs" / "tasks" / "tagging.md", RECIPE)
 EXAMPLE = re.compile(r'seqkit decode runs/tagging --input "([^"]+)"')
 PACKAGE = "rich"
 # --quick: a smoke run, not a measurement
@@ -130,7 +130,7 @@ def reference(line: str) -> list[str]:
 
 
 def example_lines(paths=EXAMPLE_FILES) -> list[str]:
-    """The inputs of ``seqkit decode runs/tagging --input "..."`` in the README and recipe."""
+    """The inputs of ``seqkit decode runs/tagging --input "..."`` in the README, the docs and the recipe."""
     found = [line for path in paths for line in EXAMPLE.findall(Path(path).read_text(encoding="utf-8"))]
     return list(dict.fromkeys(found))
 
@@ -248,7 +248,7 @@ def markdown(result: dict, command: str) -> str:
         f"the line alone: **{percent(result['accuracy'])} %** of characters right, "
         f"{percent(result['lines_right'])} % of lines wholly right.", "",
         *rows, "",
-        "The README's and the recipe's example lines, against `tokenize` ("
+        "The example lines of the README, the docs and the recipe, against `tokenize` ("
         + ", ".join(f"`{letter}` {name}" for name, letter in LETTERS.items()) + "):", "", *shown,
         *compared])
 
@@ -277,7 +277,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"a tiny run (or --run's) and {QUICK_LINES} lines: a smoke run, writes nothing")
-    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks/")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (default 0: torch's, as seqkit run trains)")
     parser.add_argument("--run", type=Path, help="score this trained run (default: train recipes/tagging.yaml)")

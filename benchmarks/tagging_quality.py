@@ -342,7 +342,7 @@ def main(argv=None) -> None:
 
 
 def report(name: str, result: dict, settings: Settings, args) -> None:
-    """Print a section's table (unless --json) and write it into BENCHMARKS.md (unless --quick or
+    """Print a section's table (unless --json) and write it into docs/benchmarks/tagging.md (unless --quick or
     --no-write); a skipped section has neither."""
     if "skipped" in result:
         return

@@ -45,10 +45,12 @@ def test_reference_classes_are_what_tokenize_gives_the_line_alone():
         assert tagging_lines.reference(line) == expected_labels(line)
 
 
-def test_the_example_lines_are_the_readme_and_recipe_decode_inputs():
+def test_the_example_lines_are_the_readme_docs_and_recipe_decode_inputs():
     found = tagging_lines.example_lines()
     assert "def area(r): return 3.14 * r ** 2  # circle" in found  # the README's quick start
-    texts = (REPO / "README.md").read_text() + (REPO / "recipes" / "tagging.yaml").read_text()
+    assert "def f(x): return x  # done" in found  # docs/tasks/tagging.md
+    texts = "".join((REPO / path).read_text() for path in ("README.md", "docs/tasks/tagging.md",
+                                                          "recipes/tagging.yaml"))
     assert all(f'--input "{line}"' in texts for line in found)
 
 
