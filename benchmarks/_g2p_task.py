@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from seqkit.plugins.tasks.translation import Translation
+from seqkit.plugins.tasks.translation.task import Translation
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 

@@ -11,7 +11,7 @@ from collections import Counter
 import torch
 from torch import nn
 
-from seqkit.plugins.tasks.tag_metrics import TagCounts
+from seqkit.plugins.tasks.tagging.metrics import TagCounts
 
 from ._hand_training import Trained, length_batches, padded, train_for
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqkit.plugins.tasks.translation_model import END_ID, NEVER_PREDICTED, PAD_ID, START_ID
+from seqkit.plugins.tasks.translation.model import END_ID, NEVER_PREDICTED, PAD_ID, START_ID
 
 COPYABLE = ("the hand-written seq2seq copies a model of LSTM cells with a bidirectional encoder, general "
             "attention, input feeding, a linear bridge and one decoder layer; this one differs")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqkit.plugins.tasks.tag_metrics import TagCounts
+from seqkit.plugins.tasks.tagging.metrics import TagCounts
 
 from ._hand_training import Trained, length_batches, padded, train_for
 

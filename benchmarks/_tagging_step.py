@@ -35,7 +35,7 @@ from benchmarks._hand_crf import hand_log_partition
 from benchmarks._report import paired_rounds
 from seqkit import Dataset, Option
 from seqkit.contracts.tagged_corpus import TaggedCorpus
-from seqkit.plugins.tasks.tagging import Tagging
+from seqkit.plugins.tasks.tagging.task import Tagging
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 from seqkit.training.progress import Silent

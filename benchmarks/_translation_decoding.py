@@ -25,9 +25,9 @@ from benchmarks._hand_seq2seq import HandSeq2Seq
 from benchmarks._hand_training import train_for
 from benchmarks._report import paired_rounds
 from seqkit.decoding import build_decoder
-from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.parallel_data import gather_padded
-from seqkit.plugins.tasks.translation_output import DECODE_BATCH, decode_examples
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.translation.data import gather_padded
+from seqkit.plugins.tasks.translation.output import DECODE_BATCH, decode_examples
 
 GREEDY_TARGET = 0.9  # issue 11: seqkit's batched greedy decoding at least 0.9x the hand-written loop's words/s
 BEAM_TARGET = 3.0  # issue 11: beam 5 at most 3x greedy's time on the same inputs

@@ -78,7 +78,7 @@ def collectives() -> None:
     and of a 2-number one, printed as JSON by rank 0."""
     import torch.distributed as dist
 
-    from seqkit.plugins.tasks.char_model import CharLanguageModel
+    from seqkit.plugins.tasks.char_lm.model import CharLanguageModel
     from seqkit.registry import get_registry
 
     dist.init_process_group("gloo")

@@ -25,7 +25,7 @@ import torch
 from benchmarks._hand_crf import hand_log_partition, hand_viterbi
 from benchmarks._report import argument_parser, machine, paired_rounds, write_section
 from benchmarks._tagging_step import STEP_DESCRIPTION, STEP_TARGET, render_steps, step_section
-from seqkit.plugins.tasks.crf import LinearChainCRF
+from seqkit.plugins.tasks.tagging.crf import LinearChainCRF
 
 CRF_SIZE = dict(batch=256, time=30, tags=20)
 QUICK_CRF_SIZE = dict(batch=8, time=6, tags=5)

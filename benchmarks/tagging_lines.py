@@ -46,8 +46,8 @@ import yaml
 from benchmarks._report import machine, write_section
 from seqkit.decoding import build_decoder
 from seqkit.plugins.datasets import _python_token_classes as token_classes
-from seqkit.plugins.tasks.tag_metrics import TagCounts
-from seqkit.plugins.tasks.tagging_output import tag_letters
+from seqkit.plugins.tasks.tagging.metrics import TagCounts
+from seqkit.plugins.tasks.tagging.output import tag_letters
 from seqkit.recipe import load_recipe
 from seqkit.registry import get_registry
 from seqkit.training.run import load_run, start_run

@@ -12,8 +12,8 @@ from conftest import REPO
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.char_lm import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
-from seqkit.plugins.tasks.vocab import UNKNOWN, Vocabulary
+from seqkit.plugins.tasks.char_lm.data import UNKNOWN, Vocabulary
+from seqkit.plugins.tasks.char_lm.task import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
 from seqkit.training.run import load_run, start_run
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from seqkit.plugins.tasks.crf import PADDING_TAG, LinearChainCRF
+from seqkit.plugins.tasks.tagging.crf import PADDING_TAG, LinearChainCRF
 
 TAGS = 3
 LENGTHS = [4, 2, 1]  # one padded batch: a full sentence, a short one, a single token

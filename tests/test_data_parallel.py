@@ -49,7 +49,7 @@ FAULT_PLUGIN = """
     import signal
 
     import seqkit
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
 
     class CharLMWithFault(CharLM):

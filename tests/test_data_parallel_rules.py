@@ -10,9 +10,9 @@ from _translation_runs import translation_recipe
 
 from seqkit import SeqkitError, distributed
 from seqkit.errors import SeqkitWarning
-from seqkit.plugins.tasks.char_lm import CharLM
-from seqkit.plugins.tasks.tagging import Tagging
-from seqkit.plugins.tasks.translation import Translation
+from seqkit.plugins.tasks.char_lm.task import CharLM
+from seqkit.plugins.tasks.tagging.task import Tagging
+from seqkit.plugins.tasks.translation.task import Translation
 from seqkit.training.checkpoint import load_checkpoint, save_checkpoint
 from seqkit.training.run import resume_run, start_run
 

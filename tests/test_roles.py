@@ -12,7 +12,7 @@ from conftest import REPO
 
 from seqkit.plugins.cells.bow import BagOfWordsCell
 from seqkit.plugins.datasets.roles import NOUNS, Roles
-from seqkit.plugins.tasks.tagging_model import TaggerModel
+from seqkit.plugins.tasks.tagging.model import TaggerModel
 from seqkit.recipe import load_recipe
 from seqkit.testing import check_cell
 

@@ -153,7 +153,7 @@ def test_a_loss_that_explodes_but_stays_finite_stops_the_run_in_one_line(tmp_pat
 
 HUGE_PERPLEXITY_TASK = """
     import seqkit
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
 
     class HugePerplexity(CharLM):

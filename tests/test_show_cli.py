@@ -8,7 +8,7 @@ from conftest import run_cli
 
 from seqkit.options import type_label
 from seqkit.plugins.decoders.beam import Beam
-from seqkit.plugins.tasks.char_lm import CharLM
+from seqkit.plugins.tasks.char_lm.task import CharLM
 from seqkit.recipe import TRAIN_OPTIONS
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.tag_metrics import TagCounts, detect_scheme, span_scheme_for
+from seqkit.plugins.tasks.tagging.metrics import TagCounts, detect_scheme, span_scheme_for
 
 TYPES = ["PER", "LOC", "ORG"]
 TAG_SETS = {

@@ -13,9 +13,9 @@ import torch
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
-from seqkit.plugins.tasks.crf import PADDING_TAG
-from seqkit.plugins.tasks.tagging_model import PADDING_ID, CharWordEncoder, TaggerModel
-from seqkit.plugins.tasks.tagging_step import TaggerStepModel, start_decoding
+from seqkit.plugins.tasks.tagging.crf import PADDING_TAG
+from seqkit.plugins.tasks.tagging.model import PADDING_ID, CharWordEncoder, TaggerModel
+from seqkit.plugins.tasks.tagging.step import TaggerStepModel, start_decoding
 from seqkit.registry import Registry
 from seqkit.state import Shared
 

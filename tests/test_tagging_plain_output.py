@@ -14,7 +14,7 @@ from _tiny_runs import ONE_THREAD_ENV
 from conftest import run_cli
 from rich.console import Console
 
-from seqkit.plugins.tasks.tagging_output import show, tag_letters
+from seqkit.plugins.tasks.tagging.output import show, tag_letters
 
 CLASSES = ("name", "keyword", "operator", "number", "string", "comment", "whitespace")
 INPUTS = ["def f(x): return x  # done", "s = 'a\tb' + 12", ""]

@@ -16,10 +16,10 @@ from _tagging_runs import sentence, tagging_recipe, write_conll
 from _tiny_runs import ONE_THREAD_ENV
 from conftest import run_cli
 
-from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.symbols import PADDING_ID, UNKNOWN_ID, Symbols
-from seqkit.plugins.tasks.tagged_data import BatchPlan, encode_split
-from seqkit.plugins.tasks.tagging import Tagging
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.tagging.data import BatchPlan, encode_split
+from seqkit.plugins.tasks.tagging.task import Tagging
 from seqkit.training.run import load_run
 
 OUTPUTS = ("softmax", "crf", "autoregressive")

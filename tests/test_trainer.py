@@ -127,7 +127,7 @@ def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
     real_loss, calls = CharLM.loss, []
 
@@ -148,7 +148,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
 
 
 def test_a_failing_end_of_run_sample_is_a_one_line_note(tmp_path, monkeypatch, capsys):
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
     def sample(self, model):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0\nmore")
@@ -161,7 +161,7 @@ def test_a_failing_end_of_run_sample_is_a_one_line_note(tmp_path, monkeypatch, c
 
 
 def test_patience_stops_after_evaluations_without_improvement(tmp_path, monkeypatch):
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
     losses = iter([3.0, 2.0, 2.5, 2.4, 2.1, 1.0])
     monkeypatch.setattr(CharLM, "evaluate", lambda self, model: {"loss": next(losses)})
@@ -263,7 +263,7 @@ def test_a_missing_or_malformed_best_metric_is_one_line_naming_the_task(tmp_path
 
 
 def test_the_resume_check_is_the_tasks(tmp_path, monkeypatch):
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
     start_run(tiny_recipe(tmp_path / "r"), display="silent")
     monkeypatch.setattr(CharLM, "check_resume", lambda self, stored: ["its tag set differs"])
@@ -276,7 +276,7 @@ def test_the_resume_check_is_the_tasks(tmp_path, monkeypatch):
 
 
 def test_a_resume_with_another_batch_size_starts_the_carried_state_afresh(tmp_path):
-    from seqkit.plugins.tasks.char_lm import CharLM
+    from seqkit.plugins.tasks.char_lm.task import CharLM
 
     start_run(tiny_recipe(tmp_path / "r"), display="silent")
     stored = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["task"]

@@ -10,8 +10,8 @@ import torch
 from conftest import needs_extra
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks import translation_metrics as metrics
-from seqkit.plugins.tasks.translation_metrics import TranslationCounts, closest_reference, edit_distance
+from seqkit.plugins.tasks.translation import metrics as metrics
+from seqkit.plugins.tasks.translation.metrics import TranslationCounts, closest_reference, edit_distance
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from seqkit.decoding import build_decoder
-from seqkit.plugins.tasks.translation_model import (
+from seqkit.plugins.tasks.translation.model import (
     END_ID,
     NEVER_PREDICTED,
     PAD_ID,
@@ -23,7 +23,7 @@ from seqkit.plugins.tasks.translation_model import (
     EncodedSource,
     Seq2SeqModel,
 )
-from seqkit.plugins.tasks.translation_step import TranslationStepModel, start_decoding
+from seqkit.plugins.tasks.translation.step import TranslationStepModel, start_decoding
 from seqkit.state import Shared
 
 SOURCE_VOCAB, TARGET_VOCAB = 9, 7

@@ -20,9 +20,9 @@ from conftest import needs_extra, run_cli
 from seqkit.analysis.search_report import report_rows
 from seqkit.decoding import build_decoder
 from seqkit.errors import SeqkitError
-from seqkit.plugins.tasks import translation_output
-from seqkit.plugins.tasks.translation import Translation
-from seqkit.plugins.tasks.translation_model import END_ID
+from seqkit.plugins.tasks.translation import output as translation_output
+from seqkit.plugins.tasks.translation.model import END_ID
+from seqkit.plugins.tasks.translation.task import Translation
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 from seqkit.training.run import load_run

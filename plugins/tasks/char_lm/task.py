@@ -30,8 +30,8 @@ from seqkit.analysis.gradient_probe import ProbeInputs
 from seqkit.contracts import read_text_file
 from seqkit.decoding import Continuation, recipe_decoder
 from seqkit.distributed import all_reduce_sum
-from seqkit.plugins.tasks.char_model import CharLanguageModel, CharStepModel
-from seqkit.plugins.tasks.vocab import Vocabulary
+from seqkit.plugins.tasks.char_lm.data import Vocabulary
+from seqkit.plugins.tasks.char_lm.model import CharLanguageModel, CharStepModel
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 
 from seqkit.decoding import recipe_decoder
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID
 
-from .length_batches import plan_batches
-from .parallel_data import EncodedPairs, gather_padded
-from .symbols import UNKNOWN_ID
-from .translation_model import END_ID
-from .translation_step import TranslationStepModel, start_decoding
+from .data import EncodedPairs, gather_padded
+from .model import END_ID
+from .step import TranslationStepModel, start_decoding
 
 DECODE_BATCH = 256  # sources decoded together
 SAMPLES = 5  # dev sources shown at the end of a run
@@ -83,7 +83,7 @@ def decode_examples(task, model, encoded: EncodedPairs, examples: torch.Tensor, 
 def decode(task, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
     """The report ``seqkit decode`` prints: ``{"length": ..., "results": [one entry per input]}``;
     an empty input gets no outputs."""
-    from .parallel_data import encode_pairs
+    from .data import encode_pairs
 
     sources = sources_of(task, inputs)
     filled = [i for i, s in enumerate(sources) if len(s)]

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .length_batches import epoch_order, share_rows
-from .symbols import PADDING_ID, Symbols
-from .translation_model import END_ID
+from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Symbols
+
+from .model import END_ID
 
 
 @dataclass

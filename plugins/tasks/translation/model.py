@@ -35,8 +35,8 @@ from torch import nn
 from seqkit import Dropout, Recurrent
 from seqkit.state import State
 
-from .translation_attention import SCORES, Attention
-from .translation_bridge import Bridge
+from .attention import SCORES, Attention
+from .bridge import Bridge
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 NEVER_PREDICTED = (PAD_ID, START_ID)

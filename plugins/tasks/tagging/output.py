@@ -18,9 +18,10 @@ import string
 
 import torch
 
-from .length_batches import plan_batches
-from .tagged_data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split
-from .tagging_step import TaggerStepModel, start_decoding
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+
+from .data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split
+from .step import TaggerStepModel, start_decoding
 
 # Styles of tags a dataset gives none for, in tag order; "O" (outside any span) stays plain.
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta",

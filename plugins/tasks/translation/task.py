@@ -30,13 +30,13 @@ from seqkit.contracts.parallel_corpus import ParallelCorpus
 from seqkit.decoding import recipe_decoder
 from seqkit.distributed import all_reduce_sum, gather_to_all
 from seqkit.options import check_options
-from seqkit.plugins.tasks import translation_output
-from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
-from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.parallel_data import EncodedPairs, PairPlan, encode_pairs
-from seqkit.plugins.tasks.symbols import PADDING, UNKNOWN, Symbols
-from seqkit.plugins.tasks.translation_bridge import BRIDGES
-from seqkit.plugins.tasks.translation_metrics import (
+from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Symbols
+from seqkit.plugins.tasks.translation import output as translation_output
+from seqkit.plugins.tasks.translation.bridge import BRIDGES
+from seqkit.plugins.tasks.translation.data import EncodedPairs, PairPlan, encode_pairs
+from seqkit.plugins.tasks.translation.metrics import (
     RAPIDFUZZ,
     SACREBLEU,
     TranslationCounts,
@@ -44,8 +44,8 @@ from seqkit.plugins.tasks.translation_metrics import (
     installed,
     not_installed,
 )
-from seqkit.plugins.tasks.translation_model import ATTENTIONS, Seq2SeqModel
-from seqkit.plugins.tasks.translation_step import TranslationStepModel
+from seqkit.plugins.tasks.translation.model import ATTENTIONS, Seq2SeqModel
+from seqkit.plugins.tasks.translation.step import TranslationStepModel
 from seqkit.registry import get_registry
 
 START, END = "<s>", "</s>"

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from seqkit import SeqkitError
+from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
+from seqkit.plugins.tasks.common.vocabulary import Symbols
 
-from .length_batches import epoch_order, share_rows
-from .symbols import Symbols
-from .tagging_model import PADDING_ID
+from .model import PADDING_ID
 
 MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
 

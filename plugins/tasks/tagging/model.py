@@ -23,7 +23,7 @@ from torch import nn
 from seqkit import Dropout, Recurrent, SeqkitError
 
 from .crf import PADDING_TAG, LinearChainCRF
-from .tagging_step import TaggerStepModel, greedy_tags
+from .step import TaggerStepModel, greedy_tags
 
 OUTPUTS = ("softmax", "crf", "autoregressive")
 PADDING_ID = 0  # padding of tokens and characters in their vocabularies (id 1 is the unknown symbol)

@@ -20,7 +20,7 @@ import torch
 
 from seqkit.state import Shared
 
-from .translation_model import END_ID, START_ID, Seq2SeqModel
+from .model import END_ID, START_ID, Seq2SeqModel
 
 
 class _EncodedSources(Shared):

@@ -29,14 +29,14 @@ import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.distributed import all_reduce_sum
-from seqkit.plugins.tasks import tagging_output
-from seqkit.plugins.tasks.dataset_splits import load_corpus, read_split
-from seqkit.plugins.tasks.length_batches import plan_batches
-from seqkit.plugins.tasks.symbols import UNKNOWN_ID, Symbols
-from seqkit.plugins.tasks.tag_metrics import SCHEMES, TagCounts
-from seqkit.plugins.tasks.tagged_data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
-from seqkit.plugins.tasks.tagging_model import OUTPUTS, TaggerModel
-from seqkit.plugins.tasks.tagging_step import TaggerStepModel
+from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
+from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.tagging import output as tagging_output
+from seqkit.plugins.tasks.tagging.data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
+from seqkit.plugins.tasks.tagging.metrics import SCHEMES, TagCounts
+from seqkit.plugins.tasks.tagging.model import OUTPUTS, TaggerModel
+from seqkit.plugins.tasks.tagging.step import TaggerStepModel
 from seqkit.registry import get_registry
 
 EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
