@@ -12,17 +12,18 @@ from conftest import REPO
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.char_lm.data import UNKNOWN, Vocabulary
+from seqkit.plugins.tasks.char_lm.data import build_vocabulary, vocabulary_from_state, vocabulary_state
 from seqkit.plugins.tasks.char_lm.task import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
+from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR as UNKNOWN
 from seqkit.training.run import load_run, start_run
 
 
 def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():
-    vocab = Vocabulary.build("hello world")
+    vocab = build_vocabulary("hello world")
     assert vocab.symbols[0] == UNKNOWN and len(vocab) == 9
     ids = vocab.encode("hold z!")
     assert vocab.decode(ids) == f"hold {UNKNOWN}{UNKNOWN}"
-    assert Vocabulary.from_state_dict(vocab.state_dict()).symbols == vocab.symbols
+    assert vocabulary_from_state(vocabulary_state(vocab)).symbols == vocab.symbols
     assert vocab.encode("").shape == (0,)
 
 
@@ -31,21 +32,21 @@ def test_lecture_alphabet_lowercases_and_drops_everything_else():
     alphabet = data["alphabet"]  # the lecture's 32 symbols
     assert alphabet == "abcdefghijklmnopqrstuvwxyz .:?[]" and data["unknown"] == "drop"
     text = "Hello, World: [Applause] 42?\n" + alphabet.upper()
-    vocab = Vocabulary.build(text, lowercase=True, alphabet=alphabet, unknown="drop")
+    vocab = build_vocabulary(text, lowercase=True, alphabet=alphabet, unknown="drop")
     assert UNKNOWN not in vocab.symbols and set(vocab.symbols) <= set(alphabet)
     assert vocab.decode(vocab.encode("Hi, There: [X] 7?")) == "hi there: [x] ?"
     assert vocab.decode(vocab.encode("two\nlines\tand a tab")) == "two lines and a tab"
 
 
 def test_read_shows_inputs_as_the_model_reads_them_and_names_what_it_replaced():
-    mapped = Vocabulary.build("hello world")
+    mapped = build_vocabulary("hello world")
     read, note = mapped.read(["hold zé!", "low é"])
     assert read == [f"hold {UNKNOWN}{UNKNOWN}{UNKNOWN}", f"low {UNKNOWN}"]
     assert [mapped.decode(mapped.encode(text)) for text in ("hold zé!", "low é")] == read
     assert note == f"characters not in the vocabulary replaced by '{UNKNOWN}': 'z', 'é', '!'"
     assert mapped.read(["hello", UNKNOWN]) == (["hello", UNKNOWN], None)
 
-    dropped = Vocabulary.build("Hello world", lowercase=True, unknown="drop")
+    dropped = build_vocabulary("Hello world", lowercase=True, unknown="drop")
     assert dropped.read(["HELLO\tWörld"]) == (
         ["hello wrld"], "characters not in the vocabulary dropped (whitespace read as a space): '\\t', 'ö'")
     assert dropped.read(["Low"]) == (["low"], None)  # lowercasing was asked for: nothing to say

@@ -17,7 +17,7 @@ from _tiny_runs import ONE_THREAD_ENV
 from conftest import run_cli
 
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, UNKNOWN_ID, Vocabulary
 from seqkit.plugins.tasks.tagging.data import BatchPlan, encode_split
 from seqkit.plugins.tasks.tagging.task import Tagging
 from seqkit.training.run import load_run
@@ -51,8 +51,8 @@ def test_planned_batches_hold_every_sentence_once_sorted_and_within_budget(seed)
 
 def test_a_gathered_batch_is_each_sentence_padded_with_its_words_characters():
     sentences = [(["ab", "c"], ["X", "Y"]), (["hello", "wörld", "x"], ["Y", "Y", "X"]), (["zz"], ["X"])]
-    words = Symbols.build({"ab": 1, "c": 1, "hello": 2, "x": 1})  # wörld, zz unseen
-    chars = Symbols.build({c: 1 for c in "abchelowrdx"})
+    words = Vocabulary.build({"ab": 1, "c": 1, "hello": 2, "x": 1})  # wörld, zz unseen
+    chars = Vocabulary.build({c: 1 for c in "abchelowrdx"})
     split = encode_split(sentences, "word", words, {"X": 0, "Y": 1}, chars, "cpu", max_word_chars=4)
     batch = BatchPlan(split, [[2, 0, 1]]).batch(0)
     assert batch.lengths.tolist() == [1, 2, 3]
@@ -68,9 +68,9 @@ def test_a_gathered_batch_is_each_sentence_padded_with_its_words_characters():
 
 
 def test_character_ids_are_read_without_a_loop_and_unseen_ones_are_unknown():
-    symbols = Symbols.build({"a": 3, "b": 1, "\n": 2, "é": 1})
+    symbols = Vocabulary.build({"a": 3, "b": 1, "\n": 2, "é": 1})
     text = "ab\nzé🙂a"
-    assert symbols.char_ids(text).tolist() == [symbols.index.get(c, UNKNOWN_ID) for c in text]
+    assert symbols.encode(text).tolist() == [symbols.index.get(c, UNKNOWN_ID) for c in text]
 
 
 def test_the_batch_of_a_step_depends_on_the_step_alone(tmp_path):

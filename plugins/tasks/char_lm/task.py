@@ -30,8 +30,9 @@ from seqkit.analysis.gradient_probe import ProbeInputs
 from seqkit.contracts import read_text_file
 from seqkit.decoding import Continuation, recipe_decoder
 from seqkit.distributed import all_reduce_sum
-from seqkit.plugins.tasks.char_lm.data import Vocabulary
+from seqkit.plugins.tasks.char_lm.data import build_vocabulary, vocabulary_from_state, vocabulary_state
 from seqkit.plugins.tasks.char_lm.model import CharLanguageModel, CharStepModel
+from seqkit.plugins.tasks.common.vocabulary import Vocabulary
 from seqkit.registry import get_registry
 from seqkit.state import map_state, where_state
 
@@ -127,7 +128,7 @@ class CharLM(Continuation, Task):
         return share_bounds(batch, self.rank, self.world_size) + (batch,)
 
     def _vocabulary(self, train_text: str) -> Vocabulary:
-        return Vocabulary.build(train_text, self.data["lowercase"], self.data["alphabet"],
+        return build_vocabulary(train_text, self.data["lowercase"], self.data["alphabet"],
                                 self.data["unknown"])
 
     def _random_starts(self, n_tokens: int, count: int, seed: int) -> torch.Tensor:
@@ -197,7 +198,7 @@ class CharLM(Continuation, Task):
             where = "data: the dev split"
             train_text, text = split_text(dataset_text(self.data), self.data["val_fraction"],
                                           self.data["val_split"])
-            if self._vocabulary(train_text).state_dict() != self.vocab.state_dict():
+            if vocabulary_state(self._vocabulary(train_text)) != vocabulary_state(self.vocab):
                 raise SeqkitError("data: the data has changed since this run trained (its vocabulary "
                                   "differs), so its dev split is not the text it validated on; "
                                   "score a file with --input-file FILE")
@@ -258,11 +259,11 @@ class CharLM(Continuation, Task):
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict:
         # carry_streams: which of how many streams the carried state continues
-        return {"vocab": self.vocab.state_dict(), "carry": self.carry,
+        return {"vocab": vocabulary_state(self.vocab), "carry": self.carry,
                 "carry_streams": list(self.own_streams())}
 
     def load_state_dict(self, state: dict) -> None:
-        self.vocab = Vocabulary.from_state_dict(state["vocab"])
+        self.vocab = vocabulary_from_state(state["vocab"])
         carry = state.get("carry")
         if carry is not None:  # (checkpoints of one process before carry_streams: all of them)
             rows = _batch_size(carry)
@@ -271,7 +272,7 @@ class CharLM(Continuation, Task):
         self.carry = None if carry is None else map_state(lambda t: t.to(self.device), tuple(carry))
 
     def check_resume(self, stored: dict) -> list[str]:
-        if stored.get("vocab") != self.vocab.state_dict():
+        if stored.get("vocab") != vocabulary_state(self.vocab):
             return ["the data has changed since this run started (its vocabulary differs); start "
                     "a new run instead of resuming"]
         return []

@@ -19,9 +19,7 @@ import torch
 
 from seqkit import SeqkitError
 from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
-from seqkit.plugins.tasks.common.vocabulary import Symbols
-
-from .model import PADDING_ID
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Vocabulary
 
 MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
 
@@ -47,14 +45,14 @@ class EncodedSplit:
         return len(self.host_lengths)
 
 
-def encode_split(sentences, level: str, words: Symbols, tags: Symbols | dict, chars: Symbols | None,
+def encode_split(sentences, level: str, words: Vocabulary, tags: dict, chars: Vocabulary | None,
                  device, max_word_chars: int = 0) -> EncodedSplit:
     """``sentences`` as an ``EncodedSplit``: tokens through ``words`` (characters through it too
     at character level), tags through ``tags`` (a name -> id dict; a tag it lacks is an error),
     each word's characters through ``chars`` (cut to ``max_word_chars``; 0: whole words)."""
     lengths = [len(tokens) for tokens, _ in sentences]
     if level == "char":
-        token_ids = torch.from_numpy(words.char_ids("".join(t for t, _ in sentences)))
+        token_ids = words.encode("".join(t for t, _ in sentences))
     else:
         token_ids = torch.tensor(words.ids(w for tokens, _ in sentences for w in tokens), dtype=torch.long)
     try:
@@ -70,7 +68,7 @@ def encode_split(sentences, level: str, words: Symbols, tags: Symbols | dict, ch
     if chars is not None:
         all_words = [w[:max_word_chars] if max_word_chars else w for tokens, _ in sentences for w in tokens]
         char_lengths = torch.tensor([len(w) for w in all_words], dtype=torch.long)
-        split.chars = torch.from_numpy(chars.char_ids("".join(all_words))).to(device)
+        split.chars = chars.encode("".join(all_words)).to(device)
         split.char_starts = (torch.cumsum(char_lengths, 0) - char_lengths).to(device)
         split.char_lengths = char_lengths.to(device)
         split.host_widths = (np.maximum.reduceat(char_lengths.numpy(), starts.numpy()).tolist()

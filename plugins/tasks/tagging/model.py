@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from seqkit import Dropout, Recurrent, SeqkitError
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID
 
 from .crf import PADDING_TAG, LinearChainCRF
 from .step import TaggerStepModel, greedy_tags
 
 OUTPUTS = ("softmax", "crf", "autoregressive")
-PADDING_ID = 0  # padding of tokens and characters in their vocabularies (id 1 is the unknown symbol)
 
 
 class TaggerModel(nn.Module):

@@ -31,7 +31,7 @@ from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.distributed import all_reduce_sum
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID, Symbols
+from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID, Vocabulary
 from seqkit.plugins.tasks.tagging import output as tagging_output
 from seqkit.plugins.tasks.tagging.data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
 from seqkit.plugins.tasks.tagging.metrics import SCHEMES, TagCounts
@@ -101,8 +101,8 @@ class Tagging(Task):
         self.data, self.train_cfg, self.model_cfg = recipe["data"], recipe["train"], recipe["model"]
         self.seed = recipe.get("seed", 0)
         self.level: str | None = None
-        self.words: Symbols | None = None
-        self.chars: Symbols | None = None
+        self.words: Vocabulary | None = None
+        self.chars: Vocabulary | None = None
         self.tag_names: tuple[str, ...] = ()
         self.tag_styles: dict[str, str] = {}
         self.scheme = "none"
@@ -124,12 +124,12 @@ class Tagging(Task):
                               f"validate on; give a dev split (conll: data.dev)")
         self.level, self.tag_names = corpus.level, tuple(corpus.tag_set)
         self.tag_styles = dict(getattr(corpus, "tag_styles", {}) or {})
-        self.words = Symbols.build(Counter(c for tokens, _ in train for c in tokens))
+        self.words = Vocabulary.build(Counter(c for tokens, _ in train for c in tokens))
         if self.model_cfg["char_features"]:
             if self.level != "word":
                 raise SeqkitError(f"model.char_features: '{self.data['dataset']}' is tagged per "
                                   f"character already; set model.char_features=0")
-            self.chars = Symbols.build(Counter(c for words, _ in train for w in words for c in w))
+            self.chars = Vocabulary.build(Counter(c for words, _ in train for w in words for c in w))
         self.scheme = TagCounts(self.tag_names, self.data["scheme"]).scheme
         self.splits["train"] = self._encode(train)
         self._training_plan()
@@ -243,9 +243,9 @@ class Tagging(Task):
 
     def load_state_dict(self, state: dict) -> None:
         self.level, self.scheme = state["level"], state["scheme"]
-        self.words = Symbols.from_state_dict(state["words"])
+        self.words = Vocabulary.from_state_dict(state["words"])
         self.tag_names = tuple(state["tags"])
-        self.chars = Symbols.from_state_dict(state["chars"]) if state["chars"] else None
+        self.chars = Vocabulary.from_state_dict(state["chars"]) if state["chars"] else None
         self.tag_styles = dict(state.get("tag_styles") or {})
 
     def check_resume(self, stored: dict) -> list[str]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
-from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Symbols
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Vocabulary
 
 from .model import END_ID
 
@@ -47,9 +47,9 @@ class EncodedPairs:
         return len(self.host_source_lengths)
 
 
-def _flat_ids(sequences: list, symbols: Symbols, level: str) -> torch.Tensor:
+def _flat_ids(sequences: list, symbols: Vocabulary, level: str) -> torch.Tensor:
     if level == "char":
-        return torch.from_numpy(symbols.char_ids("".join(sequences)))
+        return symbols.encode("".join(sequences))
     return torch.tensor(symbols.ids(t for sequence in sequences for t in sequence), dtype=torch.long)
 
 
@@ -57,7 +57,7 @@ def _starts(lengths: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(lengths, 0) - lengths
 
 
-def encode_pairs(examples: list, source_symbols: Symbols, target_symbols: Symbols, source_level: str,
+def encode_pairs(examples: list, source_symbols: Vocabulary, target_symbols: Vocabulary, source_level: str,
                  target_level: str, device) -> EncodedPairs:
     """``examples`` (source, references) as an ``EncodedPairs`` on ``device``; tokens a vocabulary
     lacks read as the unknown symbol."""

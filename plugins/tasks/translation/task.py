@@ -32,7 +32,7 @@ from seqkit.distributed import all_reduce_sum, gather_to_all
 from seqkit.options import check_options
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Symbols
+from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Vocabulary
 from seqkit.plugins.tasks.translation import output as translation_output
 from seqkit.plugins.tasks.translation.bridge import BRIDGES
 from seqkit.plugins.tasks.translation.data import EncodedPairs, PairPlan, encode_pairs
@@ -49,7 +49,7 @@ from seqkit.plugins.tasks.translation.step import TranslationStepModel
 from seqkit.registry import get_registry
 
 START, END = "<s>", "</s>"
-TARGET_SPECIALS = (PADDING, UNKNOWN, START, END)  # ids 0-3, as translation_model numbers them
+TARGET_SPECIALS = (PADDING, UNKNOWN, START, END)  # ids 0-3, as model.py numbers them
 EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
 METRICS = ("loss", "word_error_rate", "token_error_rate", "bleu", "chrf")
 
@@ -159,8 +159,8 @@ class Translation(Task):
         self.source_tokens = self.target_tokens = "char"
         self.text = False
         self.lowercase = False  # the training sources hold no capital letters: inputs are lowercased
-        self.source_symbols: Symbols | None = None
-        self.target_symbols: Symbols | None = None
+        self.source_symbols: Vocabulary | None = None
+        self.target_symbols: Vocabulary | None = None
         self.splits: dict[str, EncodedPairs] = {}
         self.references: dict[str, list] = {}  # per split, per example: its references as scored
         self.decoded: dict[str, tuple] = {}  # per split: (example ids, DecodeResults) of the last evaluate
@@ -182,11 +182,11 @@ class Translation(Task):
         if self.text:  # every validation scores BLEU and chrF: no sacrebleu, say so now
             bleu_and_chrf(["a"], [["a"]])
         sources = [source for source, _ in train]
-        self.source_symbols = Symbols.build(Counter(t for source in sources for t in source))
-        self.target_symbols = Symbols.build(
+        self.source_symbols = Vocabulary.build(Counter(t for source in sources for t in source))
+        self.target_symbols = Vocabulary.build(
             Counter(t for _, references in train for reference in references for t in reference),
             TARGET_SPECIALS)
-        letters = [t for t in self.source_symbols.symbols[2:] if t.isalpha()]
+        letters = [t for t in self.source_symbols.symbols[len(self.source_symbols.specials):] if t.isalpha()]
         self.lowercase = bool(letters) and all(t == t.lower() for t in letters)
         for split in ("train", "dev", "test"):
             if corpus.splits.get(split):
@@ -317,8 +317,8 @@ class Translation(Task):
     def load_state_dict(self, state: dict) -> None:
         self.source_tokens, self.target_tokens = state["source_tokens"], state["target_tokens"]
         self.text, self.lowercase = state["text"], state["lowercase"]
-        self.source_symbols = Symbols.from_state_dict(state["source_symbols"])
-        self.target_symbols = Symbols.from_state_dict(state["target_symbols"])
+        self.source_symbols = Vocabulary.from_state_dict(state["source_symbols"])
+        self.target_symbols = Vocabulary.from_state_dict(state["target_symbols"], TARGET_SPECIALS)
 
     def check_resume(self, stored: dict) -> list[str]:
         mine = self.state_dict()
