@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from benchmarks._report import argument_parser, machine, write_section
 from seqkit.decoding import build_decoder
-from seqkit.plugins.tasks.char_lm.model import CharLanguageModel, CharStepModel
+from seqkit.plugins.tasks.char_lm.model import CharLanguageModel
+from seqkit.plugins.tasks.char_lm.step import CharStepModel
 from seqkit.registry import get_registry
 
 VOCAB, EMBED, HIDDEN, LAYERS = 96, 64, 256, 2

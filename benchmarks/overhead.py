@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmarks._report import machine, write_section
-from seqkit.plugins.tasks.char_lm.task import stream_loss
+from seqkit.plugins.tasks.char_lm.metrics import stream_loss
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 from seqkit.training.progress import Silent

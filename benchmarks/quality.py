@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from benchmarks._report import machine, write_section
-from seqkit.plugins.tasks.char_lm.task import char_metrics, next_char_loss, stream_loss
+from seqkit.plugins.tasks.char_lm.metrics import char_metrics, next_char_loss, stream_loss
 from seqkit.recipe import load_recipe
 from seqkit.registry import get_registry
 from seqkit.training.run import load_run, start_run

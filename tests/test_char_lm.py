@@ -12,8 +12,9 @@ from conftest import REPO
 from torch.nn import functional as F
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.char_lm.data import build_vocabulary, vocabulary_from_state, vocabulary_state
-from seqkit.plugins.tasks.char_lm.task import _EVAL_SEED, CharLM, next_char_loss, split_text, stream_loss
+from seqkit.plugins.tasks.char_lm.data import build_vocabulary, split_text, vocabulary_from_state, vocabulary_state
+from seqkit.plugins.tasks.char_lm.metrics import _EVAL_SEED, next_char_loss, stream_loss
+from seqkit.plugins.tasks.char_lm.task import CharLM
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR as UNKNOWN
 from seqkit.training.run import load_run, start_run
 

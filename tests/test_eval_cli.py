@@ -7,7 +7,8 @@ import pytest
 from _tiny_runs import ONE_THREAD_ENV, write_tiny_recipe
 from conftest import run_cli
 
-from seqkit.plugins.tasks.char_lm.task import char_metrics, dataset_text, split_text, stream_loss
+from seqkit.plugins.tasks.char_lm.data import dataset_text, split_text
+from seqkit.plugins.tasks.char_lm.metrics import char_metrics, stream_loss
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR as UNKNOWN
 from seqkit.training.run import load_run
 

@@ -1,14 +1,26 @@
-"""char_lm's vocabulary: the characters of the training split, stored with the run.
+"""char_lm's data: its vocabulary, the text split for validation, and training batches by index
+arithmetic on one token tensor per split.
 
-Ids follow ``common.vocabulary``: the unknown symbol U+FFFD at 0 (``data.unknown: map``; none with
-``drop``), then every character of the training text in code point order.
+The vocabulary follows ``common.vocabulary``: the unknown symbol U+FFFD at 0 (``data.unknown:
+map``; none with ``drop``), then every character of the training text in code point order.
+
+* ``sampling: stream`` cuts the training text into ``batch_size`` parallel streams and reads
+  consecutive ``window``-character slices of them, so that the hidden state can be carried from
+  one window to the next (truncated back-propagation through time).
+* ``sampling: random`` draws ``batch_size`` random windows per step, or, with ``pool: N``, cycles
+  through N windows drawn once (the lecture: 10,000 windows, full batch).
+
+With several processes each rank reads its own block of the streams (or windows), ``share_bounds``.
 """
 from __future__ import annotations
 
 from collections import Counter
 
+import torch
+
 from seqkit.errors import SeqkitError
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR, Vocabulary
+from seqkit.registry import get_registry
 
 
 def build_vocabulary(text: str, lowercase: bool = False, alphabet: str = "", unknown: str = "map") -> Vocabulary:
@@ -39,3 +51,78 @@ def vocabulary_state(vocab: Vocabulary) -> dict:
 def vocabulary_from_state(state: dict) -> Vocabulary:
     specials = (UNKNOWN_CHAR,) if state["unknown"] == "map" else ()
     return Vocabulary(state["symbols"], specials, specials[0] if specials else None, state["lowercase"])
+
+
+def dataset_text(data: dict) -> str:
+    """The text of the dataset that the recipe's ``data`` section names, with its options."""
+    dataset_cls = get_registry().get("dataset", data["dataset"])
+    text = dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data}).load()
+    if not isinstance(text, str):
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' gives {type(text).__name__} data, not "
+                          f"text; char_lm reads a text dataset such as python-docs, python-source or text")
+    if not text:
+        raise SeqkitError(f"data.dataset: '{data['dataset']}' returned no text")
+    return text
+
+
+def split_text(text: str, fraction: float, how: str, blocks: int = 100) -> tuple[str, str]:
+    """(training text, validation text). ``blocks`` cuts the text into 100 equal blocks and
+    holds out an evenly spaced ``fraction`` of them (every 10th for 0.1), so both splits cover
+    every part of a text whose topics change along the way; ``tail`` holds out the end."""
+    if how == "tail" or len(text) < blocks * 2:
+        n_val = max(1, int(len(text) * fraction))
+        return text[:-n_val], text[-n_val:]
+    bounds = [len(text) * i // blocks for i in range(blocks + 1)]
+    held_out = [int((i + 1) * fraction) > int(i * fraction) for i in range(blocks)]
+    pieces = [text[bounds[i]:bounds[i + 1]] for i in range(blocks)]
+    return ("".join(p for p, v in zip(pieces, held_out) if not v),
+            "".join(p for p, v in zip(pieces, held_out) if v))
+
+
+def share_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
+    """(first, end): ``rank``'s block of ``count`` rows split as evenly as can be over ``world_size``."""
+    return rank * count // world_size, (rank + 1) * count // world_size
+
+
+def cut_streams(tokens: torch.Tensor, streams: int, window: int) -> tuple[torch.Tensor, int]:
+    """The training tokens as ``streams`` parallel streams (streams, length), and the windows of
+    ``window`` characters an epoch reads of each (each window followed by its next character)."""
+    length = len(tokens) // streams
+    if length < window + 1:
+        raise SeqkitError(f"train.batch_size: {streams} streams of the {len(tokens)}-character training "
+                          f"split are shorter than train.window + 1; lower train.batch_size or train.window")
+    return tokens[:streams * length].view(streams, length), (length - 1) // window
+
+
+def stream_window(streams: torch.Tensor, index: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window ``index`` of every stream: inputs (streams, window) and the characters that follow each."""
+    start = index * window
+    return streams[:, start:start + window], streams[:, start + 1:start + window + 1]
+
+
+def random_starts(n_tokens: int, window: int, count: int, seed: int) -> torch.Tensor:
+    """``count`` starts of windows that fit, with their next character, in ``n_tokens``, from
+    ``seed`` alone (on the CPU)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, n_tokens - window, (count,), generator=generator)
+
+
+def step_starts(step: int, n_tokens: int, window: int, batch: int, seed: int,
+                pool: torch.Tensor | None) -> torch.Tensor:
+    """The starts of the ``batch`` random windows of training step ``step``, from (seed, step) alone,
+    so that a resumed run reads the same ones: fresh ones, or the step's batch of ``pool``, the
+    windows drawn once, visited in an order drawn per epoch (all of them, when the batch holds them)."""
+    if pool is None:
+        return random_starts(n_tokens, window, batch, (seed * 1_000_003 + step) % 2**63)
+    per_epoch = max(1, len(pool) // batch)
+    epoch, index = divmod(step, per_epoch)
+    if batch >= len(pool):
+        return pool  # full batch, as the lecture
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + epoch))
+    return pool[order[index * batch:(index + 1) * batch].to(pool.device)]
+
+
+def windows(tokens: torch.Tensor, starts: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs (n, window) from each of ``starts``, and the characters that follow each input position."""
+    chunk = tokens[starts.unsqueeze(1).to(tokens.device) + torch.arange(window + 1, device=tokens.device)]
+    return chunk[:, :-1], chunk[:, 1:]

@@ -36,19 +36,3 @@ class CharLanguageModel(nn.Module):
     def forward(self, tokens, states=None, lengths=None):
         outputs, states = self.features(tokens, states, lengths)
         return self.head(outputs), states
-
-
-class CharStepModel:
-    """``seqkit.decoding.StepModel`` over a trained ``CharLanguageModel``: one cell step per token."""
-
-    end_token = None  # a character model has no end symbol; decoding stops at a length
-
-    def __init__(self, model: CharLanguageModel):
-        self.model = model
-        self.vocab_size = model.vocab_size
-
-    def step(self, tokens: torch.Tensor, state):
-        # No no_grad here: decoders already run under inference mode, and a decorator per token
-        # costs as much as a small kernel at batch 1.
-        h, state = self.model.recurrent.step(self.model.embed(tokens), list(state))
-        return F.log_softmax(self.model.head(h).float(), dim=-1), tuple(state)
