@@ -1,6 +1,6 @@
 """The decoding sections of benchmarks/translation.py: a trained G2P model on the test words.
 
-seqkit decodes as ``seqkit eval`` does (``translation_output.decode_examples``: sources gathered
+seqkit decodes as ``seqkit eval`` does (``translation.output.decode_examples``: sources gathered
 in batches of about one length, the encoder once per batch, then the decoder plugin).
 
 * greedy: seqkit's ``greedy`` decoder beside the batched greedy loop a user writes

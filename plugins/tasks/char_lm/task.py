@@ -22,7 +22,11 @@ from seqkit import Option, SeqkitError, Task
 from seqkit.analysis.gradient_probe import ProbeInputs
 from seqkit.contracts import read_text_file
 from seqkit.decoding import Continuation, recipe_decoder
-from seqkit.plugins.tasks.char_lm.data import (
+from seqkit.plugins.tasks.common.vocabulary import Vocabulary
+from seqkit.registry import get_registry
+from seqkit.state import map_state
+
+from .data import (
     build_vocabulary,
     cut_streams,
     dataset_text,
@@ -35,12 +39,9 @@ from seqkit.plugins.tasks.char_lm.data import (
     vocabulary_state,
     windows,
 )
-from seqkit.plugins.tasks.char_lm.metrics import char_metrics, next_char_loss, stream_loss, window_loss
-from seqkit.plugins.tasks.char_lm.model import CharLanguageModel
-from seqkit.plugins.tasks.char_lm.step import CharStepModel, start_decoding
-from seqkit.plugins.tasks.common.vocabulary import Vocabulary
-from seqkit.registry import get_registry
-from seqkit.state import map_state
+from .metrics import char_metrics, next_char_loss, stream_loss, window_loss
+from .model import CharLanguageModel
+from .step import CharStepModel, start_decoding
 
 
 class CharLM(Continuation, Task):

@@ -91,7 +91,7 @@ class Batch:
 
     def share(self, rank: int, world_size: int) -> Batch:
         """``rank``'s sentences among ``world_size`` processes: every ``world_size``-th from the
-        ``rank``-th (``length_batches.share_rows``), cut to their longest."""
+        ``rank``-th (``common.length_batches.share_rows``), cut to their longest."""
         if world_size == 1:
             return self
         rows, counted = share_rows(len(self.lengths), rank, world_size, self.lengths.device)

@@ -8,7 +8,7 @@ compared on the same data (the lecture's question, 12.3.1: is exact inference ne
 * ``crf``: a linear-chain CRF over the emissions W h_i (``crf.LinearChainCRF``): Viterbi for the
   argmax, forward-backward for the marginals.
 * ``autoregressive``: a unidirectional decoder RNN reads h_i and the previous tag and predicts y_i;
-  trained by teacher forcing, decoded left to right through ``tagging_step.TaggerStepModel`` by
+  trained by teacher forcing, decoded left to right through ``step.TaggerStepModel`` by
   any seqkit decoder. Only enumeration (the ``exact`` decoder) gives its argmax and marginals.
 
 Every method takes a padded batch: ``tokens`` (batch, time) long, ``lengths`` (batch,) each in

@@ -2,20 +2,20 @@
 
 The data is any dataset that returns a ``TaggedCorpus`` (``python-tokens``: every character of the
 standard library's code labelled with its token class; ``conll``: the user's CoNLL / CoNLL-U
-files). The model (``tagging_model.TaggerModel``) is an embedding [+ each word's characters] read
-by a (bidirectional) ``seqkit.Recurrent`` of the recipe's cell, then ``model.output``:
+files). The model (``TaggerModel``, model.py) is an embedding [+ each word's characters] read by
+a (bidirectional) ``seqkit.Recurrent`` of the recipe's cell, then ``model.output``:
 
 * ``softmax``: independent per-position classifiers, decoded by the per-position argmax (exact);
 * ``crf``: a linear-chain CRF, decoded by Viterbi (exact), marginals by forward-backward;
 * ``autoregressive``: a decoder RNN over the previous tag, decoded by any seqkit strategy
   (greedy by default; ``exact`` enumerates, where that is feasible).
 
-Batches are sentences of similar length (``tagged_data``), a pure function of the step; with
-several processes each rank takes every N-th sentence of the step's batch, and validation gives
-each rank every N-th batch of the split and adds the counts over the ranks. Metrics
-(``tag_metrics.TagCounts``): loss (nats per token), accuracy, macro-F1, accuracy on tokens never
-seen in training, and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and in
-``seqkit eval``. The best checkpoint is the one with the highest span F1 for span tags, else the
+Batches are sentences of similar length (data.py), a pure function of the step; with several
+processes each rank takes every N-th sentence of the step's batch, and validation gives each rank
+every N-th batch of the split and adds the counts over the ranks. Metrics (``TagCounts``,
+metrics.py): loss (nats per token), accuracy, macro-F1, accuracy on tokens never seen in training,
+and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and in ``seqkit eval``.
+Decoding and its display: output.py. The best checkpoint is the one with the highest span F1 for span tags, else the
 highest accuracy.
 """
 from __future__ import annotations
@@ -32,12 +32,13 @@ from seqkit.distributed import all_reduce_sum
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID, Vocabulary
-from seqkit.plugins.tasks.tagging import output as tagging_output
-from seqkit.plugins.tasks.tagging.data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
-from seqkit.plugins.tasks.tagging.metrics import SCHEMES, TagCounts
-from seqkit.plugins.tasks.tagging.model import OUTPUTS, TaggerModel
-from seqkit.plugins.tasks.tagging.step import TaggerStepModel
 from seqkit.registry import get_registry
+
+from . import output as tagging_output
+from .data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
+from .metrics import SCHEMES, TagCounts
+from .model import OUTPUTS, TaggerModel
+from .step import TaggerStepModel
 
 EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
 # Strategies that decode a softmax or crf tagger: its exact argmax (per position, or Viterbi) is

@@ -7,10 +7,10 @@ symbol), and per pair where its two sequences start and how long they are. A bat
 pair ids: padding it is one gather per side. Decoding reads each example once, through the first
 pair of each example (``first_pairs``).
 
-Batches are planned on the host from the lengths alone (``length_batches.plan_batches``): pairs
-sorted by their longer side and cut into runs of ``batch_size`` (or as many as fit ``batch_tokens``
-padded tokens of that side); training visits them in an order drawn from ``(seed, epoch)``, so the
-batch of a step is a pure function of the step.
+Batches are planned on the host from the lengths alone (``common.length_batches.plan_batches``):
+pairs sorted by their longer side and cut into runs of ``batch_size`` (or as many as fit
+``batch_tokens`` padded tokens of that side); training visits them in an order drawn from
+``(seed, epoch)``, so the batch of a step is a pure function of the step.
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class PairBatch:
     counted: bool = True
 
     def share(self, rank: int, world_size: int) -> PairBatch:
-        """``rank``'s pairs among ``world_size`` processes (``length_batches.share_rows``), each
+        """``rank``'s pairs among ``world_size`` processes (``common.length_batches.share_rows``), each
         side cut to its longest."""
         if world_size == 1:
             return self
@@ -114,7 +114,7 @@ class PairBatch:
 
 class PairPlan:
     """The batches of one split, planned once: ``batch(i)`` gathers the i-th. ``batches`` are
-    lists of pair ids (``length_batches.plan_batches``)."""
+    lists of pair ids (``common.length_batches.plan_batches``)."""
 
     def __init__(self, split: EncodedPairs, batches: list[list[int]]):
         self.split = split

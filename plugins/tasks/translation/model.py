@@ -1,6 +1,6 @@
 """The encoder–decoder (the lecture's 12.3.2), with the attention seq2seq toolkits add on top of it.
 
-An encoder ``seqkit.Recurrent`` reads the embedded source; a bridge (``translation_bridge``) turns
+An encoder ``seqkit.Recurrent`` reads the embedded source; a bridge (``bridge.py``) turns
 its final states into the decoder's initial states; a decoder ``seqkit.Recurrent`` (its cell may
 differ from the encoder's) emits the target one token at a time, each y_i from the decoder output
 h_i, a context c_i and the previous token y_{i-1}:
@@ -10,16 +10,17 @@ h_i, a context c_i and the previous token y_{i-1}:
 
 * ``attention="none"``: c_i = C, the lecture's fixed context: the encoder's top layer's final
   outputs (both directions' if bidirectional), also fed at every step (extra_i = C).
-* ``dot`` / ``general`` / ``additive`` (``translation_attention``): c_i attends from h_i over the
+* ``dot`` / ``general`` / ``additive`` (``attention.py``): c_i attends from h_i over the
   encoder outputs, padding masked out. With ``input_feeding`` (the default with attention) the
   previous attentional vector is fed: extra_i = a_{i-1}, a_0 = 0 (Luong et al., 2015); without
   it extra_i is empty and training runs the decoder over whole sequences.
 
-Target ids: ``PAD_ID`` 0, ``UNK_ID`` 1, ``START_ID`` 2 (the first decoder input), ``END_ID`` 3 (ends
-every target), real symbols from 4 on; source ids: ``PAD_ID`` 0, ``UNK_ID`` 1, symbols from 2. The
-model never predicts the padding or the start symbol (log-probability -inf, in training as in
-decoding), so every distribution is over the end symbol, the unknown symbol and the real ones: a
-target vocabulary capped by frequency keeps its unknown symbol learnable.
+Target ids (the tasks' convention, ``common.vocabulary``): ``PAD_ID`` 0, ``UNK_ID`` 1, ``START_ID`` 2
+(the first decoder input), ``END_ID`` 3 (ends every target), real symbols from 4 on; source ids:
+``PAD_ID`` 0, ``UNK_ID`` 1, symbols from 2. The model never predicts the padding or the start
+symbol (log-probability -inf, in training as in decoding), so every distribution is over the end
+symbol, the unknown symbol and the real ones: a target vocabulary capped by frequency keeps its
+unknown symbol learnable.
 
 Batches are padded: ``source`` (batch, source_time) and ``target`` (batch, target_time) long, with
 their ``lengths`` each at least 1; a target holds its end symbol at position length - 1 (and
@@ -33,12 +34,13 @@ import torch
 from torch import nn
 
 from seqkit import Dropout, Recurrent
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, UNKNOWN_ID
 from seqkit.state import State
 
 from .attention import SCORES, Attention
 from .bridge import Bridge
 
-PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+PAD_ID, UNK_ID, START_ID, END_ID = PADDING_ID, UNKNOWN_ID, 2, 3  # the target's own specials follow
 NEVER_PREDICTED = (PAD_ID, START_ID)
 ATTENTIONS = ("none", *SCORES)
 

@@ -1,7 +1,7 @@
 """Decoding for the translation task: sources read as tokens, batched, decoded, and shown.
 
 Sources are decoded in batches of similar length (the encoder reads each once; the decoder's
-state carries the encoder memory by reference, ``translation_step``), by any seqkit decoder. An
+state carries the encoder memory by reference, ``step.py``), by any seqkit decoder. An
 output is its tokens up to the end symbol; one the search stopped at ``decode.length`` without an
 end symbol is *truncated*.
 """
@@ -13,7 +13,7 @@ from seqkit.decoding import recipe_decoder
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID
 
-from .data import EncodedPairs, gather_padded
+from .data import EncodedPairs, encode_pairs, gather_padded
 from .model import END_ID
 from .step import TranslationStepModel, start_decoding
 
@@ -83,8 +83,6 @@ def decode_examples(task, model, encoded: EncodedPairs, examples: torch.Tensor, 
 def decode(task, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
     """The report ``seqkit decode`` prints: ``{"length": ..., "results": [one entry per input]}``;
     an empty input gets no outputs."""
-    from .data import encode_pairs
-
     sources = sources_of(task, inputs)
     filled = [i for i, s in enumerate(sources) if len(s)]
     placeholder = task.target_symbols.symbols[UNKNOWN_ID]

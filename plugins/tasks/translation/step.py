@@ -11,7 +11,7 @@ consecutive and equally many, as greedy search, beam search and sampling keep th
 each source's memory once for all its rows, without the gather where every source is there.)
 
 The step model's vocabulary is the target vocabulary; its end token is ``END_ID``. The padding and
-start symbols get log-probability -inf (``translation_model.NEVER_PREDICTED``): decoders never
+start symbols get log-probability -inf (``model.NEVER_PREDICTED``): decoders never
 emit them, and each row is still a normalised distribution.
 """
 from __future__ import annotations

@@ -3,18 +3,19 @@
 
 The data is any dataset that returns a ``ParallelCorpus`` (``cmudict``: a word's spelling to its
 phones or its stress pattern; ``pairs``: the user's ``source<TAB>target`` files). The model is
-``translation_model.Seq2SeqModel``: the recipe's cell reads the source (``model.cell``,
-``hidden_size``, ``layers``, ``dropout``, ``cell_options``, with ``model.encoder`` for what only
-the encoder has), a bridge starts the decoder (``model.bridge``), and the decoder (its own cell
-and sizes under ``model.decoder``) emits the target with ``model.attention``.
+``Seq2SeqModel`` (model.py): the recipe's cell reads the source (``model.cell``, ``hidden_size``,
+``layers``, ``dropout``, ``cell_options``, with ``model.encoder`` for what only the encoder has),
+a bridge starts the decoder (``model.bridge``), and the decoder (its own cell and sizes under
+``model.decoder``) emits the target with ``model.attention``.
 
 Training: token cross-entropy with ``train.label_smoothing`` over batches of pairs of similar
-length (``parallel_data``), a pure function of the step; with several processes each rank takes
-every N-th pair of the step's batch, and validation gives each rank every N-th batch of the loss
-and every N-th source to decode, then scores the outputs of all ranks together. Validation: the loss over every dev
-pair, and the word and token error rates of the dev sources decoded greedily (``train.eval_size``
-of them, evenly spaced; 0: all), plus BLEU and chrF for text. At the end of a run, and in
-``seqkit eval``, the test split is decoded with the recipe's ``decode:`` strategy.
+length (data.py), a pure function of the step; with several processes each rank takes every N-th
+pair of the step's batch, and validation gives each rank every N-th batch of the loss and every
+N-th source to decode, then scores the outputs of all ranks together. Validation: the loss over
+every dev pair, and the word and token error rates of the dev sources decoded greedily
+(``train.eval_size`` of them, evenly spaced; 0: all), plus BLEU and chrF for text (metrics.py).
+At the end of a run, and in ``seqkit eval``, the test split is decoded with the recipe's
+``decode:`` strategy (output.py).
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ from seqkit.options import check_options
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Vocabulary
-from seqkit.plugins.tasks.translation import output as translation_output
-from seqkit.plugins.tasks.translation.bridge import BRIDGES
-from seqkit.plugins.tasks.translation.data import EncodedPairs, PairPlan, encode_pairs
-from seqkit.plugins.tasks.translation.metrics import (
+from seqkit.registry import get_registry
+
+from . import output as translation_output
+from .bridge import BRIDGES
+from .data import EncodedPairs, PairPlan, encode_pairs
+from .metrics import (
     RAPIDFUZZ,
     SACREBLEU,
     TranslationCounts,
@@ -44,9 +47,8 @@ from seqkit.plugins.tasks.translation.metrics import (
     installed,
     not_installed,
 )
-from seqkit.plugins.tasks.translation.model import ATTENTIONS, Seq2SeqModel
-from seqkit.plugins.tasks.translation.step import TranslationStepModel
-from seqkit.registry import get_registry
+from .model import ATTENTIONS, Seq2SeqModel
+from .step import TranslationStepModel
 
 START, END = "<s>", "</s>"
 TARGET_SPECIALS = (PADDING, UNKNOWN, START, END)  # ids 0-3, as model.py numbers them
