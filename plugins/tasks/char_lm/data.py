@@ -19,8 +19,8 @@ from collections import Counter
 import torch
 
 from seqkit.errors import SeqkitError
+from seqkit.plugins.tasks.common.dataset_splits import recipe_dataset
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR, Vocabulary
-from seqkit.registry import get_registry
 
 
 def build_vocabulary(text: str, lowercase: bool = False, alphabet: str = "", unknown: str = "map") -> Vocabulary:
@@ -55,8 +55,7 @@ def vocabulary_from_state(state: dict) -> Vocabulary:
 
 def dataset_text(data: dict) -> str:
     """The text of the dataset that the recipe's ``data`` section names, with its options."""
-    dataset_cls = get_registry().get("dataset", data["dataset"])
-    text = dataset_cls(**{k: data[k] for k in dataset_cls.options if k in data}).load()
+    text = recipe_dataset(data).load()
     if not isinstance(text, str):
         raise SeqkitError(f"data.dataset: '{data['dataset']}' gives {type(text).__name__} data, not "
                           f"text; char_lm reads a text dataset such as python-docs, python-source or text")

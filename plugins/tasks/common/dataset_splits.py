@@ -1,5 +1,6 @@
 """A task's data through the dataset plugin its recipe names (``data.dataset``), built with that
-plugin's own options: shared by the tasks that read datasets (tagging, translation)."""
+plugin's own options (every task), and its splits for the tasks that read corpora (tagging,
+translation)."""
 from __future__ import annotations
 
 from pathlib import Path
