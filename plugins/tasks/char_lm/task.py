@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.analysis.gradient_probe import ProbeInputs
 from seqkit.contracts import read_text_file
@@ -268,8 +267,3 @@ def _model(recipe: dict, vocab_size: int) -> CharLanguageModel:
     cell = get_registry().get("cell", model["cell"])
     return CharLanguageModel(vocab_size, model["embedding_size"], cell, model["hidden_size"],
                              model["layers"], model["dropout"], **model["cell_options"])
-
-
-@seqkit.hookimpl
-def register_tasks(register):
-    register("char_lm", CharLM)

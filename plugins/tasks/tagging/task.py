@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.distributed import all_reduce_sum
@@ -293,8 +292,3 @@ def _model(recipe: dict, vocab_size: int, num_tags: int, char_vocab_size: int) -
                        model["layers"], model["dropout"], model["bidirectional"], model["output"],
                        char_vocab_size, model["char_features"], model["char_embedding_size"],
                        model["tag_embedding_size"], model["decoder_size"] or None, **model["cell_options"])
-
-
-@seqkit.hookimpl
-def register_tasks(register):
-    register("tagging", Tagging)

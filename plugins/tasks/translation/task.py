@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-import seqkit
 from seqkit import Option, SeqkitError, Task
 from seqkit.contracts.parallel_corpus import ParallelCorpus
 from seqkit.decoding import recipe_decoder
@@ -378,8 +377,3 @@ def _model(recipe: dict, source_vocab_size: int, target_vocab_size: int, device=
             encoder["bidirectional"], decoder["layers"], decoder["dropout"], model["bridge"],
             model["attention"], model["input_feeding"], model["attention_size"] or None,
             model["cell_options"], decoder["cell_options"])
-
-
-@seqkit.hookimpl
-def register_tasks(register):
-    register("translation", Translation)
