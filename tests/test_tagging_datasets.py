@@ -307,6 +307,15 @@ def test_test_files_add_a_sample_of_the_library_tests_to_train_only(registry, fa
     assert python_tokens.sampled_tests(fake_stdlib, 0.0) == []
 
 
+def test_max_files_bounds_the_test_files_too(fake_stdlib):
+    """A sample of the library (a quick run) reads at most as many of its test files."""
+    tests = python_tokens.stdlib_files(fake_stdlib, tests=True)
+    assert python_tokens.sampled_tests(fake_stdlib, 1.0, max_files=0) == tests
+    first_two = sorted(sorted(tests, key=lambda f: (zlib.crc32(f.encode()), f))[:2])
+    assert python_tokens.sampled_tests(fake_stdlib, 1.0, max_files=2) == first_two
+    assert python_tokens.sampled_tests(fake_stdlib, 1.0, max_files=99) == tests
+
+
 def test_the_split_of_a_file_is_a_fixed_hash_of_its_path():
     paths = [f"pkg{i}/mod{j}.py" for i in range(20) for j in range(20)]
     splits = [python_tokens.split_of(p) for p in paths]

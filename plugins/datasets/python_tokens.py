@@ -79,11 +79,15 @@ def stdlib_files(stdlib: Path, tests: bool = False) -> list[str]:
     return sorted(found)
 
 
-def sampled_tests(stdlib: Path, share: float) -> list[str]:
-    """A fixed ``share`` of the library's test files, by the CRC-32 of their paths."""
+def sampled_tests(stdlib: Path, share: float, max_files: int = 0) -> list[str]:
+    """A fixed ``share`` of the library's test files, by the CRC-32 of their paths; at most
+    ``max_files`` of them (0: no bound), as a sample of the library is a sample of its tests too."""
     if not share:
         return []
-    return [f for f in stdlib_files(stdlib, tests=True) if zlib.crc32(f.encode()) % 1000 < share * 1000]
+    found = [f for f in stdlib_files(stdlib, tests=True) if zlib.crc32(f.encode()) % 1000 < share * 1000]
+    if max_files:
+        found = sorted(sorted(found, key=lambda f: (zlib.crc32(f.encode()), f))[:max_files])
+    return found
 
 
 def split_of(relative_path: str) -> str:
@@ -184,7 +188,8 @@ class PythonTokens(Dataset):
                                             "snippets are seen too; 0: every sequence max_length"),
         "max_length": Option(512, min=1, help="characters per sequence at most; sequences end "
                                               "at line ends where they can"),
-        "max_files": Option(0, min=0, help="use N files of the library, a fixed sample; 0: all"),
+        "max_files": Option(0, min=0, help="use N files of the library (and at most N of its test "
+                                           "files, with test_files), a fixed sample; 0: all"),
         "whole_lines": Option(False, help="with min_length: a sequence whose drawn length ends "
                                           "inside a line runs on to the next line end (up to "
                                           "max_length) instead of cutting a token, so a short "
@@ -213,7 +218,8 @@ class PythonTokens(Dataset):
         max_length = self.config.get("max_length", 512)
         stdlib, files = selected_files(self.config.get("max_files", 0))
         labelled = _labelled_files(stdlib, files)
-        test_files = set(sampled_tests(stdlib, self.config.get("test_files", 0.0)))
+        test_files = set(sampled_tests(stdlib, self.config.get("test_files", 0.0),
+                                       self.config.get("max_files", 0)))
         tests = _labelled_files(stdlib, sorted(test_files)) if test_files else {"files": [], "skipped": []}
         self.skipped = labelled["skipped"] + tests["skipped"]
         splits = {"train": [], "dev": [], "test": []}
