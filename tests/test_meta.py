@@ -49,7 +49,7 @@ def test_hook_is_documented(hook):
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_exercised_by_a_test(hook):
     this = Path(__file__).name
-    users = [p.name for p in (REPO / "tests").glob("test_*.py")
+    users = [p.name for p in (REPO / "tests").rglob("test_*.py")
              if p.name != this and f"def {hook}(" in p.read_text()]
     assert users, f"no test implements the {hook} hook"
 

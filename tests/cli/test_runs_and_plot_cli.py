@@ -51,6 +51,7 @@ def test_runs_lists_each_run_with_its_state_progress_and_best_metrics(runs):
     assert rows[str(runs / "other/deep")]["cell"] == "gru"
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_a_signal_shows_the_step_it_saved_not_its_last_log_line(tmp_path):
     """SIGINT after step 241 of 300 used to list as 240/300: the training line of step 240 was
     the last in metrics.jsonl, the checkpoint held 241."""

@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
-from conftest import make_plugin_dist, run_cli
+from conftest import REPO, make_plugin_dist, run_cli
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
@@ -28,7 +27,7 @@ def seqkit(*args, timeout=300):
 
 # 60 steps, a checkpoint every 10: each killed run has something to resume and more to do.
 KILL_SETTINGS = ("train.steps=60", "train.eval_every=10", "train.log_every=5")
-SLOW_WRITES = [sys.executable, str(Path(__file__).with_name("_slow_checkpoints.py"))]
+SLOW_WRITES = [sys.executable, str(REPO / "tests" / "_slow_checkpoints.py")]
 
 
 def wait_for(proc, ready, seconds=120):
@@ -82,6 +81,7 @@ def assert_identical(a, b, where="checkpoint"):
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_then_resume_is_bit_for_bit_an_uninterrupted_run(tmp_path):
     """One torch thread on CPU (ONE_THREAD_ENV, and conftest's for this process): the same
     operations in the same order, so a resumed run must give exactly the same numbers."""
@@ -111,6 +111,7 @@ def test_kill_9_at_any_moment_then_resume_is_bit_for_bit_an_uninterrupted_run(tm
             assert_identical(checkpoint[key], whole_checkpoint[key], f"{context}: {key}")
 
 
+@pytest.mark.slow
 def test_cli_errors_are_single_lines(tmp_path):
     recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "train.steps=4",
                                "train.eval_every=2")
@@ -213,6 +214,7 @@ def test_an_exception_in_a_plugin_cell_names_the_cell_and_its_plugin(tmp_path):
 SIGNAL_SETTINGS = ("train.steps=200", "train.eval_every=100", "train.log_every=10")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_signal_checkpoints_the_current_step_and_resume_is_an_uninterrupted_run(
         tmp_path, stop, status):

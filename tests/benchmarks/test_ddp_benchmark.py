@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import statistics
 
+import pytest
 import yaml
 
 from benchmarks.ddp import train, write_recipe
+
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 def test_a_benchmark_run_reports_the_tokens_per_second_it_logged(tmp_path):

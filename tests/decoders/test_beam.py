@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from test_decoding_models import BruteForce, make_model
+from _step_models import BruteForce, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder

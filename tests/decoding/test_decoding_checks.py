@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import pytest
 import torch
-from test_decoding_models import TableStepModel
+from _step_models import TableStepModel
 
 from seqkit import SeqkitError
 from seqkit.decoding import BYTES_PER_TOKEN, NonFiniteLogProbs, build_decoder

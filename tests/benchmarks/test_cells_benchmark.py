@@ -1,9 +1,11 @@
 """benchmarks/cells.py runs end to end (a tiny size) and reports every lecture cell."""
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 def test_quick_benchmark_reports_every_cell_against_its_baseline():

@@ -4,12 +4,12 @@ training-step section."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # end to end: each runs a benchmark script or trains
 
 
 @pytest.fixture(scope="module")

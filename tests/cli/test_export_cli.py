@@ -36,6 +36,7 @@ def test_the_export_keeps_what_decoding_needs_and_drops_training_state(trained, 
     assert report["bytes"] == out.stat().st_size < 0.5 * report["source_bytes"]
 
 
+@pytest.mark.slow
 def test_decode_and_eval_read_the_exported_file_as_they_read_the_run(trained, tmp_path):
     out = tmp_path / "model.pt"
     assert run_cli("export", trained, "-o", out).returncode == 0

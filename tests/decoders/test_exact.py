@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_decoding_models import BruteForce, make_model
+from _step_models import BruteForce, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder

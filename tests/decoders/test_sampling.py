@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 import torch
-from test_decoding_models import all_sequences, make_model
+from _step_models import all_sequences, make_model
 
 from seqkit import SeqkitError
 from seqkit.decoding import build_decoder
