@@ -17,6 +17,8 @@ from __future__ import annotations
 import string
 
 import torch
+from rich.segment import Segment
+from rich.text import Text
 
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 
@@ -154,8 +156,6 @@ class ByTerminal:
         self.rich, self.plain = rich, plain
 
     def __rich_console__(self, console, options):
-        from rich.segment import Segment
-
         if options.is_terminal:
             yield self.rich
         else:  # raw segments: no tab expansion, so the letters stay under their characters
@@ -165,8 +165,6 @@ class ByTerminal:
 def show(task, report: dict) -> list:
     """Rich renderables: each input tagged (highlighted characters or word/TAG), then a legend;
     character runs off a terminal: each line with its tag letters under it (``ByTerminal``)."""
-    from rich.text import Text
-
     shown = []
     used: dict[str, None] = {}
     letters = tag_letters(task.tag_names) if task.level == "char" else None

@@ -8,6 +8,7 @@ end symbol is *truncated*.
 from __future__ import annotations
 
 import torch
+from rich.text import Text
 
 from seqkit.decoding import recipe_decoder
 from seqkit.plugins.tasks.common.length_batches import plan_batches
@@ -114,8 +115,6 @@ def decode(task, model, inputs: list[str], decoder, length=None, progress=None) 
 
 def show(report: dict) -> list:
     """Rich renderables: each input, then its outputs best first with their log-probabilities."""
-    from rich.text import Text
-
     shown = []
     for entry in report["results"]:
         outputs = entry["outputs"]

@@ -33,6 +33,7 @@ from seqkit.options import check_options
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Vocabulary
+from seqkit.recipe import cell_options_of
 from seqkit.registry import get_registry
 
 from . import output as translation_output
@@ -125,8 +126,6 @@ class Translation(Task):
         if decoder["cell"] not in registry.names("cell"):
             known = registry.names("cell")
             return [f"model.decoder.cell: unknown cell '{decoder['cell']}'; registered: {', '.join(known)}"]
-        from seqkit.recipe import cell_options_of
-
         if decoder["cell_options"] is None:
             decoder["cell_options"] = dict(model["cell_options"]) if same_cell else {}
         decoder["cell_options"], found = check_options(
