@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from seqkit import hookspecs
+import seqkit.hookspecs as hookspecs
 from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, Task
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.options import suggest

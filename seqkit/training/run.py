@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from seqkit import distributed
+import seqkit.distributed as distributed
 from seqkit.atomic import atomic_write, remove_torn_writes
 from seqkit.contracts.task import Task
 from seqkit.device import flush_denormals, resolve_device

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from seqkit import distributed
+import seqkit.distributed as distributed
 from seqkit.contracts import Task, breakdown_of
 from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
