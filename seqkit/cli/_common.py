@@ -44,6 +44,14 @@ def add_recipe_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides the recipe)")
 
 
+def add_run_args(parser: argparse.ArgumentParser, exported: bool = True) -> None:
+    """``RUN`` and ``--checkpoint``, for the commands that read a trained run (``exported``: a file
+    of ``seqkit export`` stands in for the run)."""
+    what = "run directory written by 'seqkit run'" + (", or a file of 'seqkit export'" if exported else "")
+    parser.add_argument("run", help=what)
+    parser.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+
+
 def overrides(args) -> list[str]:
     """The ``--set`` overrides, with ``--device`` as one more."""
     found = list(getattr(args, "overrides", []) or [])

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.text import Text
 
 from seqkit.api import load_run
-from seqkit.cli._common import stdout_console
+from seqkit.cli._common import add_run_args, stdout_console
 from seqkit.cli._strategy_flags import CLI_NAMING, given_options, use_strategy_flags
 from seqkit.contracts import ShowsDecoded
 from seqkit.decoding import check_strategy_options
@@ -33,8 +33,7 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
         "decode", parents=[common], help="decode from a trained run (greedy, sample, beam, exact, ...)",
         description="Decode from a trained run. Defaults come from the run's recipe (decode:).")
     use_strategy_flags(p, _OWN_FLAGS)
-    p.add_argument("run", help="run directory written by 'seqkit run', or a file of 'seqkit export'")
-    p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+    add_run_args(p)
     p.add_argument("--strategy", help="registered decoder (default: the recipe's decode.strategy)")
     given = p.add_mutually_exclusive_group()
     given.add_argument("--prompt", action="append", metavar="TEXT",

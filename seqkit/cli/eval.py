@@ -15,7 +15,7 @@ from rich.table import Table
 
 from seqkit.analysis.search_report import EXACT, report_rows
 from seqkit.api import load_run
-from seqkit.cli._common import breakdown_tables, stdout_console
+from seqkit.cli._common import add_run_args, breakdown_tables, stdout_console
 from seqkit.cli._strategy_flags import CLI_NAMING, flag, given_options, use_strategy_flags
 from seqkit.contracts import SearchReport
 from seqkit.decoding import build_decoder, check_strategy_options
@@ -34,8 +34,7 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
                     "(default: dev, the split training validated on) or on a file in the task's "
                     "format (char_lm: UTF-8 text).")
     use_strategy_flags(p, _OWN_FLAGS)
-    p.add_argument("run", help="run directory written by 'seqkit run', or a file of 'seqkit export'")
-    p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+    add_run_args(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--split", help="a split the task holds: dev (default), test where it has one")
     where.add_argument("--input-file", metavar="FILE", help="score this labelled file instead")

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from seqkit.cli._common import add_run_args
 from seqkit.errors import SeqkitError
 from seqkit.training.checkpoint import load_checkpoint, save_checkpoint
 from seqkit.training.run import checked_checkpoint, checkpoint_path
@@ -27,8 +28,7 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
         description="Write the weights, the resolved recipe and the task's state (vocabulary) of "
                     "a run's checkpoint to one file, without optimizer state or random states. "
                     "seqkit decode and seqkit eval read it in place of a run directory.")
-    p.add_argument("run", help="run directory written by 'seqkit run'")
-    p.add_argument("--checkpoint", default="best", help="best | last | PATH to a .pt file (default: best)")
+    add_run_args(p, exported=False)
     p.add_argument("-o", "--output", help="file to write (default: RUN/model.pt)")
     p.add_argument("--json", action="store_true", help="print one JSON object: source, output, step, bytes")
     p.set_defaults(func=command)

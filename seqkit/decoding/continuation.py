@@ -68,12 +68,19 @@ def show_continuations(report: dict) -> list:
             shown.append(_marginals_table(entry))
             shown.append(Text(f"{entry['sequences']:,} sequences enumerated from {entry['prefixes']:,} "
                               f"prefixes; probability mass {entry['mass']:.6f}", style="dim"))
-        elif entry.get("proven") is True:
-            shown.append(Text(f"proven exact after {entry['prefixes']:,} prefixes", style="dim"))
-        elif entry.get("proven") is False:
-            shown.append(Text(f"not proven exact: the search stopped at {entry['prefixes']:,} "
-                              f"prefixes (raise --max-prefixes)", style="yellow"))
+        else:
+            shown += search_notes(entry)
     return shown
+
+
+def search_notes(entry: dict) -> list:
+    """What exact search says of one input's answer: proven, or stopped at ``max_prefixes``."""
+    if entry.get("proven") is True:
+        return [Text(f"proven exact after {entry['prefixes']:,} prefixes", style="dim")]
+    if entry.get("proven") is False:
+        return [Text(f"not proven exact: the search stopped at {entry['prefixes']:,} prefixes "
+                     f"(raise --max-prefixes)", style="yellow")]
+    return []
 
 
 def _marginals_table(entry: dict, shown: float = 0.01):

@@ -11,6 +11,7 @@ import torch
 from rich.text import Text
 
 from seqkit.decoding import recipe_decoder
+from seqkit.decoding.continuation import search_notes
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID
 
@@ -131,11 +132,7 @@ def show(report: dict) -> list:
             shown.append(line)
         if not outputs:
             shown.append(Text(f"{entry['normalized_input']!r}: empty input, nothing to decode", style="dim"))
-        if entry.get("proven") is True:
-            shown.append(Text(f"proven exact after {entry['prefixes']:,} prefixes", style="dim"))
-        elif entry.get("proven") is False:
-            shown.append(Text(f"not proven exact: the search stopped at {entry['prefixes']:,} "
-                              f"prefixes (raise --max-prefixes)", style="yellow"))
+        shown += search_notes(entry)
     return shown
 
 
