@@ -26,7 +26,7 @@ class TensorBoardLogger(seqkit.MetricLogger):
         return [] if found else [INSTALL]
 
     def start(self, recipe: dict, step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # needs the optional tensorboard package
 
         # purge_step: TensorBoard hides events at or past it that an earlier writer left
         self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=step + 1 if step else None)

@@ -56,7 +56,7 @@ def installed(package: tuple[str, str, str]) -> bool:
 @functools.cache
 def _levenshtein():
     try:
-        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.distance import Levenshtein  # an optional extra: imported where it is used
     except ImportError:
         raise SeqkitError(f"the translation metrics need {not_installed(RAPIDFUZZ)}") from None
     return Levenshtein.distance
@@ -150,7 +150,7 @@ def bleu_and_chrf(outputs: Sequence[str], references: Sequence[Sequence[str]]) -
     (character 6-grams, beta 2); the numbers compare with any paper that reports sacrebleu's.
     """
     try:
-        from sacrebleu.metrics import BLEU, CHRF
+        from sacrebleu.metrics import BLEU, CHRF  # an optional extra: imported where it is used
     except ImportError:
         raise SeqkitError(f"BLEU and chrF need {not_installed(SACREBLEU)}") from None
     if len(outputs) != len(references) or not outputs:
