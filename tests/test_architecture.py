@@ -11,7 +11,8 @@ from conftest import REPO
 # Lowest first. A module may import its own layer's modules and those below, never above.
 LAYERS = [
     ("leaves", {"seqkit.errors", "seqkit.atomic", "seqkit.device", "seqkit.memory", "seqkit.distributed",
-                "seqkit.state", "seqkit.text_files", "seqkit.options", "seqkit.hookspecs", "seqkit.version"}),
+                "seqkit.state", "seqkit.text_files", "seqkit.options", "seqkit.hookspecs", "seqkit.version",
+                "seqkit.corpus"}),
     ("contracts", {"seqkit.contracts"}),
     ("registry", {"seqkit.registry", "seqkit.plugin_errors"}),
     ("library", {"seqkit.nn", "seqkit.recipe", "seqkit.decoding", "seqkit.analysis"}),

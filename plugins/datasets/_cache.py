@@ -1,27 +1,21 @@
 """A per-user cache for data that is slow to build and a pure function of its key.
 
 Entries are gzipped JSON, written atomically; one that cannot be read (torn by a crash, written by
-another version) is rebuilt. Folder: ``$SEQKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqkit``, else
-``~/.cache/seqkit``.
+another version) is rebuilt. Folder: ``seqkit.corpus.cache_dir()`` (``$SEQKIT_CACHE_DIR``, else
+``$XDG_CACHE_HOME/seqkit``, else ``~/.cache/seqkit``), which prepared corpora share.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 
 from seqkit.atomic import atomic_write
+from seqkit.corpus import cache_dir
 
-
-def cache_dir() -> Path:
-    if os.environ.get("SEQKIT_CACHE_DIR"):
-        return Path(os.environ["SEQKIT_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqkit"
+__all__ = ["cache_dir", "cached_json"]
 
 
 def cached_json(name: str, key: str, build: Callable[[], object]) -> object:
