@@ -135,7 +135,7 @@ class PreparedCorpus:
             self._maps[name] = array
         return self._maps[name]
 
-    def verify(self, *, full: bool = True) -> str | None:
+    def verify(self, full: bool = True) -> str | None:
         """None if the files are the ones written, else what is wrong, in words. ``full``: compute
         every file's checksum (reads the whole corpus); else only sizes, and the checksums of files
         whose modification time changed, as opening does."""
