@@ -1,6 +1,6 @@
 """seqkit: recurrent sequence models in PyTorch, assembled from plugins and YAML recipes."""
 from seqkit.api import Run, load_run, train
-from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, ParallelCorpus, TaggedCorpus, Task
+from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, ParallelCorpus, TaggedCorpus, Task, Tokenizer
 from seqkit.errors import SeqkitError
 from seqkit.hookspecs import hookimpl
 from seqkit.nn import Dropout, Recurrent
@@ -8,5 +8,5 @@ from seqkit.options import Option
 from seqkit.version import __version__
 
 __all__ = ["Cell", "Dataset", "Decoder", "Dropout", "MetricLogger", "Option", "ParallelCorpus",
-           "Recurrent", "Run", "SeqkitError", "TaggedCorpus", "Task", "hookimpl", "load_run",
+           "Recurrent", "Run", "SeqkitError", "TaggedCorpus", "Task", "Tokenizer", "hookimpl", "load_run",
            "train", "__version__"]

@@ -28,3 +28,8 @@ def register_datasets(register):
 @hookspec
 def register_loggers(register):
     """Register metric loggers: ``register("name", LoggerClass)`` with a ``seqkit.MetricLogger`` subclass."""
+
+
+@hookspec
+def register_tokenizers(register):
+    """Register tokenizers (text <-> ids): ``register("name", TokenizerClass)`` with a ``seqkit.Tokenizer`` subclass."""

@@ -76,6 +76,8 @@ def recipe_keys(kind: str, cls) -> dict[str, Option]:
         return {f"model.cell_options.{key}": option for key, option in cell_options_of(cls).items()}
     if kind == "logger":  # chosen by name in train.loggers; a logger has no keys of its own
         return {}
+    if kind == "tokenizer":  # the keys beside `name` of a task's tokenizer mapping, such as data.tokenizer
+        return {f"data.tokenizer.{key}": option for key, option in options_of(cls).items()}
     section = {"decoder": "decode", "dataset": "data"}[kind]
     return {f"{section}.{key}": option for key, option in options_of(cls).items()}
 

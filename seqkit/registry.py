@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 import seqkit.hookspecs as hookspecs
-from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, Task
+from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, Task, Tokenizer
 from seqkit.errors import PluginWarning, SeqkitError
 from seqkit.options import suggest
 from seqkit.version import __version__
@@ -31,6 +31,7 @@ KINDS = {
     "task": ("register_tasks", Task),
     "dataset": ("register_datasets", Dataset),
     "logger": ("register_loggers", MetricLogger),
+    "tokenizer": ("register_tokenizers", Tokenizer),
 }
 
 

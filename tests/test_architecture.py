@@ -15,7 +15,7 @@ LAYERS = [
                 "seqkit.corpus"}),
     ("contracts", {"seqkit.contracts"}),
     ("registry", {"seqkit.registry", "seqkit.plugin_errors"}),
-    ("library", {"seqkit.nn", "seqkit.recipe", "seqkit.decoding", "seqkit.analysis"}),
+    ("library", {"seqkit.nn", "seqkit.recipe", "seqkit.decoding", "seqkit.analysis", "seqkit.tokenization"}),
     ("training", {"seqkit.training"}),
     ("api", {"seqkit.api", "seqkit.testing", "seqkit.run"}),
     ("cli", {"seqkit.cli", "seqkit.__main__"}),

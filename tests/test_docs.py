@@ -61,7 +61,7 @@ def test_the_reference_has_every_command_flag_and_key_and_no_third_party_plugin(
 
     keys = (generated / "recipe-keys.md").read_text(encoding="utf-8")
     expected = list(core_keys())
-    for kind in ("task", "dataset", "cell", "decoder"):
+    for kind in ("task", "dataset", "cell", "decoder", "tokenizer"):
         for name in registry.names(kind):
             assert f"### {kind} `{name}`" in keys
             expected += recipe_keys(kind, registry.get(kind, name))

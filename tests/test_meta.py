@@ -36,7 +36,7 @@ def test_the_docs_are_more_than_the_readme():
 
 def test_there_are_hooks():
     assert HOOKS == ["register_cells", "register_datasets", "register_decoders", "register_loggers",
-                     "register_tasks"]
+                     "register_tasks", "register_tokenizers"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -55,14 +55,14 @@ def test_hook_is_exercised_by_a_test(hook):
 
 
 def _recipe_keys(registry) -> list[str]:
-    """Every recipe key of the core and of the built-in tasks, datasets, decoders and cells."""
+    """Every recipe key of the core and of the built-in tasks, datasets, decoders, tokenizers and cells."""
     from seqkit.options import options_of
     from seqkit.recipe import DECODE_OPTIONS, MODEL_OPTIONS, TOP_OPTIONS, TRAIN_OPTIONS
 
     keys = [*TOP_OPTIONS, *MODEL_OPTIONS, *TRAIN_OPTIONS, *DECODE_OPTIONS]
     for name in registry.names("task"):
         keys += [key for section in registry.get("task", name).options.values() for key in section]
-    for kind in ("dataset", "decoder"):
+    for kind in ("dataset", "decoder", "tokenizer"):
         keys += [key for name in registry.names(kind) for key in options_of(registry.get(kind, name))]
     for name in registry.names("cell"):
         keys += options_of(registry.get("cell", name), skip=("self", "input_size", "hidden_size"))

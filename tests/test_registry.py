@@ -31,6 +31,10 @@ class Corpus(seqkit.Dataset):
     """Only registered, never read."""
 
 
+class Letters(seqkit.Tokenizer):
+    """Only registered, never trained."""
+
+
 class AllKinds:
     """A plugin object implementing every hook, as a third-party plugin would."""
 
@@ -50,6 +54,10 @@ class AllKinds:
     def register_datasets(self, register):
         register("corpus", Corpus)
 
+    @seqkit.hookimpl
+    def register_tokenizers(self, register):
+        register("letters", Letters)
+
 
 @pytest.fixture
 def all_kinds(registry):
@@ -64,10 +72,12 @@ def test_every_hook_registers_its_kind(all_kinds):
     assert all_kinds.get("decoder", "beam2") is Beam2
     assert all_kinds.get("task", "small") is SmallTask
     assert all_kinds.get("dataset", "corpus") is Corpus
+    assert all_kinds.get("tokenizer", "letters") is Letters
     info = all_kinds.plugins["all-kinds"]
-    assert info.hooks == ["register_cells", "register_decoders", "register_tasks", "register_datasets"]
+    assert info.hooks == ["register_cells", "register_decoders", "register_tasks", "register_datasets",
+                          "register_tokenizers"]
     assert info.components == {"cell": ["echo"], "decoder": ["beam2"], "task": ["small"],
-                               "dataset": ["corpus"]}
+                               "dataset": ["corpus"], "tokenizer": ["letters"]}
     assert all_kinds.owner("cell", "echo") == "all-kinds"
 
 

@@ -1,4 +1,4 @@
-"""``seqkit show KIND [NAME]``: the recipe keys a cell, decoder, task or dataset takes.
+"""``seqkit show KIND [NAME]``: the recipe keys a cell, decoder, task, dataset or tokenizer takes.
 
 Read from the same ``Option`` schemas that validate recipes, so what it lists is what a recipe
 accepts: each key under its full path, with its type, default, allowed values and help.
@@ -19,16 +19,17 @@ from seqkit.options import Option, describe, suggest, type_label
 from seqkit.recipe import core_keys, recipe_keys
 from seqkit.registry import get_registry
 
-KINDS = ("cell", "decoder", "task", "dataset", "logger", "recipe")
+KINDS = ("cell", "decoder", "task", "dataset", "logger", "tokenizer", "recipe")
 
 
 def add_parser(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser("show", parents=[common], help="list the recipe keys of a cell, decoder, task or dataset",
+    p = sub.add_parser("show", parents=[common],
+                       help="list the recipe keys of a cell, decoder, task, dataset or tokenizer",
                        description="List the recipe keys a registered component takes (its type, "
                                    "default, allowed values and help); without NAME, the registered "
                                    "names of KIND. 'seqkit show recipe' lists the core keys.")
-    p.add_argument("kind", metavar="KIND", help="cell | decoder | task | dataset | logger | recipe")
-    p.add_argument("name", nargs="?", metavar="NAME", help="a registered name, e.g. gru, beam, char_lm")
+    p.add_argument("kind", metavar="KIND", help="cell | decoder | task | dataset | logger | tokenizer | recipe")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a registered name, e.g. gru, beam, char_lm, bpe")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=command)
     return p

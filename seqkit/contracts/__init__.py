@@ -1,4 +1,4 @@
-"""What plugins implement: the base classes of the five plugin kinds, and the data they exchange.
+"""What plugins implement: the base classes of the six plugin kinds, and the data they exchange.
 
 These modules import only seqkit's leaf modules (errors, options, state, text_files), so that the
 registry, the trainer and the decoders can all build on them without circles.
@@ -18,8 +18,9 @@ from seqkit.contracts.logger import MetricLogger
 from seqkit.contracts.parallel_corpus import Example, ParallelCorpus
 from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.contracts.task import Task
+from seqkit.contracts.tokenizer import Tokenizer
 
 __all__ = ["Breakdown", "Cell", "Dataset", "DecodeResult", "Decoder", "Example", "GradientProbe",
            "Hypothesis", "MetricLogger", "NonFiniteLogProbs", "ParallelCorpus", "SearchReport",
            "Sentence", "ShowsDecoded", "StepDecoding", "StepModel", "TaggedCorpus", "Task",
-           "breakdown_of", "read_text_file"]
+           "Tokenizer", "breakdown_of", "read_text_file"]

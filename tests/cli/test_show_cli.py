@@ -55,7 +55,7 @@ def test_the_table_shows_every_key_whole_when_piped():
 
 @pytest.mark.parametrize("args,message", [
     (["cel", "gru"], "seqkit show: unknown kind 'cel' (did you mean 'cell'?); choose one of cell, "
-                     "decoder, task, dataset, logger, recipe"),
+                     "decoder, task, dataset, logger, tokenizer, recipe"),
     (["cell", "gruu"], "seqkit show cell: unknown cell 'gruu' (did you mean 'gru'?); registered: "),
 ])
 def test_unknown_names_are_one_line(args, message):
