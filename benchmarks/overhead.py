@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -59,10 +60,11 @@ def hand_written(task, r: dict, folder: Path) -> float:
     """Seconds for the training loop, the final evaluation and checkpoint, written by hand."""
     train = r["train"]
     torch.manual_seed(0)
-    model = HandWrittenLM(len(task.vocab), r["model"]["hidden_size"])
+    model = HandWrittenLM(task.tokenizer.vocab_size, r["model"]["hidden_size"])
     opt = torch.optim.Adam(model.parameters(), lr=train["lr"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, train))
-    streams, window = task.streams, train["window"]
+    # a user's loop holds the streams in memory as one tensor (seqkit reads them from a memory map)
+    streams, window = torch.from_numpy(np.asarray(task.streams, dtype=np.int64)), train["window"]
     per_epoch = (streams.shape[1] - 1) // window
     log = open(folder / "log.txt", "w")
     start = time.perf_counter()

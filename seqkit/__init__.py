@@ -1,5 +1,5 @@
 """seqkit: recurrent sequence models in PyTorch, assembled from plugins and YAML recipes."""
-from seqkit.api import Run, load_run, train
+from seqkit.api import Run, load_run, prepare, train
 from seqkit.contracts import Cell, Dataset, Decoder, MetricLogger, ParallelCorpus, TaggedCorpus, Task, Tokenizer
 from seqkit.errors import SeqkitError
 from seqkit.hookspecs import hookimpl
@@ -9,4 +9,4 @@ from seqkit.version import __version__
 
 __all__ = ["Cell", "Dataset", "Decoder", "Dropout", "MetricLogger", "Option", "ParallelCorpus",
            "Recurrent", "Run", "SeqkitError", "TaggedCorpus", "Task", "Tokenizer", "hookimpl", "load_run",
-           "train", "__version__"]
+           "prepare", "train", "__version__"]

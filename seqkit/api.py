@@ -17,6 +17,7 @@ where the CLI names its flags.
 from __future__ import annotations
 
 import copy
+import sys
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from seqkit.decoding import PYTHON, Naming, check_strategy_options, recipe_decod
 from seqkit.errors import MissingPackage, SeqkitError, SeqkitWarning
 from seqkit.recipe import load_yaml, resolve, set_value
 from seqkit.registry import get_registry
+from seqkit.training.progress import DataProgress
 from seqkit.training.run import checkpoint_path, start_run
 from seqkit.training.run import load_run as load_parts
 
@@ -194,6 +196,35 @@ def train(recipe: str | Path | dict, *, overrides: dict | None = None, output: s
     (``{"train.steps": 100}``), as ``--set`` gives them; ``output``: the run directory (default:
     the recipe's). ``progress``: a progress bar on a terminal (log lines elsewhere), else silent.
     Problems with the recipe raise ``SeqkitError`` with the CLI's one-line messages."""
+    source, resolved = _resolved(recipe, overrides, output)
+    start_run(resolved, "bar" if progress else "silent", source=source)
+    return load_run(resolved["output"], device=resolved["device"])
+
+
+def prepare(recipe: str | Path | dict, *, overrides: dict | None = None, progress: bool = False) -> dict:
+    """Prepare ``recipe``'s data on disk, as ``seqkit prepare`` does, so that a run starts
+    without reading and tokenizing it: the summary ``seqkit prepare --json`` prints (tokens,
+    vocabulary, files, megabytes, seconds, whether it was already there). ``progress``: a bar in
+    bytes on a terminal."""
+    return prepare_resolved(*_resolved(recipe, overrides, None), progress=progress)
+
+
+def prepare_resolved(source: str, resolved: dict, *, progress: bool = False) -> dict:
+    """``prepare`` of a recipe already resolved; ``source`` names it in messages."""
+    task = get_registry().get("task", resolved["task"])(resolved, "cpu")
+    task.data_progress = DataProgress() if progress and sys.stderr.isatty() else None
+    try:
+        summary = task.prepare_data()
+    finally:
+        if task.data_progress is not None:
+            task.data_progress.close()
+    if summary is None:
+        raise SeqkitError(f"{source}: task: {resolved['task']} keeps no prepared data; 'seqkit run' reads it directly")
+    return {"recipe": source, "task": resolved["task"], **summary}
+
+
+def _resolved(recipe: str | Path | dict, overrides: dict | None, output: str | Path | None) -> tuple[str, dict]:
+    """(where the recipe came from, the recipe resolved with ``overrides`` and ``output`` set)."""
     if isinstance(recipe, dict):
         source, data = "recipe", copy.deepcopy(recipe)
     else:
@@ -205,7 +236,4 @@ def train(recipe: str | Path | dict, *, overrides: dict | None = None, output: s
                 if (problem := set_value(data, str(key), value))]
     if problems:
         raise SeqkitError(*problems)
-    resolved = resolve(data, get_registry(), source)
-    start_run(resolved, "bar" if progress else "silent", source=source)
-    return load_run(resolved["output"], device=resolved["device"])
-
+    return source, resolve(data, get_registry(), source)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -23,3 +24,32 @@ def join_texts(texts: list[str], max_chars: int) -> str:
     """Concatenate, one blank line between files; keep the first ``max_chars`` (0: all)."""
     text = "\n\n".join(texts)
     return text[:max_chars] if max_chars else text
+
+
+def stream_joined(texts: Iterable[Iterable[str]], max_chars: int) -> Iterator[str]:
+    """``join_texts`` in pieces: each text is given as an iterable of its pieces (a file read
+    lazily, or ``[text]``), so only one piece is in memory at a time."""
+    def pieces():
+        for number, text in enumerate(texts):
+            if number:
+                yield "\n\n"
+            yield from text
+
+    left = max_chars
+    for piece in pieces():
+        if max_chars:
+            piece = piece[:left]
+            left -= len(piece)
+        if piece:
+            yield piece
+        if max_chars and not left:
+            return
+
+
+def files_identity(files: list[Path]) -> list[list]:
+    """Each file's resolved path, size and modification time: what changes when a file does."""
+    identity = []
+    for file in files:
+        stat = file.stat()
+        identity.append([str(file.resolve()), stat.st_size, stat.st_mtime_ns])
+    return identity

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option, SeqkitError
-from seqkit.contracts import read_text_file
-from seqkit.plugins.datasets._text_files import join_texts
+from seqkit.plugins.datasets._text_files import files_identity, stream_joined
+from seqkit.text_files import stream_text_file
 
 
 class TextFiles(Dataset):
@@ -24,14 +24,24 @@ class TextFiles(Dataset):
         return []
 
     def load(self) -> str:
+        return "".join(self.texts())
+
+    def texts(self):
+        """The files one after another, each read a piece at a time."""
         files = text_files(self.config.get("path"))
+        empty = True
         try:
-            text = join_texts([read_text_file(f) for f in files], self.config.get("max_chars", 0))
+            for piece in stream_joined(map(stream_text_file, files), self.config.get("max_chars", 0)):
+                empty = empty and not piece.strip()
+                yield piece
         except SeqkitError as exc:  # a file that is not text: name the key that chose it
             raise SeqkitError(*(f"data.path: {p}" for p in exc.problems)) from None
-        if not text.strip():
+        if empty:
             raise SeqkitError(f"data.path: {self.config['path']}: the text is empty")
-        return text
+
+    def identity(self) -> dict:
+        return {"dataset": "text", "files": files_identity(text_files(self.config.get("path"))),
+                "max_chars": self.config.get("max_chars", 0)}
 
 
 def text_files(pattern: str | None) -> list[Path]:

@@ -5,10 +5,16 @@ A dataset is built with its own ``options`` (its keys of the recipe's ``data`` s
 (``seqkit.contracts.tagged_corpus``) for tagging, a ``ParallelCorpus``
 (``seqkit.contracts.parallel_corpus``) for translation. User files are read with
 ``read_text_file``, whose one-line errors name the file and what to do.
+
+Tasks prepare a dataset once and keep it on disk (``seqkit.corpus``): a text dataset's ``texts()``
+streams it in pieces, so that a corpus larger than memory is never held whole, and its
+``identity()`` says what the data is, so that a change to it is noticed and prepared again.
 """
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 from seqkit.options import Option
@@ -40,3 +46,19 @@ class Dataset(ABC):
     @abstractmethod
     def load(self) -> Any:
         """The data: one ``str`` for a text dataset."""
+
+    def texts(self) -> Iterator[str]:
+        """A text dataset's text in pieces (a few MB each, in order), joined equal to ``load()``.
+        Override it to stream data larger than memory; the default yields ``load()`` whole."""
+        yield self.load()
+
+    def identity(self) -> dict:
+        """What the data is, as JSON-able values that change whenever the data does: the key of
+        its prepared copy. Datasets reading files give the files' names, sizes and modification
+        times; the default hashes the streamed text (one extra read)."""
+        digest = hashlib.sha256()
+        for piece in self.texts():  # (data that is not text: its type, for the task to refuse)
+            digest.update(piece.encode("utf-8", "surrogatepass") if isinstance(piece, str) else
+                          type(piece).__name__.encode())
+        return {"dataset": f"{type(self).__module__}.{type(self).__qualname__}", "options": self.config,
+                "sha256": digest.hexdigest()}

@@ -7,6 +7,7 @@ its own display of decoded outputs, step-by-step decoding) are the small protoco
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,10 @@ class Task(ABC):
     # ``prepare()``: ``train_batch`` and ``evaluate`` take this rank's share (see above).
     rank: int = 0
     world_size: int = 1
+    # Set by the core before ``prepare()`` / ``prepare_data()``: called as ``(stage, done, total)``
+    # with bytes of text while data is prepared, so that a command can draw a progress bar (total
+    # 0 while it is unknown); None when nothing is shown.
+    data_progress: Callable[[str, int, int], None] | None = None
 
     # -- validation (``seqkit validate`` and ``seqkit run``, before any data is read) --------
     @classmethod
@@ -111,6 +116,12 @@ class Task(ABC):
     @abstractmethod
     def prepare(self) -> None:
         """Read the data, build whatever the model needs (a vocabulary) and hold tensors on the device."""
+
+    def prepare_data(self) -> dict | None:
+        """Prepare the data on disk ahead of training (``seqkit prepare``), without building a
+        model: a summary such as ``{"tokens": ..., "vocabulary": ..., "seconds": ..., "reused": ...}``.
+        None: this task keeps nothing prepared."""
+        return None
 
     @abstractmethod
     def train_batch(self, step: int) -> Any:

@@ -4,7 +4,15 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 
 def format_metric(value: float) -> str:
@@ -76,3 +84,26 @@ class Silent(LogLines):
 
     def message(self, text: str) -> None:
         """Other ranks stay quiet."""
+
+
+class DataProgress:
+    """A bar in bytes while a task prepares its data (``Task.data_progress``), one line per stage
+    (reading, training the tokenizer, encoding); nothing at all when the data is already prepared."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.bar: Progress | None = None
+        self.stage: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = Progress(TextColumn("[bold]{task.description}[/bold]"), BarColumn(), DownloadColumn(),
+                                TransferSpeedColumn(), TimeRemainingColumn(), console=self.console)
+            self.bar.start()
+        if stage != self.stage:
+            self.stage, self.task = stage, self.bar.add_task(stage, total=total or None)
+        self.bar.update(self.task, completed=done, total=total or None)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

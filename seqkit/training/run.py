@@ -34,7 +34,7 @@ from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.created_paths import CreatedPaths
 from seqkit.training.final_test import score_final_splits
 from seqkit.training.loggers import Loggers
-from seqkit.training.progress import LogLines, ProgressBar, Silent
+from seqkit.training.progress import DataProgress, LogLines, ProgressBar, Silent
 from seqkit.training.run_lock import busy, is_training, training_lock
 from seqkit.training.trainer import Trainer, TrainResult, checkpoint_world_size, rank_state_of
 
@@ -69,7 +69,13 @@ def _train(recipe: dict, run_dir: Path, display_mode: str, checkpoint: dict | No
     torch.manual_seed(recipe["seed"])  # the same model on every rank
     task = _task(recipe, device)
     task.rank, task.world_size = rank, world
-    task.prepare()
+    shows_bar = is_main() and display_mode == "bar" and sys.stderr.isatty()
+    task.data_progress = DataProgress() if shows_bar else None
+    try:
+        task.prepare()
+    finally:
+        if task.data_progress is not None:
+            task.data_progress.close()
     if checkpoint is not None:
         own = rank_state_of(checkpoint, rank, world)
         task_state = checkpoint["task"] if own is None else own["task"]

@@ -94,7 +94,7 @@ def test_exact_reports_marginals_and_mass(run_dir, tmp_path):
     report = decode_json(run_dir, "--strategy", "exact", "--length", "2", "--n-best", "3",
                          "--input-file", inputs)
     run = load_run(run_dir, device="cpu")
-    vocab = len(run.task.vocab)
+    vocab = run.task.tokenizer.vocab_size
     for entry in report["results"]:
         table = torch.tensor(entry["marginals"]["table"])
         assert table.shape == (vocab, 2) and len(entry["marginals"]["symbols"]) == vocab
@@ -215,7 +215,7 @@ def test_all_strategies_through_the_python_api(run_dir):
         for result in results:
             assert result.hypotheses and all(len(h.tokens) == 2 for h in result.hypotheses)
     # beam that keeps every prefix finds exact's answer on the real model too
-    vocab = len(run.task.vocab)
+    vocab = run.task.tokenizer.vocab_size
     beam = decode_inputs(run.task, run.model, prompts, "beam", 2, {"beam_size": vocab ** 2})
     exact = decode_inputs(run.task, run.model, prompts, "exact", 2)
     assert [r.hypotheses[0].tokens for r in beam] == [r.hypotheses[0].tokens for r in exact]

@@ -77,7 +77,7 @@ def test_characters_outside_the_vocabulary_score_as_the_unknown_symbol(trained, 
     run_dir, corpus = trained
     run = load_run(run_dir, device="cpu")
     text = "Ωé" + dev_text(corpus)[:300] + "ЖЖ"
-    assert {"Ω", "é", "Ж"}.isdisjoint(run.task.vocab.symbols)
+    assert {"Ω", "é", "Ж"}.isdisjoint(run.task.tokenizer.symbols)
     given, mapped = tmp_path / "given.txt", tmp_path / "mapped.txt"
     given.write_text(text, encoding="utf-8")
     mapped.write_text(text.replace("Ω", UNKNOWN).replace("é", UNKNOWN).replace("Ж", UNKNOWN),
@@ -85,7 +85,7 @@ def test_characters_outside_the_vocabulary_score_as_the_unknown_symbol(trained, 
     report = evaluate(run_dir, "--input-file", given, "--device", "cpu")  # as `direct` below
     assert report["metrics"] == evaluate(run_dir, "--input-file", mapped, "--device", "cpu")["metrics"]
     # the same numbers computed directly: 4 streams (train.batch_size) of 16-character windows
-    direct = char_metrics(stream_loss(run.model, run.task.vocab.encode(text), 16, 4, carry=True))
+    direct = char_metrics(stream_loss(run.model, run.task.tokenizer.encode(text), 16, 4, carry=True))
     assert report["metrics"] == pytest.approx(direct, rel=1e-6)
 
 
@@ -159,5 +159,5 @@ def test_load_split_reads_the_dev_split_without_the_training_data(trained):
     task = load_run(run_dir, device="cpu").task
     task.load_split("dev")
     assert not hasattr(task, "train_tokens") and list(task.split_tokens) == ["dev"]
-    [as_read], _ = task.vocab.read([dev_text(corpus)])  # unknown characters as the symbol
-    assert task.vocab.decode(task.split_tokens["dev"]) == as_read
+    [as_read], _ = task.tokenizer.read([dev_text(corpus)])  # unknown characters as the symbol
+    assert task.tokenizer.decode(task.split_tokens["dev"]) == as_read

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import torch
 
 from seqkit.errors import SeqkitError
@@ -64,18 +65,36 @@ def dataset_text(data: dict) -> str:
     return text
 
 
-def split_text(text: str, fraction: float, how: str, blocks: int = 100) -> tuple[str, str]:
-    """(training text, validation text). ``blocks`` cuts the text into 100 equal blocks and
-    holds out an evenly spaced ``fraction`` of them (every 10th for 0.1), so both splits cover
-    every part of a text whose topics change along the way; ``tail`` holds out the end."""
-    if how == "tail" or len(text) < blocks * 2:
-        n_val = max(1, int(len(text) * fraction))
-        return text[:-n_val], text[-n_val:]
-    bounds = [len(text) * i // blocks for i in range(blocks + 1)]
+def split_text(text: str, fraction: float, how: str, min_block: int = 1) -> tuple[str, str]:
+    """(training text, validation text), cut as ``split_segments`` says."""
+    segments = split_segments(len(text), fraction, how, min_block)
+    return ("".join(text[a:b] for a, b, held in segments if not held),
+            "".join(text[a:b] for a, b, held in segments if held))
+
+
+def split_segments(n_chars: int, fraction: float, how: str, min_block: int = 1) -> list[tuple[int, int, bool]]:
+    """(start, end, held out?) of consecutive pieces of a text of ``n_chars`` characters.
+
+    ``blocks`` cuts the text into 100 equal blocks and holds out an evenly spaced ``fraction`` of
+    them (every 10th for 0.1), so both splits cover every part of a text whose topics change along
+    the way. A fraction below 1/100 takes finer blocks (up to ten held out, none shorter than
+    ``min_block`` characters), so that the share asked for is held out at every size; ``tail``
+    (and a text too short for blocks) holds out the end."""
+    if how == "tail" or n_chars < 200:
+        n_val = max(1, int(n_chars * fraction))
+        return [(0, n_chars - n_val, False), (n_chars - n_val, n_chars, True)]
+    blocks = 100
     held_out = [int((i + 1) * fraction) > int(i * fraction) for i in range(blocks)]
-    pieces = [text[bounds[i]:bounds[i + 1]] for i in range(blocks)]
-    return ("".join(p for p, v in zip(pieces, held_out) if not v),
-            "".join(p for p, v in zip(pieces, held_out) if v))
+    if fraction * blocks < 1:
+        # k evenly spaced blocks of the share (up to ten, each at least min_block characters)
+        k = min(10, int(n_chars * fraction) // max(min_block, 1))
+        if k == 0:  # the share is shorter than one block: one block at the end, a tenth at most
+            n_val = max(1, min(min_block, n_chars // 10))
+            return [(0, n_chars - n_val, False), (n_chars - n_val, n_chars, True)]
+        blocks = round(k / fraction)
+        held_out = [(i + 1) * k // blocks > i * k // blocks for i in range(blocks)]
+    bounds = [n_chars * i // blocks for i in range(blocks + 1)]
+    return [(bounds[i], bounds[i + 1], held_out[i]) for i in range(blocks)]
 
 
 def share_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -83,24 +102,36 @@ def share_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
     return rank * count // world_size, (rank + 1) * count // world_size
 
 
-def cut_streams(tokens: torch.Tensor, streams: int, window: int) -> tuple[torch.Tensor, int]:
-    """The training tokens as ``streams`` parallel streams (streams, length), and the windows of
-    ``window`` characters an epoch reads of each (each window followed by its next character)."""
+def as_long(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Token ids read from a memory map (or any array) as an int64 tensor on ``device``: only
+    this batch is copied, pinned and sent without waiting on CUDA."""
+    batch = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
+def cut_streams(tokens: np.ndarray, streams: int, window: int) -> tuple[np.ndarray, int]:
+    """The training tokens as ``streams`` parallel streams (streams, length), a view of the memory
+    map, and the windows of ``window`` tokens an epoch reads of each (each window followed by its
+    next token)."""
     length = len(tokens) // streams
     if length < window + 1:
-        raise SeqkitError(f"train.batch_size: {streams} streams of the {len(tokens)}-character training "
+        raise SeqkitError(f"train.batch_size: {streams} streams of the {len(tokens)}-token training "
                           f"split are shorter than train.window + 1; lower train.batch_size or train.window")
-    return tokens[:streams * length].view(streams, length), (length - 1) // window
+    return tokens[:streams * length].reshape(streams, length), (length - 1) // window
 
 
-def stream_window(streams: torch.Tensor, index: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window ``index`` of every stream: inputs (streams, window) and the characters that follow each."""
+def stream_window(streams: np.ndarray, index: int, window: int,
+                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window ``index`` of every stream: inputs (streams, window) and the tokens that follow each."""
     start = index * window
-    return streams[:, start:start + window], streams[:, start + 1:start + window + 1]
+    chunk = as_long(streams[:, start:start + window + 1], device)
+    return chunk[:, :-1], chunk[:, 1:]
 
 
 def random_starts(n_tokens: int, window: int, count: int, seed: int) -> torch.Tensor:
-    """``count`` starts of windows that fit, with their next character, in ``n_tokens``, from
+    """``count`` starts of windows that fit, with their next token, in ``n_tokens``, from
     ``seed`` alone (on the CPU)."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, n_tokens - window, (count,), generator=generator)
@@ -118,10 +149,12 @@ def step_starts(step: int, n_tokens: int, window: int, batch: int, seed: int,
     if batch >= len(pool):
         return pool  # full batch, as the lecture
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + epoch))
-    return pool[order[index * batch:(index + 1) * batch].to(pool.device)]
+    return pool[order[index * batch:(index + 1) * batch]]
 
 
-def windows(tokens: torch.Tensor, starts: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (n, window) from each of ``starts``, and the characters that follow each input position."""
-    chunk = tokens[starts.unsqueeze(1).to(tokens.device) + torch.arange(window + 1, device=tokens.device)]
+def windows(tokens: np.ndarray, starts: torch.Tensor, window: int,
+            device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs (n, window) from each of ``starts``, and the tokens that follow each input position:
+    only these windows are read from the memory map."""
+    chunk = as_long(tokens[starts.numpy()[:, None] + np.arange(window + 1)], device)
     return chunk[:, :-1], chunk[:, 1:]

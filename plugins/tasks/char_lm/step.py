@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from seqkit.plugins.tasks.common.vocabulary import Vocabulary
+from seqkit import Tokenizer
 from seqkit.state import where_state
 
 from .model import CharLanguageModel
@@ -28,17 +28,16 @@ class CharStepModel:
         return F.log_softmax(self.model.head(h).float(), dim=-1), tuple(state)
 
 
-def start_decoding(model: CharLanguageModel, vocab: Vocabulary, inputs: list[str], device):
+def start_decoding(model: CharLanguageModel, tokenizer: Tokenizer, inputs: list[str], device):
     """Run each prompt but its last character in one batched pass (``lengths`` masks padding).
 
     Returns the state before each prompt's last character and that character, so the first
     decoder step predicts the first new one. A prompt that is empty (or empty once
-    normalized) starts from the initial state with a newline, else a space, else symbol 0,
-    as its last character: the model continues as if at the start of a line.
+    normalized) starts from the initial state with a newline, else a space, else token 0, as its
+    last token: the model continues as if at the start of a line.
     """
-    start = next((vocab.index[c] for c in ("\n", " ") if c in vocab.index), 0)
-    encoded = [vocab.encode(text) for text in inputs]
-    encoded = [ids if len(ids) else torch.tensor([start]) for ids in encoded]
+    encoded = [torch.from_numpy(tokenizer.encode(text)) for text in inputs]
+    encoded = [ids if len(ids) else torch.tensor([_start_token(tokenizer)]) for ids in encoded]
     lengths = torch.tensor([len(ids) for ids in encoded])
     padded = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True).to(device)
     last = padded[torch.arange(len(encoded), device=device), (lengths - 1).to(device)]
@@ -51,3 +50,12 @@ def start_decoding(model: CharLanguageModel, vocab: Vocabulary, inputs: list[str
         _, states = model.features(padded[:, :prefix], None, (lengths - 1).clamp(min=1))
     has_prefix = (lengths > 1).to(device)
     return tuple(where_state(has_prefix, s, s0) for s, s0 in zip(states, initial)), last
+
+
+def _start_token(tokenizer: Tokenizer) -> int:
+    """A newline's token, else a space's, else 0: what an empty prompt continues after."""
+    for text in ("\n", " "):
+        ids = tokenizer.encode(text)
+        if len(ids) == 1 and ids[0] != tokenizer.unknown_id:
+            return int(ids[0])
+    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -17,6 +18,11 @@ from seqkit.plugins.tasks.char_lm.metrics import _EVAL_SEED, next_char_loss, str
 from seqkit.plugins.tasks.char_lm.task import CharLM
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR as UNKNOWN
 from seqkit.training.run import load_run, start_run
+
+
+def as_ids(array) -> torch.Tensor:
+    """Token ids (a memory map's slice, an encoded text) as the int64 tensor a batch holds."""
+    return torch.from_numpy(np.asarray(array, dtype=np.int64))
 
 
 def test_vocabulary_maps_unseen_characters_to_the_unknown_symbol():
@@ -78,9 +84,9 @@ def test_stream_batches_are_consecutive_windows_of_parallel_streams(task):
     assert x0.shape == y0.shape == (4, 16) and fresh0 and not fresh1
     assert torch.equal(y0[:, :-1], x0[:, 1:])  # targets are the inputs shifted by one
     assert torch.equal(x1[:, 0], y0[:, -1])  # the next window continues the stream
-    assert torch.equal(x0[0], t.train_tokens[:16])
+    assert torch.equal(x0[0], as_ids(t.train_tokens[:16]))
     streams_len = len(t.train_tokens) // 4
-    assert torch.equal(x0[1], t.train_tokens[streams_len:streams_len + 16])
+    assert torch.equal(x0[1], as_ids(t.train_tokens[streams_len:streams_len + 16]))
     assert t.train_batch(t.windows_per_epoch)[2]  # a new epoch starts the state afresh
 
 
@@ -137,7 +143,7 @@ def test_evaluate_reports_nats_bits_and_perplexity(task):
     assert metrics["bits_per_char"] == pytest.approx(metrics["loss"] / math.log(2))
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     # streamed with carry = one pass over each stream; without carry = independent windows
-    tokens = t.split_tokens["dev"]
+    tokens = as_ids(t.split_tokens["dev"])
     length = (len(tokens) - 1) // 4
     logits, _ = model(tokens[:4 * length].view(4, length))
     expected = F.cross_entropy(logits.flatten(0, 1), tokens[1:4 * length + 1].view(4, length).flatten())
@@ -168,7 +174,7 @@ def score_after_window(model, tokens, start, window) -> float:
 def test_loss_on_last_evaluation_scores_the_character_after_each_window(task):
     t = task("model.dropout=0.0", "train.loss_on=last", "data.eval_windows=40")
     model = t.build_model().eval()
-    tokens, window = t.split_tokens["dev"], t.train_cfg["window"]
+    tokens, window = as_ids(t.split_tokens["dev"]), t.train_cfg["window"]
     # The windows are a fixed draw (the same for every run); the value is scored here one window
     # at a time through the model's forward pass, not through next_char_loss's batch.
     draw = torch.Generator().manual_seed(_EVAL_SEED)
@@ -186,9 +192,9 @@ def test_loss_on_last_evaluation_scores_the_character_after_each_window(task):
 def test_one_hot_inputs_as_in_the_lecture(task):
     t = task("model.embedding_size=0")
     model = t.build_model()
-    assert model.embedding is None and model.recurrent.cells[0].input_size == len(t.vocab)
+    assert model.embedding is None and model.recurrent.cells[0].input_size == t.tokenizer.vocab_size
     logits, _ = model(t.train_batch(0)[0])
-    assert logits.shape == (4, 16, len(t.vocab))
+    assert logits.shape == (4, 16, t.tokenizer.vocab_size)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +208,7 @@ def test_load_run_rebuilds_task_and_model_without_data(trained):
     recipe, task, model = trained
     assert recipe["task"] == "char_lm" and not model.training
     assert not hasattr(task, "train_tokens")  # vocabulary from the checkpoint, no data read
-    assert task.detokenize(task.vocab.encode("def f(x):").tolist()) == "def f(x):"
+    assert task.detokenize(task.tokenizer.encode("def f(x):").tolist()) == "def f(x):"
 
 
 def test_start_decoding_batches_prompts_of_different_lengths(trained):
@@ -210,12 +216,12 @@ def test_start_decoding_batches_prompts_of_different_lengths(trained):
     prompts = ["The value", "a", "", "import os"]
     state, tokens = task.start_decoding(model, prompts)
     step = task.step_model(model)
-    assert step.end_token is None and step.vocab_size == len(task.vocab)
+    assert step.end_token is None and step.vocab_size == task.tokenizer.vocab_size
     log_probs, _ = step.step(tokens, state)
-    assert log_probs.shape == (4, len(task.vocab))
+    assert log_probs.shape == (4, task.tokenizer.vocab_size)
     assert torch.allclose(log_probs.exp().sum(1), torch.ones(4), rtol=0, atol=1e-5)
     for row, prompt in enumerate(prompts):
-        ids = task.vocab.encode(prompt if prompt else "\n")
+        ids = as_ids(task.tokenizer.encode(prompt if prompt else "\n"))
         with torch.no_grad():
             logits, _ = model(ids.view(1, -1))
         assert torch.allclose(log_probs[row], logits[0, -1].log_softmax(-1), rtol=0, atol=1e-5), prompt
@@ -224,7 +230,7 @@ def test_start_decoding_batches_prompts_of_different_lengths(trained):
 
 def test_stepping_carries_state_and_matches_a_whole_sequence_pass(trained):
     _, task, model = trained
-    ids = task.vocab.encode("for item in items:")
+    ids = as_ids(task.tokenizer.encode("for item in items:"))
     state, tokens = task.start_decoding(model, ["f"])
     step = task.step_model(model)
     with torch.no_grad():
