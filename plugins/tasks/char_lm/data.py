@@ -1,8 +1,9 @@
-"""char_lm's data: its vocabulary, the text split for validation, and training batches by index
-arithmetic on one token tensor per split.
+"""char_lm's data: its character vocabulary, the text split for validation, and training batches by
+index arithmetic on one token array per split (memory maps of the prepared corpus, ``corpus.py``).
 
-The vocabulary follows ``common.vocabulary``: the unknown symbol U+FFFD at 0 (``data.unknown:
-map``; none with ``drop``), then every character of the training text in code point order.
+The character vocabulary (the ``char`` tokenizer's) follows ``common.vocabulary``: the unknown
+symbol U+FFFD at 0 (``data.unknown: map``; none with ``drop``), then every character of the
+training text in code point order.
 
 * ``sampling: stream`` cuts the training text into ``batch_size`` parallel streams and reads
   consecutive ``window``-character slices of them, so that the hidden state can be carried from
@@ -21,6 +22,7 @@ import torch
 
 from seqkit.errors import SeqkitError
 from seqkit.plugins.tasks.common.dataset_splits import recipe_dataset
+from seqkit.plugins.tasks.common.flat_sequences import as_long
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_CHAR, Vocabulary
 
 
@@ -100,15 +102,6 @@ def split_segments(n_chars: int, fraction: float, how: str, min_block: int = 1) 
 def share_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
     """(first, end): ``rank``'s block of ``count`` rows split as evenly as can be over ``world_size``."""
     return rank * count // world_size, (rank + 1) * count // world_size
-
-
-def as_long(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Token ids read from a memory map (or any array) as an int64 tensor on ``device``: only
-    this batch is copied, pinned and sent without waiting on CUDA."""
-    batch = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
-    if device.type == "cuda":
-        return batch.pin_memory().to(device, non_blocking=True)
-    return batch.to(device)
 
 
 def cut_streams(tokens: np.ndarray, streams: int, window: int) -> tuple[np.ndarray, int]:
