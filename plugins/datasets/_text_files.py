@@ -1,6 +1,7 @@
 """Checks on the files a recipe names, and joining text files (reading one: ``seqkit.contracts.read_text_file``)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -53,3 +54,12 @@ def files_identity(files: list[Path]) -> list[list]:
         stat = file.stat()
         identity.append([str(file.resolve()), stat.st_size, stat.st_mtime_ns])
     return identity
+
+
+def code_digest(*modules) -> str:
+    """A short hash of the source of ``modules`` (module objects or paths): part of the identity of
+    data that code makes (labels, generated sentences), so that a change to it prepares the data again."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(getattr(module, "__file__", module)).read_bytes())
+    return digest.hexdigest()[:16]

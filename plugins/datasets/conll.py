@@ -26,7 +26,7 @@ from seqkit import Dataset, Option
 from seqkit.contracts import read_text_file
 from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.errors import SeqkitError
-from seqkit.plugins.datasets._text_files import file_problem
+from seqkit.plugins.datasets._text_files import code_digest, file_problem, files_identity
 
 CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 DEV_EVERY = 10  # without data.dev, every 10th training sentence is held out
@@ -93,6 +93,19 @@ class Conll(Dataset):
                               f"another data.tag_column")
         tag_set = {tag for sentences in splits.values() for _, tags in sentences for tag in tags}
         return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
+
+    def identity(self) -> dict:
+        """The files (path, size, modification time, in the order path, dev, test), the options, and
+        this reader's code; read without reading the files."""
+        problems = self.check(self.config)
+        if problems:
+            raise SeqkitError(*problems)
+        keys = [key for key in ("path", "dev", "test") if self.config.get(key)]
+        options = {key: self.config.get(key) for key in ("word_column", "tag_column")}
+        return {"dataset": "conll", "keys": keys,
+                "files": files_identity([Path(self.config[key]).expanduser() for key in keys]),
+                "options": {**options, "lowercase": bool(self.config.get("lowercase", False))},
+                "code": code_digest(__file__)}
 
     def _read(self, key: str) -> list[Sentence]:
         return self.read_file(self.config[key], f"data.{key}")

@@ -51,6 +51,7 @@ from seqkit import Dataset, Option
 from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.plugins.datasets import _python_token_classes as token_classes
 from seqkit.plugins.datasets._cache import cached_json
+from seqkit.plugins.datasets._text_files import code_digest, files_identity
 
 # Tests, installed packages, and pydoc_data: its topics.py is the reference manual's text held in
 # one dict of strings (what char_lm's python-docs reads), 6 % of the library in one file of prose.
@@ -234,6 +235,17 @@ class PythonTokens(Dataset):
                                     self.config.get("single_lines", 0.0), seed + 1)
             splits[split] += [(text[a:b], [names[c] for c in classes[a:b]]) for a, b in spans]
         return TaggedCorpus("char", splits, names, STYLES)
+
+    def identity(self) -> dict:
+        """This Python, the library files it reads (the sample of test files too) with their sizes
+        and modification times, the options, and the labelling code: listing and stat-ing the
+        files, nothing read."""
+        options = {key: self.config.get(key, option.default) for key, option in self.options.items()}
+        stdlib, files = selected_files(options["max_files"])
+        tests = sampled_tests(stdlib, options["test_files"], options["max_files"])
+        return {"dataset": "python-tokens", "python": sys.version, "stdlib": str(stdlib),
+                "files": files_identity([stdlib / f for f in files + tests]), "tests": len(tests),
+                "options": dict(sorted(options.items())), "code": code_digest(token_classes, __file__)}
 
     def _pack(self, classes: bytes, logical_ends: list[int], physical_ends: list[int], seed: int):
         return pack(classes, logical_ends, physical_ends, self.config.get("max_length", 512),

@@ -23,6 +23,7 @@ import random
 import seqkit
 from seqkit import Dataset, Option
 from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
+from seqkit.plugins.datasets._text_files import code_digest
 
 DETERMINERS = ("the", "a")
 ADJECTIVES = ("hot", "big", "small", "old", "young", "hungry", "angry", "happy", "tall", "red")
@@ -62,8 +63,15 @@ class Roles(Dataset):
         "seed": Option(0, min=0, help="the generator's seed (the sentences, not the model)"),
     }
 
+    def _options(self) -> dict:
+        return {key: option.default for key, option in self.options.items()} | self.config
+
+    def identity(self) -> dict:
+        """The options and the generator's code: the sentences are a function of both."""
+        return {"dataset": "roles", "options": dict(sorted(self._options().items())), "code": code_digest(__file__)}
+
     def load(self) -> TaggedCorpus:
-        config = {key: option.default for key, option in self.options.items()} | self.config
+        config = self._options()
         rng, tagged = random.Random(config["seed"]), config["tagged"]
         splits = {split: [sentence(rng, tagged) for _ in range(config[f"{split}_sentences"])]
                   for split in ("train", "dev", "test")}

@@ -515,3 +515,31 @@ def test_conll_options_are_validated_with_the_recipe(registry):
         resolve(recipe, registry)
     assert "data.tag_column: expected a string or an integer" in str(info.value)
     assert "data.lowercase: expected a boolean" in str(info.value)
+
+
+# -- identities: the key of the prepared copy, found without reading the data ------------------
+def test_the_tagging_datasets_identities_change_with_their_files_and_options(registry, tmp_path, fake_stdlib):
+    path = write(tmp_path / "train.txt", conll2003(random_sentences(25)))
+    first = conll(registry, path=str(path)).identity()
+    assert first == conll(registry, path=str(path), lowercase=False).identity()
+    assert first["files"] == [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns]]
+    assert conll(registry, path=str(path), lowercase=True).identity() != first
+    dev = write(tmp_path / "dev.txt", conll2003(random_sentences(3)))
+    assert conll(registry, path=str(path), dev=str(dev)).identity()["keys"] == ["path", "dev"]
+    assert conll(registry, path=str(dev), dev=str(path)).identity() != conll(registry, path=str(path),
+                                                                            dev=str(dev)).identity()
+    write(path, conll2003(random_sentences(26)))
+    assert conll(registry, path=str(path)).identity() != first
+    with pytest.raises(SeqkitError, match="data.path: no such file"):
+        conll(registry, path=str(tmp_path / "missing.txt")).identity()
+
+    tokens = registry.get("dataset", "python-tokens")
+    library = tokens(max_length=24).identity()
+    assert library == tokens(max_length=24, max_files=0).identity() != tokens(max_length=32).identity()
+    assert len(library["files"]) == len(python_tokens.stdlib_files(fake_stdlib))
+    assert len(tokens(test_files=1.0).identity()["files"]) == len(library["files"]) + 4
+    os.utime(fake_stdlib / "mod3.py", ns=(1, 1))
+    assert tokens(max_length=24).identity() != library
+
+    roles = registry.get("dataset", "roles")
+    assert roles().identity() == roles(seed=0).identity() != roles(seed=1).identity()
