@@ -120,13 +120,14 @@ def _texts(dataset, name: str) -> Iterator[str]:
 
 def _cut(pieces: Iterable[str], segments: list[tuple[int, int, bool]]) -> Iterator[tuple[str, bool]]:
     """The text's pieces cut where the split's segments meet: (piece, held out?)."""
-    index, position = 0, 0
+    index, position = 0, 0  # the segment, and where the piece starts in the text
     for piece in pieces:
-        while piece:
-            end = segments[index][1]
-            part, piece = piece[:end - position], piece[end - position:]
-            if part:
-                yield part, segments[index][2]
-            position += len(part)
-            if position == end and index + 1 < len(segments):
+        offset = 0  # read up to here of this piece
+        while offset < len(piece):
+            end = segments[index][1] - position  # the segment's end, in this piece
+            part = piece[offset:end]
+            yield part, segments[index][2]
+            offset += len(part)
+            if offset == end and index + 1 < len(segments):
                 index += 1
+        position += len(piece)

@@ -3,6 +3,7 @@ replaced, the split at every size, reuse, change detection, ``seqkit prepare``."
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from _tiny_runs import tiny_recipe, write_tiny_recipe
 from conftest import run_cli
 from torch.nn import functional as F
 
+from seqkit.plugins.tasks.char_lm.corpus import _cut
 from seqkit.plugins.tasks.char_lm.data import build_vocabulary, split_segments, split_text, step_starts
 from seqkit.plugins.tasks.char_lm.task import CharLM
 from seqkit.plugins.tasks.common.dataset_splits import recipe_dataset
@@ -160,3 +162,19 @@ def test_an_unwritable_cache_folder_is_one_line_naming_it(tmp_path):
     result = run_cli("prepare", recipe, env={"SEQKIT_CACHE_DIR": str(blocker / "cache")})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "SEQKIT_CACHE_DIR" in result.stderr and str(blocker) in result.stderr
+
+
+def test_pieces_cut_at_the_split_give_the_split_wherever_the_pieces_end():
+    rng = random.Random(0)
+    for trial in range(200):
+        n = rng.randint(1, 3000)
+        text = "".join(rng.choice("abcdef\n") for _ in range(n))
+        segments = split_segments(n, rng.choice([0.1, 0.2, 0.003, 0.5]), rng.choice(["blocks", "tail"]),
+                                  rng.randint(1, 50))
+        cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(0, 20)))) if n > 1 else []
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [n])]
+        parts = list(_cut(pieces, segments))
+        assert all(part for part, _ in parts)
+        for held in (False, True):
+            assert "".join(p for p, h in parts if h == held) == "".join(text[a:b] for a, b, h in segments
+                                                                       if h == held), trial
