@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,16 @@ def test_pieces_cut_at_the_split_give_the_split_wherever_the_pieces_end():
         for held in (False, True):
             assert "".join(p for p, h in parts if h == held) == "".join(text[a:b] for a, b, h in segments
                                                                        if h == held), trial
+
+
+def test_a_damaged_prepared_file_is_prepared_again_with_one_warning(tmp_path):
+    recipe = write_tiny_recipe(tmp_path / "r.yaml", tmp_path / "run")
+    env = {"SEQKIT_CACHE_DIR": str(tmp_path / "cache")}
+    first = json.loads(run_cli("prepare", recipe, "--json", env=env).stdout)
+    [train] = Path(first["path"]).glob("train.*")
+    train.write_bytes(train.read_bytes()[:-100])  # torn, as by a crash or a full disk
+    again = run_cli("prepare", recipe, "--json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["reused"] is False
+    [warning] = again.stderr.strip().splitlines()
+    assert "damaged" in warning and "preparing it again" in warning and first["path"] in warning
+    assert json.loads(run_cli("prepare", recipe, "--json", env=env).stdout)["tokens"] == first["tokens"]
