@@ -146,3 +146,16 @@ def needs_extra(distribution: str, extra: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A fresh cache folder for prepared data (``SEQKIT_CACHE_DIR``), empty until a test writes to it."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(folder))
+    return folder
+
+
+def contents(cache: Path) -> list[str]:
+    """Every path under ``cache``, relative to it, sorted."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []

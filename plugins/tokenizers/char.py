@@ -21,6 +21,7 @@ import numpy as np
 
 import seqkit
 from seqkit.contracts.tokenizer import id_list
+from seqkit.plugins.tokenizers._symbols import checked_symbols
 
 UNKNOWN_CHAR = "\ufffd"  # the unknown symbol where the task asks for none: the replacement character
 CODE_POINTS = 0x110000
@@ -185,12 +186,7 @@ class Char(seqkit.Tokenizer):
 
     def load_state_dict(self, state: dict) -> None:
         self.config = {**self.config, "lowercase": bool(state["lowercase"]), "unknown": state["unknown"]}
-        symbols = list(state["symbols"])
-        leading = self._leading
-        if tuple(symbols[:len(leading)]) != leading:
-            raise seqkit.SeqkitError(f"a char vocabulary starts with {list(leading)}; this one starts with "
-                                     f"{symbols[:len(leading)]}")
-        self._set_symbols(symbols)
+        self._set_symbols(checked_symbols("char", state, self._leading))
 
 
 @seqkit.hookimpl

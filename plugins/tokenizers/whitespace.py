@@ -16,6 +16,7 @@ import numpy as np
 
 import seqkit
 from seqkit.contracts.tokenizer import id_list
+from seqkit.plugins.tokenizers._symbols import checked_symbols
 
 UNKNOWN = "<unk>"
 
@@ -115,12 +116,7 @@ class Whitespace(seqkit.Tokenizer):
         return {"symbols": list(self._trained())}
 
     def load_state_dict(self, state: dict) -> None:
-        symbols = list(state["symbols"])
-        leading = self._leading
-        if tuple(symbols[:len(leading)]) != leading:
-            raise seqkit.SeqkitError(f"a whitespace vocabulary starts with {list(leading)}; this one starts "
-                                     f"with {symbols[:len(leading)]}")
-        self._set_symbols(symbols)
+        self._set_symbols(checked_symbols("whitespace", state, self._leading))
 
 
 @seqkit.hookimpl

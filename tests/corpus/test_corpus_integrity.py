@@ -18,13 +18,6 @@ IDENTITY = {"text": "integrity"}
 TOKENS = (np.arange(10_000) * 31 % 999).astype(np.uint16)
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(folder))
-    return folder
-
-
 class Opener:
     """open_prepared of IDENTITY, counting builds and collecting warnings."""
 

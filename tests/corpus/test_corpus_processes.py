@@ -15,22 +15,13 @@ from pathlib import Path
 
 import pytest
 from _corpus_workers import IDENTITY, killed_mid_build, open_counted, past_size_limit, tokens
+from conftest import contents
 
 from seqkit.corpus import open_prepared, prepared_folder
 from seqkit.errors import SeqkitError
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter each, as torchrun's ranks
 
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(folder))
-    return folder
-
-
-def contents(cache: Path) -> list[str]:
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
 
 
 def test_two_processes_opening_one_corpus_build_it_once_and_read_the_same(cache, tmp_path):

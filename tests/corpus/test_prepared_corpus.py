@@ -8,20 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import contents
 
 from seqkit.corpus import CorpusWriter, PreparedCorpus, cache_dir, open_prepared, prepared_folder, smallest_uint
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(folder))
-    return folder
-
-
-def contents(cache: Path) -> list[str]:
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
-
 
 ARRAYS = {
     "ids8": (np.uint8, np.array([0, 1, 255], dtype=np.uint8)),
