@@ -19,14 +19,15 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from benchmarks._hand_seq2seq import HandSeq2Seq
 from benchmarks._hand_training import train_for
 from benchmarks._report import paired_rounds
 from seqkit.decoding import build_decoder
+from seqkit.plugins.tasks.common.flat_sequences import as_long
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.translation.data import gather_padded
 from seqkit.plugins.tasks.translation.output import DECODE_BATCH, decode_examples
 
 GREEDY_TARGET = 0.9  # issue 11: seqkit's batched greedy decoding at least 0.9x the hand-written loop's words/s
@@ -74,15 +75,14 @@ def seqkit_decoding(trained: Trained, examples: torch.Tensor, strategy: str, opt
 def hand_greedy(trained: Trained, examples: torch.Tensor):
     """A call that decodes ``examples`` with the hand-written loop and seqkit's weights, in the
     batches ``decode_examples`` makes (gathered here, once): each example's output ids."""
-    hand, encoded = HandSeq2Seq.like(trained.model), trained.task.splits["test"]
-    pairs = encoded.first_pairs[examples]
-    host_lengths = encoded.source_lengths[pairs].tolist()
+    hand, split = HandSeq2Seq.like(trained.model), trained.task.splits["test"]
+    pairs = np.asarray(split.first_pairs)[examples.numpy()]
+    host_lengths = np.asarray(split.source.lengths)[pairs].tolist()
     batches = []
     for rows in plan_batches(host_lengths, DECODE_BATCH):
-        chosen = pairs[torch.tensor(rows)]
-        lengths = encoded.source_lengths[chosen]
-        batches.append((rows, gather_padded(encoded.source, encoded.source_starts[chosen], lengths,
-                                            max(host_lengths[i] for i in rows)), lengths))
+        source, lengths = split.source.gather(pairs[rows], max(host_lengths[i] for i in rows))
+        device = trained.task.device
+        batches.append((rows, as_long(source, device), as_long(lengths, device)))
     length = trained.task.recipe["decode"]["length"]
 
     def decode() -> list[list[int]]:

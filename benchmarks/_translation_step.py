@@ -49,9 +49,9 @@ STEP_DESCRIPTION = (
 def hand_model(task, dropout: float) -> HandSeq2Seq:
     """A hand-written model of the task's sizes (its own weights)."""
     model, decoder = task.model_cfg, task.model_cfg["decoder"]
-    return HandSeq2Seq(len(task.source_symbols), len(task.target_symbols), model["encoder"]["embedding_size"],
-                       decoder["embedding_size"], model["hidden_size"], model["encoder"]["layers"],
-                       decoder["hidden_size"], dropout)
+    return HandSeq2Seq(task.source_tokenizer.vocab_size, task.target_tokenizer.vocab_size,
+                       model["encoder"]["embedding_size"], decoder["embedding_size"], model["hidden_size"],
+                       model["encoder"]["layers"], decoder["hidden_size"], dropout)
 
 
 def hand_loss(model: HandSeq2Seq, batch) -> torch.Tensor:

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+from _tiny_runs import ONE_THREAD_ENV
 
 from seqkit.recipe import apply_overrides, resolve
 from seqkit.registry import get_registry
@@ -52,3 +57,18 @@ def translation_recipe(folder: Path, output: Path, *overrides: str) -> dict:
     data["data"].update(path=str(paths["train"]), dev=str(paths["dev"]), test=str(paths["test"]))
     assert not apply_overrides(data, list(overrides))
     return resolve(data, get_registry())
+
+
+@contextmanager
+def cache_folder(folder: Path):
+    """Prepared corpora in ``folder`` ($SEQKIT_CACHE_DIR) while inside, so that tests never write
+    to the user's cache; ``cli_env()`` hands it to subprocesses (``run_cli`` drops SEQKIT_*)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQKIT_CACHE_DIR", str(folder))
+        yield
+
+
+def cli_env(**more: str) -> dict:
+    """The environment of a CLI subprocess: one torch thread, this process's cache folder."""
+    cache = {"SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"]} if os.environ.get("SEQKIT_CACHE_DIR") else {}
+    return {**ONE_THREAD_ENV, **cache, **more}

@@ -34,10 +34,18 @@ def command(args) -> int:
     table.add_column(style="bold")
     table.add_column()
     for split in summary["tokens"]:
-        table.add_row(f"{split} tokens", f"{summary['tokens'][split]:,} ({summary['characters'][split]:,} characters)")
-    table.add_row("vocabulary", f"{summary['vocabulary']:,} ({summary['tokenizer']})")
+        table.add_row(f"{split} tokens", f"{_counts(summary['tokens'][split])} "
+                                         f"({_counts(summary['characters'][split])} characters)")
+    table.add_row("vocabulary", f"{_counts(summary['vocabulary'])} ({summary['tokenizer']})")
     table.add_row("text", f"{summary['text_megabytes']:,.1f} MB in {summary['files']:,} file(s)")
     table.add_row("prepared", f"{summary['prepared_megabytes']:,.1f} MB in {summary['path']}")
     table.add_row("seconds", f"{summary['seconds']:,.1f}")
     stdout_console().print(table)
     return 0
+
+
+def _counts(value) -> str:
+    """A count, or a task's counts per side (translation: ``{"source": ..., "target": ...}``)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{name} {count:,}" for name, count in value.items())
+    return f"{value:,}"

@@ -1,11 +1,13 @@
-"""A translation dataset as tensors on the device, and its batches by index arithmetic.
+"""A translation split read from its prepared arrays (memory maps, ``corpus.py``), and its batches
+by index arithmetic on them.
 
 An example is a source with one or more references (``ParallelCorpus``); each (source, reference)
 is a *pair*, the unit of training and of the validation loss. A split holds all its pairs flat:
 every source token end to end, every target token end to end (each target followed by the end
-symbol), and per pair where its two sequences start and how long they are. A batch is a list of
-pair ids: padding it is one gather per side. Decoding reads each example once, through the first
-pair of each example (``first_pairs``).
+symbol), and per pair where its two sequences start and how long they are
+(``common.flat_sequences``). A batch is a list of pair ids: padding it is one gather per side from
+the memory maps, and only the batch is copied to the device. Decoding reads each example once,
+through its first pair (``first_pairs``); outputs are scored against the references' text.
 
 Batches are planned on the host from the lengths alone (``common.length_batches.plan_batches``):
 pairs sorted by their longer side and cut into runs of ``batch_size`` (or as many as fit
@@ -19,72 +21,52 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from seqkit.plugins.tasks.common.flat_sequences import FlatSequences, as_long
 from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
-from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Vocabulary
-
-from .model import END_ID
+from seqkit.plugins.tasks.common.vocabulary import PADDING_ID
 
 
-@dataclass
-class EncodedPairs:
-    """One split on the device. ``source``, ``target``: (all tokens,) long; per pair (pairs,):
-    ``source_starts``, ``source_lengths``, ``target_starts``, ``target_lengths`` (end symbol
-    included) and ``examples`` (the example each pair belongs to); ``first_pairs`` (examples,):
-    each example's first pair. ``host_*_lengths``: the lengths as lists, for planning."""
+class References:
+    """Each example's references as outputs are scored against them: a ``str`` (a ``char`` target)
+    or a list of tokens (``space``: its words), read from the references' stored text."""
 
-    source: torch.Tensor
-    source_starts: torch.Tensor
-    source_lengths: torch.Tensor
-    target: torch.Tensor
-    target_starts: torch.Tensor
-    target_lengths: torch.Tensor
-    examples: torch.Tensor
-    first_pairs: torch.Tensor
-    host_source_lengths: list[int]
-    host_target_lengths: list[int]
+    def __init__(self, text: FlatSequences, first_pairs: np.ndarray, level: str):
+        self.text, self.first_pairs, self.level = text, first_pairs, level
 
     def __len__(self) -> int:
-        return len(self.host_source_lengths)
+        return len(self.first_pairs)
+
+    def __getitem__(self, example: int) -> list:
+        first = int(self.first_pairs[example])
+        end = int(self.first_pairs[example + 1]) if example + 1 < len(self.first_pairs) else len(self.text)
+        texts = [self.text.sequence(pair).tobytes().decode("utf-8", "surrogatepass") for pair in range(first, end)]
+        return texts if self.level == "char" else [text.split() for text in texts]
 
 
-def _flat_ids(sequences: list, symbols: Vocabulary, level: str) -> torch.Tensor:
-    if level == "char":
-        return symbols.encode("".join(sequences))
-    return torch.tensor(symbols.ids(t for sequence in sequences for t in sequence), dtype=torch.long)
+class PairSplit:
+    """One split's pairs, from a prepared corpus (memory maps) or a mapping of the same arrays in
+    memory: ``source`` and ``target`` (``FlatSequences``; no target for sources alone), per pair
+    its ``examples``, per example ``first_pairs``, and ``references`` (dev and test) or None."""
 
+    def __init__(self, arrays, split: str, target_level: str = "space"):
+        self.source = FlatSequences(arrays, f"{split}_source")
+        self.target = FlatSequences(arrays, f"{split}_target") if f"{split}_target_ids" in arrays else None
+        self.examples = arrays[f"{split}_examples"]
+        self.first_pairs = arrays[f"{split}_first"]
+        self.references = (References(FlatSequences(arrays, f"{split}_reference"), self.first_pairs, target_level)
+                           if f"{split}_reference_ids" in arrays else None)
 
-def _starts(lengths: torch.Tensor) -> torch.Tensor:
-    return torch.cumsum(lengths, 0) - lengths
+    def __len__(self) -> int:
+        """Pairs."""
+        return len(self.source)
 
+    @property
+    def example_count(self) -> int:
+        return len(self.first_pairs)
 
-def encode_pairs(examples: list, source_symbols: Vocabulary, target_symbols: Vocabulary, source_level: str,
-                 target_level: str, device) -> EncodedPairs:
-    """``examples`` (source, references) as an ``EncodedPairs`` on ``device``; tokens a vocabulary
-    lacks read as the unknown symbol."""
-    sources = [source for source, references in examples for _ in references]
-    targets = [reference for _, references in examples for reference in references]
-    per_example = torch.tensor([len(references) for _, references in examples], dtype=torch.long)
-    source_lengths = torch.tensor([len(s) for s in sources], dtype=torch.long)
-    target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
-    # each target then its end symbol: place the tokens, then the ends, in one flat tensor
-    target_starts = _starts(target_lengths + 1)
-    target = torch.full((int((target_lengths + 1).sum()),), END_ID, dtype=torch.long)
-    inside = torch.ones(len(target), dtype=torch.bool)
-    inside[target_starts + target_lengths] = False
-    target[inside] = _flat_ids(targets, target_symbols, target_level)
-    return EncodedPairs(
-        _flat_ids(sources, source_symbols, source_level).to(device), _starts(source_lengths).to(device),
-        source_lengths.to(device), target.to(device), target_starts.to(device), (target_lengths + 1).to(device),
-        torch.repeat_interleave(torch.arange(len(examples)), per_example).to(device),
-        _starts(per_example).to(device), source_lengths.tolist(), (target_lengths + 1).tolist())
-
-
-def gather_padded(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor, time: int) -> torch.Tensor:
-    """Rows of ``flat`` (rows, time) from ``starts`` and ``lengths`` (rows,), ``PADDING_ID`` after
-    each row's length; ``time`` must be at least the longest."""
-    mask = torch.arange(time, device=flat.device) < lengths.unsqueeze(1)
-    at = (starts.unsqueeze(1) + torch.arange(time, device=flat.device)).masked_fill(~mask, 0)
-    return flat[at].masked_fill(~mask, PADDING_ID)
+    def longer_lengths(self) -> list[int]:
+        """Per pair, the longer of its source and target (end symbol included): what batches are planned by."""
+        return np.maximum(np.asarray(self.source.lengths), np.asarray(self.target.lengths)).tolist()
 
 
 @dataclass
@@ -113,28 +95,30 @@ class PairBatch:
 
 
 class PairPlan:
-    """The batches of one split, planned once: ``batch(i)`` gathers the i-th. ``batches`` are
-    lists of pair ids (``common.length_batches.plan_batches``)."""
+    """The batches of one split, planned once: ``batch(i)`` gathers the i-th from the split's arrays
+    and copies it to ``device``. ``batches`` are lists of pair ids (``common.length_batches.plan_batches``)."""
 
-    def __init__(self, split: EncodedPairs, batches: list[list[int]]):
-        self.split = split
-        flat = [i for batch in batches for i in batch]
-        self.ids = torch.tensor(flat, dtype=torch.long, device=split.source.device)
+    def __init__(self, split: PairSplit, batches: list[list[int]], device):
+        self.split, self.device = split, torch.device(device)
+        self.ids = np.array([i for batch in batches for i in batch], dtype=np.int64)
         self.bounds = np.cumsum([0] + [len(b) for b in batches]).tolist()
-        self.source_times = [max(split.host_source_lengths[i] for i in b) for b in batches]
-        self.target_times = [max(split.host_target_lengths[i] for i in b) for b in batches]
+        starts = np.array(self.bounds[:-1], dtype=np.int64)
+        if len(batches):  # each batch's longest sequence of each side
+            self.source_times = np.maximum.reduceat(np.asarray(split.source.lengths)[self.ids], starts).tolist()
+            self.target_times = np.maximum.reduceat(np.asarray(split.target.lengths)[self.ids], starts).tolist()
+        else:
+            self.source_times = self.target_times = []
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
 
     def batch(self, index: int) -> PairBatch:
         pairs = self.ids[self.bounds[index]:self.bounds[index + 1]]
-        s = self.split
-        source_lengths, target_lengths = s.source_lengths[pairs], s.target_lengths[pairs]
-        return PairBatch(gather_padded(s.source, s.source_starts[pairs], source_lengths, self.source_times[index]),
-                         source_lengths,
-                         gather_padded(s.target, s.target_starts[pairs], target_lengths, self.target_times[index]),
-                         target_lengths, pairs)
+        source, source_lengths = self.split.source.gather(pairs, self.source_times[index], PADDING_ID)
+        target, target_lengths = self.split.target.gather(pairs, self.target_times[index], PADDING_ID)
+        device = self.device
+        return PairBatch(as_long(source, device), as_long(source_lengths, device), as_long(target, device),
+                         as_long(target_lengths, device), as_long(pairs, device))
 
     def order(self, seed: int, epoch: int) -> torch.Tensor:
         """The order batches are visited in during ``epoch``: drawn from (seed, epoch) alone."""

@@ -7,76 +7,97 @@ end symbol is *truncated*.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from rich.text import Text
 
 from seqkit.decoding import recipe_decoder
 from seqkit.decoding.continuation import search_notes
+from seqkit.plugins.tasks.common.flat_sequences import as_long
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID
 
-from .data import EncodedPairs, encode_pairs, gather_padded
+from .corpus import MemoryWriter, write_sources
+from .data import PairSplit
 from .model import END_ID
 from .step import TranslationStepModel, start_decoding
 
 DECODE_BATCH = 256  # sources decoded together
 SAMPLES = 5  # dev sources shown at the end of a run
+INPUTS = "inputs"  # the name decode's inputs are held under
 
 
-def sources_of(task, inputs: list[str]) -> list:
-    """Each input as the encoder reads it: its characters, or its whitespace-separated tokens;
-    lowercased where training saw no capital letters."""
+def sources_of(task, inputs: list[str]) -> list[str]:
+    """Each input as the source text the encoder reads: lowercased where training saw no capital
+    letters; for whitespace-separated tokens, its tokens joined by single spaces."""
     texts = [text.lower() if task.lowercase else text for text in inputs]
-    return list(texts) if task.source_tokens == "char" else [text.split() for text in texts]
+    return list(texts) if task.source_tokens == "char" else [" ".join(text.split()) for text in texts]
 
 
 def normalize(task, inputs: list[str]) -> tuple[list[str], str | None]:
-    sources = sources_of(task, inputs)
-    read = [s if task.source_tokens == "char" else " ".join(s) for s in sources]
-    known = task.source_symbols.index
-    unseen = [t for source in sources for t in source if t not in known]
+    texts = sources_of(task, inputs)
     notes = []
     if task.lowercase and any(text != text.lower() for text in inputs):
         notes.append("lowercased (training saw no capital letters)")
-    if unseen:
-        what = "characters" if task.source_tokens == "char" else "tokens"
-        examples = ", ".join(repr(t) for t in list(dict.fromkeys(unseen))[:3])
-        notes.append(f"{len(unseen)} {what} never seen in training ({examples}"
-                     f"{', ...' if len(set(unseen)) > 3 else ''}) read as the unknown token")
+    if task.by_level["source"]:  # the dataset's own tokens: characters or words
+        known = task.source_tokenizer.index
+        tokens = [t for text in texts for t in (text if task.source_tokens == "char" else text.split())]
+        unseen = [t for t in tokens if t not in known]
+        if unseen:
+            what = "characters" if task.source_tokens == "char" else "tokens"
+            examples = ", ".join(repr(t) for t in list(dict.fromkeys(unseen))[:3])
+            notes.append(f"{len(unseen)} {what} never seen in training ({examples}"
+                         f"{', ...' if len(set(unseen)) > 3 else ''}) read as the unknown token")
+        read = texts
+    else:
+        read, note = task.source_tokenizer.read(texts)
+        if note:
+            notes.append(note)
     return read, "; ".join(notes) or None
 
 
+def _ids(ids: list[int]) -> list[int]:
+    """An output's ids without its end symbol."""
+    return ids[:-1] if ids and ids[-1] == END_ID else ids
+
+
+def output_text(task, ids: list[int]) -> str:
+    """An output as text: its ids, without the end symbol, detokenized by the target's tokenizer."""
+    return task.target_tokenizer.decode(_ids(ids))
+
+
 def output_tokens(task, ids: list[int]) -> list[str]:
-    """An output's target symbols, without its end symbol."""
-    ids = ids[:-1] if ids and ids[-1] == END_ID else ids
-    return [task.target_symbols.symbols[i] for i in ids]
+    """An output's tokens, without its end symbol: the target vocabulary's symbols where it has
+    them (characters, words), else each id's text."""
+    return [vocabulary_symbol(task.target_tokenizer, i) for i in _ids(ids)]
+
+
+def vocabulary_symbol(tokenizer, i: int) -> str:
+    symbols = getattr(tokenizer, "symbols", None)
+    if symbols is not None:
+        return symbols[i]
+    return tokenizer.specials[i] if i < len(tokenizer.specials) else tokenizer.decode([i])
 
 
 def scored(task, ids: list[int]):
-    """An output as references are scored: a str of characters, or a list of tokens."""
-    tokens = output_tokens(task, ids)
-    return "".join(tokens) if task.target_tokens == "char" else tokens
+    """An output as references are scored: its detokenized text, as characters (a ``char`` target)
+    or split at whitespace into words (``space``), whatever the tokenizer."""
+    text = output_text(task, ids)
+    return text if task.target_tokens == "char" else text.split()
 
 
-def text_of(task, ids: list[int]) -> str:
-    return ("" if task.target_tokens == "char" else " ").join(output_tokens(task, ids))
-
-
-def decode_examples(task, model, encoded: EncodedPairs, examples: torch.Tensor, decoder,
+def decode_examples(task, model, split: PairSplit, examples: torch.Tensor, decoder,
                     length: int | None = None, progress=None) -> list:
     """One ``DecodeResult`` per example id in ``examples`` (in that order): sources batched by
-    length, at most ``length`` tokens each (None: the recipe's ``decode.length``)."""
+    length, gathered from the split's arrays, at most ``length`` tokens each (None: the recipe's
+    ``decode.length``)."""
     length = length or task.recipe["decode"]["length"]
-    pairs = encoded.first_pairs[examples.to(encoded.first_pairs.device)]
-    host_lengths = encoded.source_lengths[pairs].tolist()
+    pairs = np.asarray(split.first_pairs)[examples.cpu().numpy()]
+    host_lengths = np.asarray(split.source.lengths)[pairs].tolist()
     results: list = [None] * len(host_lengths)
     step_model = TranslationStepModel(model)
     for batch in plan_batches(host_lengths, DECODE_BATCH):
-        rows = torch.tensor(batch, dtype=torch.long, device=pairs.device)
-        lengths = encoded.source_lengths[pairs[rows]]
-        source = gather_padded(encoded.source, encoded.source_starts[pairs[rows]], lengths,
-                               max(host_lengths[i] for i in batch))
-        state, first = start_decoding(model, source, lengths)
+        source, lengths = split.source.gather(pairs[batch], max(host_lengths[i] for i in batch))
+        state, first = start_decoding(model, as_long(source, task.device), as_long(lengths, task.device))
         for row, result in zip(batch, decoder.decode(step_model, state, first, length, progress=progress)):
             results[row] = result
     return results
@@ -84,15 +105,15 @@ def decode_examples(task, model, encoded: EncodedPairs, examples: torch.Tensor, 
 
 def decode(task, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
     """The report ``seqkit decode`` prints: ``{"length": ..., "results": [one entry per input]}``;
-    an empty input gets no outputs."""
-    sources = sources_of(task, inputs)
-    filled = [i for i, s in enumerate(sources) if len(s)]
-    placeholder = task.target_symbols.symbols[UNKNOWN_ID]
-    encoded = encode_pairs([(sources[i], [[placeholder]]) for i in filled], task.source_symbols,
-                           task.target_symbols, task.source_tokens, "space", task.device)
+    an input that reads as no tokens (an empty one) gets no outputs."""
+    ids = task.source_tokenizer.encode_batch(sources_of(task, inputs))
+    filled = [i for i, sequence in enumerate(ids) if len(sequence)]
+    writer = MemoryWriter()
+    write_sources(writer, INPUTS, [ids[i] for i in filled], task.source_tokenizer.vocab_size)
+    split = PairSplit(writer.arrays(), INPUTS)
     length = length or task.recipe["decode"]["length"]
     with torch.no_grad():
-        found = decode_examples(task, model, encoded, torch.arange(len(filled)), decoder, length,
+        found = decode_examples(task, model, split, torch.arange(len(filled)), decoder, length,
                                 progress) if filled else []
     results = dict(zip(filled, found))
     read, _ = normalize(task, inputs)
@@ -101,15 +122,16 @@ def decode(task, model, inputs: list[str], decoder, length=None, progress=None) 
         entry = {"input": text, "normalized_input": read[i], "outputs": []}
         if i in results:
             result = results[i]
-            entry["outputs"] = [{"text": text_of(task, h.tokens), "tokens": output_tokens(task, h.tokens),
+            entry["outputs"] = [{"text": output_text(task, h.tokens), "tokens": output_tokens(task, h.tokens),
                                  "log_prob": h.log_prob, "finished": bool(h.tokens) and h.tokens[-1] == END_ID,
                                  **({"score": h.score} if h.score is not None else {})}
                                 for h in result.hypotheses]
             entry.update({k: v for k, v in result.extras.items() if k != "marginals"})
             if "marginals" in result.extras:
                 marginals = result.extras["marginals"]
-                entry["marginals"] = {"symbols": list(task.target_symbols.symbols), "rows": "symbols",
-                                      "columns": "positions", "table": marginals.tolist()}
+                tokenizer = task.target_tokenizer
+                entry["marginals"] = {"symbols": [vocabulary_symbol(tokenizer, i) for i in range(tokenizer.vocab_size)],
+                                      "rows": "symbols", "columns": "positions", "table": marginals.tolist()}
         entries.append(entry)
     return {"length": length, "results": entries}
 
@@ -139,16 +161,13 @@ def show(report: dict) -> list:
 def sample(task, model) -> str | None:
     """A few dev sources (evenly spaced) and their outputs by the recipe's decode strategy."""
     decoder = recipe_decoder(task.recipe)
-    encoded = task.splits["dev"]
-    total = len(task.references["dev"])
+    split = task.splits["dev"]
+    total = split.example_count
     examples = torch.linspace(0, total - 1, min(SAMPLES, total)).round().long().unique()
     with torch.no_grad():
-        results = decode_examples(task, model, encoded, examples, decoder)
+        results = decode_examples(task, model, split, examples, decoder)
     lines = []
     for example, result in zip(examples.tolist(), results):
-        pair = int(encoded.first_pairs[example])
-        start, n = int(encoded.source_starts[pair]), int(encoded.source_lengths[pair])
-        symbols = [task.source_symbols.symbols[i] for i in encoded.source[start:start + n].tolist()]
-        source = ("" if task.source_tokens == "char" else " ").join(symbols)
-        lines.append(f"{source} → {text_of(task, result.hypotheses[0].tokens)}")
+        source = task.source_tokenizer.decode(split.source.sequence(int(split.first_pairs[example])))
+        lines.append(f"{source} → {output_text(task, result.hypotheses[0].tokens)}")
     return "\n".join(lines)

@@ -2,43 +2,58 @@
 12.3.2), by default grapheme-to-phoneme conversion on the CMU Pronouncing Dictionary.
 
 The data is any dataset that returns a ``ParallelCorpus`` (``cmudict``: a word's spelling to its
-phones or its stress pattern; ``pairs``: the user's ``source<TAB>target`` files). The model is
+phones or its stress pattern; ``pairs``: the user's ``source<TAB>target`` files), prepared once on
+disk and read through memory maps (``corpus.py``): each side read by its tokenizer
+(``data.source_tokenizer``, ``data.target_tokenizer``, or one joint ``data.tokenizer``; by default
+the dataset's own characters or words, with the ids translation has always given). The model is
 ``Seq2SeqModel`` (model.py): the recipe's cell reads the source (``model.cell``, ``hidden_size``,
 ``layers``, ``dropout``, ``cell_options``, with ``model.encoder`` for what only the encoder has),
 a bridge starts the decoder (``model.bridge``), and the decoder (its own cell and sizes under
 ``model.decoder``) emits the target with ``model.attention``.
 
 Training: token cross-entropy with ``train.label_smoothing`` over batches of pairs of similar
-length (data.py), a pure function of the step; with several processes each rank takes every N-th
-pair of the step's batch, and validation gives each rank every N-th batch of the loss and every
-N-th source to decode, then scores the outputs of all ranks together. Validation: the loss over
-every dev pair, and the word and token error rates of the dev sources decoded greedily
-(``train.eval_size`` of them, evenly spaced; 0: all), plus BLEU and chrF for text (metrics.py).
+length, gathered from the memory maps (data.py), a pure function of the step; with several
+processes each rank takes every N-th pair of the step's batch, and validation gives each rank every
+N-th batch of the loss and every N-th source to decode, then scores the outputs of all ranks
+together. Validation: the loss over every dev pair, and the word and token error rates of the dev
+sources decoded greedily (``train.eval_size`` of them, evenly spaced; 0: all), plus BLEU and chrF
+for text (metrics.py), each output detokenized first, so that runs with different tokenizers
+compare.
 At the end of a run, and in ``seqkit eval``, the test split is decoded with the recipe's
 ``decode:`` strategy (output.py).
 """
 from __future__ import annotations
 
-from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from seqkit import Option, SeqkitError, Task
-from seqkit.contracts.parallel_corpus import ParallelCorpus
+from seqkit import Option, Task
 from seqkit.decoding import recipe_decoder
 from seqkit.distributed import all_reduce_sum, gather_to_all
 from seqkit.options import check_options
-from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
+from seqkit.plugins.tasks.common.dataset_splits import read_split
 from seqkit.plugins.tasks.common.length_batches import plan_batches
-from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Vocabulary
 from seqkit.recipe import cell_options_of
 from seqkit.registry import get_registry
+from seqkit.tokenization import tokenizer_from_state, tokenizer_problems, tokenizer_state
 
 from . import output as translation_output
 from .bridge import BRIDGES
-from .data import EncodedPairs, PairPlan, encode_pairs
+from .corpus import (
+    SIDES,
+    TOKENIZER_KEYS,
+    MemoryWriter,
+    corpus_summary,
+    corpus_tokenizers,
+    level_tokenizer,
+    prepared_if_there,
+    specials_of,
+    translation_corpus,
+    write_split,
+)
+from .data import PairPlan, PairSplit
 from .metrics import (
     RAPIDFUZZ,
     SACREBLEU,
@@ -50,10 +65,12 @@ from .metrics import (
 from .model import ATTENTIONS, Seq2SeqModel
 from .step import TranslationStepModel
 
-START, END = "<s>", "</s>"
-TARGET_SPECIALS = (PADDING, UNKNOWN, START, END)  # ids 0-3, as model.py numbers them
 EVAL_BATCH_FACTOR = 4  # evaluation batches hold this many times the training batch (no gradients)
 METRICS = ("loss", "word_error_rate", "token_error_rate", "bleu", "chrf")
+OUTLINE_VOCABULARY = 300  # symbols assumed before the data is read, where no tokenizer says
+# What a checkpoint holds of the tokenizers: a side read by its level as its symbols (as translation
+# checkpoints always have), any other tokenizer as its state, a joint one once.
+TOKENIZER_STATE = ("source_symbols", "target_symbols", "source_tokenizer", "target_tokenizer", "tokenizer")
 
 ENCODER_OPTIONS = {
     "bidirectional": Option(True, help="read the source in both directions"),
@@ -79,6 +96,16 @@ class Translation(Task):
     options = {
         "data": {
             "dataset": Option("cmudict", help="a registered translation dataset (cmudict, pairs)"),
+            "source_tokenizer": Option(None, type=(str, dict),
+                                       help="a registered tokenizer of the sources, e.g. {name: bpe, "
+                                            "vocab_size: 8000}; default: the dataset's tokens (char: "
+                                            "characters, space: words)"),
+            "target_tokenizer": Option(None, type=(str, dict),
+                                       help="a registered tokenizer of the targets; default: the "
+                                            "dataset's tokens"),
+            "tokenizer": Option(None, type=(str, dict),
+                                help="one joint tokenizer of both sides, trained on sources and targets "
+                                     "together (instead of source_tokenizer / target_tokenizer)"),
         },
         "model": {
             "encoder": Option({}, type=dict, help="the encoder's own keys: bidirectional, "
@@ -110,7 +137,7 @@ class Translation(Task):
         """Validates ``model.encoder`` and ``model.decoder`` (and the decoder's cell and its
         options) and fills in their defaults, so the resolved recipe says every size; and that
         the packages its metrics import are installed."""
-        model, problems = recipe["model"], _missing_packages(recipe)
+        model, problems = recipe["model"], _missing_packages(recipe) + _tokenizer_problems(recipe["data"])
         encoder, found = check_options(model["encoder"], ENCODER_OPTIONS, "model.encoder")
         problems += found
         decoder, found = check_options(model["decoder"], DECODER_OPTIONS, "model.decoder")
@@ -149,8 +176,12 @@ class Translation(Task):
     @classmethod
     def model_outline(cls, recipe: dict) -> Seq2SeqModel:
         # Vocabularies are known once the data is read; a few hundred symbols bound most G2P and
-        # character data, and next to the recurrent layers they barely count.
-        return _model(recipe, 300, 300)
+        # character data, and next to the recurrent layers they barely count. A tokenizer's
+        # vocab_size bounds its side.
+        data = recipe["data"]
+        joint = _outline_size(data["tokenizer"])
+        return _model(recipe, joint or _outline_size(data["source_tokenizer"]) or OUTLINE_VOCABULARY,
+                      joint or _outline_size(data["target_tokenizer"]) or OUTLINE_VOCABULARY)
 
     def __init__(self, recipe: dict, device="cpu"):
         super().__init__(recipe, device)
@@ -159,12 +190,15 @@ class Translation(Task):
         self.source_tokens = self.target_tokens = "char"
         self.text = False
         self.lowercase = False  # the training sources hold no capital letters: inputs are lowercased
-        self.source_symbols: Vocabulary | None = None
-        self.target_symbols: Vocabulary | None = None
-        self.splits: dict[str, EncodedPairs] = {}
-        self.references: dict[str, list] = {}  # per split, per example: its references as scored
+        # each side's tokenizer (one object for a joint one), trained with the data (prepare) or
+        # read from a checkpoint; by_level: a side read by the dataset's own tokens (no tokenizer key)
+        self.source_tokenizer = self.target_tokenizer = None
+        self.by_level = {"source": True, "target": True}
+        self.splits: dict[str, PairSplit] = {}
+        self.references: dict[str, object] = {}  # per split, per example: its references as scored
         self.decoded: dict[str, tuple] = {}  # per split: (example ids, DecodeResults) of the last evaluate
         self._epoch_order: tuple[int, torch.Tensor] | None = None
+        self._eval_plans: dict[str, PairPlan] = {}
 
     @property
     def best_metric(self) -> tuple[str, str]:
@@ -172,40 +206,31 @@ class Translation(Task):
         return metric, "max" if metric in ("bleu", "chrf") else "min"
 
     # -- data ------------------------------------------------------------------------------
+    def prepare_data(self) -> dict:
+        """The corpus prepared on disk (or found there): its summary."""
+        return corpus_summary(translation_corpus(self.data, self.data_progress))
+
     def prepare(self) -> None:
-        corpus = self._corpus()
-        train = corpus.splits["train"]
-        if not corpus.splits.get("dev"):
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no dev examples to "
-                              f"validate on; give a dev split (pairs: data.dev)")
-        self.source_tokens, self.target_tokens, self.text = corpus.source_tokens, corpus.target_tokens, corpus.text
+        corpus = translation_corpus(self.data, self.data_progress)
+        meta = corpus.meta
+        self.source_tokens, self.target_tokens = meta["levels"]["source"], meta["levels"]["target"]
+        self.text, self.lowercase = meta["text"], meta["lowercase"]
         if self.text:  # every validation scores BLEU and chrF: no sacrebleu, say so now
             bleu_and_chrf(["a"], [["a"]])
-        sources = [source for source, _ in train]
-        self.source_symbols = Vocabulary.build(Counter(t for source in sources for t in source))
-        self.target_symbols = Vocabulary.build(
-            Counter(t for _, references in train for reference in references for t in reference),
-            TARGET_SPECIALS)
-        letters = [t for t in self.source_symbols.symbols[len(self.source_symbols.specials):] if t.isalpha()]
-        self.lowercase = bool(letters) and all(t == t.lower() for t in letters)
-        for split in ("train", "dev", "test"):
-            if corpus.splits.get(split):
-                self._hold(split, corpus.splits[split])
-        train = self.train_cfg
-        encoded = self.splits["train"]
-        longer = [max(s, t) for s, t in zip(encoded.host_source_lengths, encoded.host_target_lengths)]
-        self.train_plan = PairPlan(encoded, plan_batches(longer, train["batch_size"], train["batch_tokens"]))
+        tokenizers, self.by_level = corpus_tokenizers(meta)
+        self.source_tokenizer, self.target_tokenizer = tokenizers["source"], tokenizers["target"]
+        for split in meta["splits"]:
+            self._hold(split, PairSplit(corpus, split, self.target_tokens))
+        train, encoded = self.train_cfg, self.splits["train"]
+        self.train_plan = PairPlan(encoded, plan_batches(encoded.longer_lengths(), train["batch_size"],
+                                                         train["batch_tokens"]), self.device)
 
-    def _corpus(self) -> ParallelCorpus:
-        return load_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a translation "
-                           "dataset such as cmudict or pairs", "examples")
-
-    def _hold(self, split: str, examples: list) -> None:
-        """Encode ``examples`` as ``split``, and keep their references for scoring."""
-        self.splits[split] = encode_pairs(examples, self.source_symbols, self.target_symbols,
-                                          self.source_tokens, self.target_tokens, self.device)
-        if split != "train":
-            self.references[split] = [references for _, references in examples]
+    def _hold(self, split: str, pairs: PairSplit) -> None:
+        """Hold ``pairs`` as ``split``, and their references for scoring."""
+        self.splits[split] = pairs
+        self._eval_plans.pop(split, None)
+        if pairs.references is not None:
+            self.references[split] = pairs.references
 
     def train_batch(self, step: int):
         plan = self.train_plan
@@ -215,15 +240,27 @@ class Translation(Task):
         return plan.batch(int(self._epoch_order[1][index])).share(self.rank, self.world_size)
 
     def load_split(self, split: str, path: str | Path | None = None) -> None:
-        """``dev`` or ``test`` of the run's dataset (read again), or with ``path`` one file in the
-        dataset's format read whole with the run's options (``cmudict``: a dictionary file;
-        ``pairs``: source<TAB>target lines)."""
+        """``dev`` or ``test`` of the run's dataset: from its prepared corpus where that is on disk and
+        was prepared with the run's tokenizers, else the split read again and encoded with them; with
+        ``path``, one file in the dataset's format read whole with the run's options (``cmudict``: a
+        dictionary file; ``pairs``: source<TAB>target lines)."""
+        if path is None:
+            corpus = prepared_if_there(self.data)
+            if corpus is not None and split in corpus.meta["splits"]:
+                tokenizers, by_level = corpus_tokenizers(corpus.meta)
+                if self._tokenizer_state(tokenizers["source"], tokenizers["target"], by_level) == \
+                        self._tokenizer_state():
+                    self._hold(split, PairSplit(corpus, split, self.target_tokens))
+                    return
         examples = read_split(self.data, split, path, "examples", "pairs: data.test names the test file")
-        self._hold(split, examples)
+        writer = MemoryWriter()
+        write_split(writer, split, examples, {"source": self.source_tokenizer, "target": self.target_tokenizer},
+                    {"source": self.source_tokens, "target": self.target_tokens}, references=True)
+        self._hold(split, PairSplit(writer.arrays(), split, self.target_tokens))
 
     # -- model, loss, metrics --------------------------------------------------------------
     def build_model(self) -> Seq2SeqModel:
-        return _model(self.recipe, len(self.source_symbols), len(self.target_symbols))
+        return _model(self.recipe, self.source_tokenizer.vocab_size, self.target_tokenizer.vocab_size)
 
     def loss(self, model, batch):
         total, tokens = model.loss(batch.source, batch.source_lengths, batch.target, batch.target_lengths,
@@ -240,7 +277,7 @@ class Translation(Task):
         ``train.eval_size`` sources, evenly spaced)."""
         encoded = self.splits[split]
         total, tokens = torch.zeros((), dtype=torch.float64, device=self.device), 0
-        plan = self._eval_plan(encoded)
+        plan = self._eval_plan(split)
         for index in range(self.rank, len(plan), self.world_size):  # this rank's batches
             batch = plan.batch(index)
             log_likelihood = model.log_likelihood(batch.source, batch.source_lengths, batch.target,
@@ -275,16 +312,20 @@ class Translation(Task):
                                          [[join(r) for r in candidates] for candidates in references]))
         return metrics
 
-    def _eval_plan(self, encoded: EncodedPairs) -> PairPlan:
-        train = self.train_cfg
-        longer = [max(s, t) for s, t in zip(encoded.host_source_lengths, encoded.host_target_lengths)]
-        return PairPlan(encoded, plan_batches(longer, train["batch_size"] * EVAL_BATCH_FACTOR,
-                                              train["batch_tokens"] * EVAL_BATCH_FACTOR))
+    def _eval_plan(self, split: str) -> PairPlan:
+        """The batches of ``split``'s loss, planned once per split held."""
+        if split not in self._eval_plans:
+            train, pairs = self.train_cfg, self.splits[split]
+            self._eval_plans[split] = PairPlan(pairs, plan_batches(pairs.longer_lengths(),
+                                                                   train["batch_size"] * EVAL_BATCH_FACTOR,
+                                                                   train["batch_tokens"] * EVAL_BATCH_FACTOR),
+                                               self.device)
+        return self._eval_plans[split]
 
     def _decoded_examples(self, split: str, limit: int = 0) -> torch.Tensor:
         """The examples of ``split`` decoded to score it: all of them, or ``limit`` (dev: the
         recipe's ``eval_size``) evenly spaced over the split."""
-        total = len(self.references[split])
+        total = self.splits[split].example_count
         limit = limit or (self.train_cfg["eval_size"] if split == "dev" else 0)
         if not limit or limit >= total:
             return torch.arange(total)
@@ -310,23 +351,44 @@ class Translation(Task):
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"source_tokens": self.source_tokens, "target_tokens": self.target_tokens,
-                "text": self.text, "lowercase": self.lowercase,
-                "source_symbols": self.source_symbols.state_dict(),
-                "target_symbols": self.target_symbols.state_dict()}
+                "text": self.text, "lowercase": self.lowercase, **self._tokenizer_state()}
+
+    def _tokenizer_state(self, source=None, target=None, by_level: dict | None = None) -> dict:
+        """The tokenizers (the run's, or those given) as checkpoints hold them: a side read by its
+        level as its list of symbols (``source_symbols``, ``target_symbols``: translation's format
+        from before tokenizers), any other as ``source_tokenizer`` / ``target_tokenizer`` (its
+        registered name, options and state), a joint one once as ``tokenizer``."""
+        if source is None:
+            source, target, by_level = self.source_tokenizer, self.target_tokenizer, self.by_level
+        if source is target:
+            return {"tokenizer": tokenizer_state(source)}
+        return {(f"{side}_symbols" if by_level[side] else f"{side}_tokenizer"):
+                (list(tok.symbols) if by_level[side] else tokenizer_state(tok))
+                for side, tok in (("source", source), ("target", target))}
 
     def load_state_dict(self, state: dict) -> None:
         self.source_tokens, self.target_tokens = state["source_tokens"], state["target_tokens"]
         self.text, self.lowercase = state["text"], state["lowercase"]
-        self.source_symbols = Vocabulary.from_state_dict(state["source_symbols"])
-        self.target_symbols = Vocabulary.from_state_dict(state["target_symbols"], TARGET_SPECIALS)
+        if "tokenizer" in state:
+            self.source_tokenizer = self.target_tokenizer = tokenizer_from_state(state["tokenizer"])
+            self.by_level = {"source": False, "target": False}
+            return
+        levels = {"source": self.source_tokens, "target": self.target_tokens}
+        self.by_level = {side: f"{side}_tokenizer" not in state for side in SIDES}
+        for side in SIDES:
+            tok = (level_tokenizer(levels[side], specials_of(side), state[f"{side}_symbols"]) if self.by_level[side]
+                   else tokenizer_from_state(state[f"{side}_tokenizer"]))
+            setattr(self, f"{side}_tokenizer", tok)
 
     def check_resume(self, stored: dict) -> list[str]:
         mine = self.state_dict()
-        changed = [key for key in ("source_symbols", "target_symbols", "source_tokens", "target_tokens")
-                   if stored.get(key) != mine[key]]
+        changed = [key for key in ("source_tokens", "target_tokens", *TOKENIZER_STATE)
+                   if stored.get(key) != mine.get(key)]
         if changed:
-            return [f"the data has changed since this run started (its {changed[0].replace('_', ' ')} "
-                    f"differ); start a new run instead of resuming"]
+            what = changed[0].replace("_", " ")
+            verb = "differ" if what.endswith(("symbols", "tokens")) else "differs"
+            return [f"the data has changed since this run started (its {what} {verb}); start a new "
+                    f"run instead of resuming"]
         return []
 
     # -- decoding --------------------------------------------------------------------------
@@ -363,6 +425,25 @@ def _missing_packages(recipe: dict) -> list[str]:
         problems.append(f"data.dataset: BLEU and chrF score {dataset}'s word-level targets and need "
                         f"{not_installed(SACREBLEU)}")
     return problems
+
+
+def _tokenizer_problems(data: dict) -> list[str]:
+    """One joint tokenizer or one per side, not both; and each tokenizer key as
+    ``seqkit.tokenization.tokenizer_problems`` checks it."""
+    problems = []
+    sides = [key for key in ("source_tokenizer", "target_tokenizer") if data[key] is not None]
+    if data["tokenizer"] is not None and sides:
+        problems.append(f"data.tokenizer: one joint tokenizer reads both sides; remove it or data.{sides[0]} "
+                        f"(data.source_tokenizer and data.target_tokenizer give each side its own)")
+    for key in TOKENIZER_KEYS:
+        if data[key] is not None:
+            problems += tokenizer_problems(data[key], f"data.{key}")
+    return problems
+
+
+def _outline_size(spec) -> int | None:
+    """The vocabulary a tokenizer spec asks for, where it says (``vocab_size``)."""
+    return (spec.get("vocab_size") or None) if isinstance(spec, dict) else None
 
 
 def _model(recipe: dict, source_vocab_size: int, target_vocab_size: int, device=None) -> Seq2SeqModel:

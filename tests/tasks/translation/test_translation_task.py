@@ -12,8 +12,7 @@ import math
 import pytest
 import torch
 import yaml
-from _tiny_runs import ONE_THREAD_ENV
-from _translation_runs import TINY_TRANSLATOR, translation_recipe
+from _translation_runs import TINY_TRANSLATOR, cache_folder, cli_env, translation_recipe
 from conftest import REPO, needs_extra, run_cli
 
 from seqkit.analysis.search_report import report_rows
@@ -27,6 +26,13 @@ from seqkit.registry import get_registry
 from seqkit.training.run import load_run
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    """Prepared corpora in the module's own cache folder."""
+    with cache_folder(tmp_path_factory.mktemp("cache")):
+        yield
+
+
 def prepared(tmp_path, *overrides) -> Translation:
     task = Translation(translation_recipe(tmp_path, tmp_path / "run", *overrides))
     task.prepare()
@@ -37,13 +43,13 @@ def run_recipe(tmp_path, name: str, *overrides: str):
     recipe = translation_recipe(tmp_path, tmp_path / name, *overrides)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    result = run_cli("run", path, "--quiet", "--json", env=ONE_THREAD_ENV)
+    result = run_cli("run", path, "--quiet", "--json", env=cli_env())
     assert result.returncode == 0, result.stderr
     return tmp_path / name, json.loads(result.stdout)
 
 
 def cli_json(*args):
-    result = run_cli(*args, "--json", env=ONE_THREAD_ENV)
+    result = run_cli(*args, "--json", env=cli_env())
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -71,8 +77,8 @@ def test_every_reference_is_a_pair_and_batches_hold_exactly_them(tmp_path):
             target = batch.target[row, :int(batch.target_lengths[row])].tolist()
             assert target[-1] == END_ID and END_ID not in target[:-1]
             assert (batch.source[row, len(source):] == 0).all() and (batch.target[row, len(target):] == 0).all()
-            word = "".join(task.source_symbols.symbols[i] for i in source)
-            seen.add(word + "\t" + " ".join(task.target_symbols.symbols[i] for i in target[:-1]))
+            word = "".join(task.source_tokenizer.symbols[i] for i in source)
+            seen.add(word + "\t" + " ".join(task.target_tokenizer.symbols[i] for i in target[:-1]))
         pairs += batch.pairs.tolist()
     assert seen == lines and sorted(pairs) == list(range(len(lines)))
 
@@ -96,7 +102,7 @@ def test_a_word_is_right_when_it_matches_any_of_its_references(tmp_path):
     class Fixed:  # a decoder that answers the second reference, then something else
         def decode(self, step_model, state, tokens, length, progress=None):
             from seqkit.decoding import DecodeResult, Hypothesis
-            ids = [task.target_symbols.index[t] for t in dev[two][1]] + [END_ID]
+            ids = [task.target_tokenizer.index[t] for t in dev[two][1]] + [END_ID]
             return [DecodeResult([Hypothesis(ids, -1.0)]), DecodeResult([Hypothesis([4, END_ID], -2.0)])]
 
     results = translation_output.decode_examples(task, model, task.splits["dev"], examples, Fixed())
@@ -211,7 +217,7 @@ def test_decode_prints_n_best_outputs_with_their_log_probabilities(trained):
     assert all(o["text"] == " ".join(o["tokens"]) for o in first["outputs"])
     assert empty["outputs"] == []
     shown = run_cli("decode", run_dir, "--input", "cab", "--strategy", "beam", "--n-best", "2",
-                    env=ONE_THREAD_ENV)
+                    env=cli_env())
     assert shown.returncode == 0 and "1. cab → " in shown.stdout and "2. cab → " in shown.stdout
 
 
@@ -245,7 +251,7 @@ def test_search_report_compares_each_strategy_with_the_exact_argmax(trained):
     greedy, exact = ([r.hypotheses[0] for r in found["strategies"][name][0]] for name in ("greedy", "exact"))
     errors = sum(g.tokens != e.tokens and e.log_prob - g.log_prob > 1e-4 for g, e in zip(greedy, exact))
     assert report_rows(found)["greedy"]["search_errors"] == errors / 12 == rows["greedy"]["search_errors"]
-    table = run_cli("eval", run_dir, "--search-report", "--limit", "5", env=ONE_THREAD_ENV)
+    table = run_cli("eval", run_dir, "--search-report", "--limit", "5", env=cli_env())
     assert table.returncode == 0 and "search errors" in table.stdout and "beam5" in table.stdout
 
 
@@ -256,7 +262,7 @@ def test_search_report_compares_each_strategy_with_the_exact_argmax(trained):
     (("--limit", "3"), "--limit: only applies with --search-report"),
 ])
 def test_search_report_mistakes_are_one_line(trained, args, problem):
-    result = run_cli("eval", trained[0], *args, env=ONE_THREAD_ENV)
+    result = run_cli("eval", trained[0], *args, env=cli_env())
     assert result.returncode == 2 and result.stderr.startswith(problem), result.stderr
     assert len(result.stderr.splitlines()) == 1
 
@@ -267,9 +273,9 @@ def test_resuming_a_translation_run_continues_it_exactly(tmp_path):
     straight, _ = run_recipe(tmp_path, "straight", *overrides)
     recipe = translation_recipe(tmp_path, tmp_path / "halves", *overrides, "train.steps=8")
     (tmp_path / "halves.yaml").write_text(yaml.safe_dump(recipe))
-    assert run_cli("run", tmp_path / "halves.yaml", "--quiet", env=ONE_THREAD_ENV).returncode == 0
+    assert run_cli("run", tmp_path / "halves.yaml", "--quiet", env=cli_env()).returncode == 0
     resumed = run_cli("run", "--resume", tmp_path / "halves", "--set", "train.steps=16", "--force",
-                      "--quiet", env=ONE_THREAD_ENV)
+                      "--quiet", env=cli_env())
     assert resumed.returncode == 0, resumed.stderr
 
     def lines(run_dir):
@@ -285,7 +291,8 @@ def test_the_translation_recipes_validate(tmp_path):
     pairs = tmp_path / "train.tsv"
     pairs.write_text("hello world\tbonjour le monde\n", encoding="utf-8")
     recipes = [r for r in sorted((REPO / "recipes").glob("*.yaml")) if "task: translation" in r.read_text()]
-    assert {r.name for r in recipes} >= {"g2p.yaml", "g2p_full.yaml", "stress.yaml", "translation_pairs.yaml"}
+    assert {r.name for r in recipes} >= {"g2p.yaml", "g2p_full.yaml", "stress.yaml", "translation_pairs.yaml",
+                                           "translation_bpe.yaml"}
     for recipe in recipes:
         overrides = ("--set", f"data.path={pairs}") if "dataset: pairs" in recipe.read_text() else ()
         result = run_cli("validate", recipe, *overrides, cwd=REPO)
