@@ -26,10 +26,7 @@ from seqkit.plugins.tasks.translation.task import EVAL_BATCH_FACTOR, Translation
 from seqkit.recipe import resolve
 from seqkit.registry import get_registry
 
-
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEQKIT_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("cache")  # a fresh cache folder per test (conftest)
 
 
 # -- the in-memory path before prepared data (plugins/tasks/translation/data.py and output.py) -----
