@@ -304,3 +304,16 @@ def test_seqkit_prepare_summarises_a_translation_recipe(tmp_path):
     assert set(summary["tokens"]) == {"train", "dev", "test"} and summary["tokens"]["dev"]["target"] > 0
     again = run_cli("prepare", path, env=env)
     assert again.returncode == 0 and "(already there)" in again.stdout and "source 10, target 12" in again.stdout
+
+
+def test_preparing_reports_its_stages_in_bytes(tmp_path):
+    needs_extra("tokenizers", "subword")
+    recipe = resolved(tmp_path, source_tokenizer={"name": "bpe", "vocab_size": 270})
+    seen = []
+    translation_corpus(recipe["data"], lambda stage, done, total: seen.append((stage, done, total)))
+    assert [stage for stage, _, _ in seen][0] == "reading"
+    assert {stage for stage, _, _ in seen} == {"reading", "training tokenizer", "encoding"}
+    training = [done for stage, done, _ in seen if stage == "training tokenizer"]
+    assert training == sorted(training) and training[-1] > 0
+    *_, (stage, done, total) = seen
+    assert stage == "encoding" and done == total == seen[1][1]  # every byte read is encoded
