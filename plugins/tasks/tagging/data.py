@@ -1,9 +1,12 @@
-"""A tagging dataset as tensors on the device, and its batches by index arithmetic.
+"""A tagging dataset's splits read flat, and their batches by index arithmetic.
 
-Every split is held flat: all its tokens end to end (``tokens``, ``tags``, one id per token) plus
-where each sentence starts and how long it is. A batch is a list of sentence ids; padding it is
-one gather (``start + arange(time)``) and one mask, whatever the batch. With character features,
-every token occurrence also points into one flat tensor of characters, gathered the same way.
+A split is held flat (``common.flat_sequences``): every token id end to end, its tag beside it
+(aligned: the same starts and lengths), and where each sentence starts and how long it is; with
+character features, each token's characters as a second level of sequences, one per token. The
+arrays are the memory maps of the prepared corpus (corpus.py) for the dataset's splits, or arrays
+in memory for what is read whole (a file to score, the inputs to decode). A batch is a list of
+sentence ids: padding it is one gather (``start + arange(time)``) and one mask on the host, and
+only the batch is copied to the device (``as_long``: pinned and without waiting on CUDA).
 
 Batches are planned once, on the host, from the sentence lengths alone: sentences sorted by
 length and cut into runs of ``batch_size`` sentences (or of as many as fit ``batch_tokens`` padded
@@ -18,62 +21,49 @@ import numpy as np
 import torch
 
 from seqkit import SeqkitError
-from seqkit.plugins.tasks.common.length_batches import epoch_order, share_rows
+from seqkit.plugins.tasks.common.flat_sequences import FlatSequences, as_long, flat_arrays, take
+from seqkit.plugins.tasks.common.length_batches import epoch_order, plan_batches, share_rows
 from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, Vocabulary
 
 MAX_WORD_CHARS = 30  # characters read per word by the character features: a URL is not a word
+IN_MEMORY = "split"  # the arrays' name of a split held in memory
 
 
 @dataclass
-class EncodedSplit:
-    """One split on the device. ``tokens``, ``tags``: (all tokens,) long; ``starts``, ``lengths``:
-    (sentences,) long, on the device, and ``host_lengths`` the same as a list for planning.
-    With characters: ``chars`` (all characters,) long, and per token ``char_starts`` and
-    ``char_lengths`` into it, and per sentence ``host_widths``, its longest word in characters."""
+class Encoded:
+    """Sentences as flat arrays (int64): token ``ids`` and ``tags`` end to end, each sentence's
+    length; with characters, each token's characters end to end (``chars``) and their number
+    (``char_lengths``, one per token)."""
 
-    tokens: torch.Tensor
-    tags: torch.Tensor
-    starts: torch.Tensor
-    lengths: torch.Tensor
-    host_lengths: list[int]
-    chars: torch.Tensor | None = None
-    char_starts: torch.Tensor | None = None
-    char_lengths: torch.Tensor | None = None
-    host_widths: list[int] | None = None
-
-    def __len__(self) -> int:
-        return len(self.host_lengths)
+    ids: np.ndarray
+    tags: np.ndarray
+    lengths: np.ndarray
+    chars: np.ndarray | None = None
+    char_lengths: np.ndarray | None = None
 
 
-def encode_split(sentences, level: str, words: Vocabulary, tags: dict, chars: Vocabulary | None,
-                 device, max_word_chars: int = 0) -> EncodedSplit:
-    """``sentences`` as an ``EncodedSplit``: tokens through ``words`` (characters through it too
-    at character level), tags through ``tags`` (a name -> id dict; a tag it lacks is an error),
-    each word's characters through ``chars`` (cut to ``max_word_chars``; 0: whole words)."""
-    lengths = [len(tokens) for tokens, _ in sentences]
+def encode_sentences(sentences, level: str, words: Vocabulary, tags: dict, chars: Vocabulary | None,
+                     max_word_chars: int = 0) -> Encoded:
+    """``sentences`` (``(tokens, tags)`` pairs) as ``Encoded``: tokens through ``words``
+    (characters through it too at character level), tags through ``tags`` (a name -> id dict; a tag
+    it lacks is an error), each word's characters through ``chars`` (cut to ``max_word_chars``;
+    0: whole words)."""
+    lengths = np.array([len(tokens) for tokens, _ in sentences], dtype=np.int64)
     if level == "char":
-        token_ids = words.encode("".join(t for t, _ in sentences))
+        ids = words.encode("".join(t for t, _ in sentences)).numpy()
     else:
-        token_ids = torch.tensor(words.ids(w for tokens, _ in sentences for w in tokens), dtype=torch.long)
+        ids = np.array(words.ids(w for tokens, _ in sentences for w in tokens), dtype=np.int64)
     try:
-        tag_ids = torch.tensor([tags[t] for _, sentence_tags in sentences for t in sentence_tags],
-                               dtype=torch.long)
+        tag_ids = np.array([tags[t] for _, sentence_tags in sentences for t in sentence_tags], dtype=np.int64)
     except KeyError as exc:
         raise SeqkitError(f"data: the tag {exc.args[0]!r} was not among the tags this run trained on "
                           f"({', '.join(tags)}); a tagger predicts only the tags it has seen") from None
-    host_lengths = torch.tensor(lengths, dtype=torch.long)
-    starts = torch.cumsum(host_lengths, 0) - host_lengths
-    split = EncodedSplit(token_ids.to(device), tag_ids.to(device), starts.to(device),
-                         host_lengths.to(device), lengths)
+    encoded = Encoded(ids, tag_ids, lengths)
     if chars is not None:
         all_words = [w[:max_word_chars] if max_word_chars else w for tokens, _ in sentences for w in tokens]
-        char_lengths = torch.tensor([len(w) for w in all_words], dtype=torch.long)
-        split.chars = chars.encode("".join(all_words)).to(device)
-        split.char_starts = (torch.cumsum(char_lengths, 0) - char_lengths).to(device)
-        split.char_lengths = char_lengths.to(device)
-        split.host_widths = (np.maximum.reduceat(char_lengths.numpy(), starts.numpy()).tolist()
-                             if lengths else [])
-    return split
+        encoded.char_lengths = np.array([len(w) for w in all_words], dtype=np.int64)
+        encoded.chars = chars.encode("".join(all_words)).numpy()
+    return encoded
 
 
 @dataclass
@@ -102,46 +92,80 @@ class Batch:
                      self.sentences[rows], counted)
 
 
-def gather_batch(split: EncodedSplit, sentences: torch.Tensor, time: int, width: int = 0) -> Batch:
-    """The padded batch of ``sentences`` (ids on the split's device): ``time`` must be at least
-    their longest length, ``width`` their longest word (with characters). Padding holds
-    ``PADDING_ID`` and tag 0."""
-    device = split.tokens.device
-    lengths = split.lengths[sentences]
-    steps = torch.arange(time, device=device)
-    mask = steps < lengths.unsqueeze(1)
-    at = (split.starts[sentences].unsqueeze(1) + steps).masked_fill(~mask, 0)
-    tokens = split.tokens[at].masked_fill(~mask, PADDING_ID)
-    tags = split.tags[at].masked_fill(~mask, 0)
-    chars = None
-    if split.chars is not None:
-        offsets = torch.arange(max(width, 1), device=device)
-        inside = (offsets < split.char_lengths[at].unsqueeze(2)) & mask.unsqueeze(2)
-        where = (split.char_starts[at].unsqueeze(2) + offsets).masked_fill(~inside, 0)
-        chars = split.chars[where].masked_fill(~inside, PADDING_ID) if len(split.chars) else \
-            torch.zeros_like(where)
-    return Batch(tokens, tags, lengths, chars, sentences)
+class TaggedSplit:
+    """One split read flat from ``arrays`` (a prepared corpus's memory maps, or ``flat_arrays`` in
+    memory): the sequences ``NAME`` of token ids with their ``tags`` aligned, and with ``chars``
+    the sequences ``NAME_chars``, each token's characters."""
+
+    def __init__(self, arrays, name: str, chars: bool):
+        self.tokens = FlatSequences(arrays, name, aligned=("tags",))
+        self.chars = FlatSequences(arrays, f"{name}_chars") if chars else None
+
+    @classmethod
+    def in_memory(cls, encoded: Encoded) -> TaggedSplit:
+        """The split of sentences encoded in memory (``encode_sentences``)."""
+        arrays = flat_arrays(IN_MEMORY, encoded.ids, encoded.lengths, tags=encoded.tags)
+        if encoded.chars is not None:
+            arrays.update(flat_arrays(f"{IN_MEMORY}_chars", encoded.chars, encoded.char_lengths))
+        return cls(arrays, IN_MEMORY, encoded.chars is not None)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(sentences,) int64: each sentence's length (a memory map, or an array)."""
+        return self.tokens.lengths
+
+    def gather(self, sentences: np.ndarray, time: int, device) -> Batch:
+        """The padded batch of ``sentences`` (ids into the split), on ``device``: ``time`` must be
+        at least their longest length. Padding holds ``PADDING_ID`` and tag 0; with characters,
+        each word is padded to the batch's longest word."""
+        sentences = np.asarray(sentences, dtype=np.int64)
+        at, inside, lengths = self.tokens.positions(sentences, time)
+        chars = None
+        if self.chars is not None:
+            word_lengths = np.asarray(self.chars.lengths[at])
+            width = max(int(word_lengths[inside].max(initial=0)), 1)
+            char_at, char_inside, _ = self.chars.positions(at, width, within=inside)
+            chars = as_long(take(self.chars.ids, char_at, char_inside, PADDING_ID), device)
+        return Batch(as_long(take(self.tokens.ids, at, inside, PADDING_ID), device),
+                     as_long(take(self.tokens.aligned["tags"], at, inside, 0), device),
+                     as_long(lengths, device), chars, as_long(sentences, device))
 
 
 class BatchPlan:
-    """The batches of one split, planned once: ``batch(i)`` gathers the i-th."""
+    """The batches of one split, planned once: ``batch(i)`` gathers the i-th onto ``device``."""
 
-    def __init__(self, split: EncodedSplit, batches: list[list[int]]):
-        self.split = split
-        flat = [i for batch in batches for i in batch]
-        self.ids = torch.tensor(flat, dtype=torch.long, device=split.tokens.device)
+    def __init__(self, split: TaggedSplit, batches: list[list[int]], device="cpu"):
+        self.split, self.device = split, torch.device(device)
+        self.ids = np.array([i for batch in batches for i in batch], dtype=np.int64)
         self.bounds = np.cumsum([0] + [len(b) for b in batches]).tolist()
-        self.times = [max(split.host_lengths[i] for i in batch) for batch in batches]
-        self.widths = ([max(split.host_widths[i] for i in batch) for batch in batches]
-                       if split.host_widths is not None else [0] * len(batches))
+        lengths = np.asarray(split.lengths)
+        self.times = (np.maximum.reduceat(lengths[self.ids], self.bounds[:-1]).tolist()
+                      if len(self.ids) else [])
+
+    @classmethod
+    def of(cls, split: TaggedSplit, batch_size: int, batch_tokens: int = 0, same_length: bool = False,
+           device="cpu") -> BatchPlan:
+        """The split's batches as ``common.length_batches.plan_batches`` cuts them, from the
+        sentence lengths alone."""
+        lengths = np.asarray(split.lengths).tolist()
+        return cls(split, plan_batches(lengths, batch_size, batch_tokens, same_length), device)
 
     def __len__(self) -> int:
         return len(self.times)
 
     def batch(self, index: int) -> Batch:
-        ids = self.ids[self.bounds[index]:self.bounds[index + 1]]
-        return gather_batch(self.split, ids, self.times[index], self.widths[index])
+        rows = self.ids[self.bounds[index]:self.bounds[index + 1]]
+        return self.split.gather(rows, self.times[index], self.device)
 
     def order(self, seed: int, epoch: int) -> torch.Tensor:
         """The order batches are visited in during ``epoch``: drawn from (seed, epoch) alone."""
         return epoch_order(len(self), seed, epoch)
+
+
+def encode_split(sentences, level: str, words: Vocabulary, tags: dict, chars: Vocabulary | None,
+                 max_word_chars: int = 0) -> TaggedSplit:
+    """``sentences`` read whole and held in memory as a ``TaggedSplit`` (``encode_sentences``)."""
+    return TaggedSplit.in_memory(encode_sentences(sentences, level, words, tags, chars, max_word_chars))

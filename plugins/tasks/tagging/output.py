@@ -20,8 +20,6 @@ import torch
 from rich.segment import Segment
 from rich.text import Text
 
-from seqkit.plugins.tasks.common.length_batches import plan_batches
-
 from .data import MAX_WORD_CHARS, Batch, BatchPlan, encode_split
 from .step import TaggerStepModel, start_decoding
 
@@ -58,11 +56,10 @@ def decode(task, model, inputs: list[str], decoder, progress=None) -> dict:
     filled = [i for i, s in enumerate(sentences) if len(s)]  # an empty line has nothing to tag
     placeholder = task.tag_names[0]
     encoded = encode_split([(sentences[i], [placeholder] * len(sentences[i])) for i in filled],
-                           task.level, task.words, {placeholder: 0}, task.chars, task.device,
-                           MAX_WORD_CHARS)
+                           task.level, task.words, {placeholder: 0}, task.chars, MAX_WORD_CHARS)
     outputs: dict[int, tuple[list, torch.Tensor | None]] = {}
     autoregressive = model.output == "autoregressive"
-    plan = BatchPlan(encoded, plan_batches(encoded.host_lengths, DECODE_BATCH, same_length=autoregressive))
+    plan = BatchPlan.of(encoded, DECODE_BATCH, same_length=autoregressive, device=task.device)
     with torch.no_grad():
         for index in range(len(plan)):
             batch = plan.batch(index)

@@ -10,31 +10,33 @@ a (bidirectional) ``seqkit.Recurrent`` of the recipe's cell, then ``model.output
 * ``autoregressive``: a decoder RNN over the previous tag, decoded by any seqkit strategy
   (greedy by default; ``exact`` enumerates, where that is feasible).
 
-Batches are sentences of similar length (data.py), a pure function of the step; with several
-processes each rank takes every N-th sentence of the step's batch, and validation gives each rank
-every N-th batch of the split and adds the counts over the ranks. Metrics (``TagCounts``,
-metrics.py): loss (nats per token), accuracy, macro-F1, accuracy on tokens never seen in training,
-and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and in ``seqkit eval``.
+The splits are prepared once on disk (corpus.py: the vocabularies as they always were, token ids
+and tags as flat arrays) and read through memory maps; batches are sentences of similar length
+(data.py), gathered on the host by index arithmetic and copied to the device, a pure function of
+the step; with several processes each rank takes every N-th sentence of the step's batch, and
+validation gives each rank every N-th batch of the split and adds the counts over the ranks.
+Metrics (``TagCounts``, metrics.py): loss (nats per token), accuracy, macro-F1, accuracy on tokens
+never seen in training, and span P/R/F1 for BIO/BIOES tags; per-tag tables at the end of a run and
+in ``seqkit eval``.
 Decoding and its display: output.py. The best checkpoint is the one with the highest span F1 for span tags, else the
 highest accuracy.
 """
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqkit import Option, SeqkitError, Task
-from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.distributed import all_reduce_sum
-from seqkit.plugins.tasks.common.dataset_splits import load_corpus, read_split
-from seqkit.plugins.tasks.common.length_batches import plan_batches
+from seqkit.plugins.tasks.common.dataset_splits import read_split
 from seqkit.plugins.tasks.common.vocabulary import UNKNOWN_ID, Vocabulary
 from seqkit.registry import get_registry
 
 from . import output as tagging_output
-from .data import MAX_WORD_CHARS, BatchPlan, EncodedSplit, encode_split
+from .corpus import corpus_summary, tagging_corpus
+from .data import MAX_WORD_CHARS, BatchPlan, TaggedSplit, encode_split
 from .metrics import SCHEMES, TagCounts
 from .model import OUTPUTS, TaggerModel
 from .step import TaggerStepModel
@@ -106,7 +108,7 @@ class Tagging(Task):
         self.tag_names: tuple[str, ...] = ()
         self.tag_styles: dict[str, str] = {}
         self.scheme = "none"
-        self.splits: dict[str, EncodedSplit] = {}
+        self.splits: dict[str, TaggedSplit] = {}
         self.counts: dict[str, TagCounts] = {}  # of the last evaluation of each split
         self._epoch_order: tuple[int, torch.Tensor] | None = None
 
@@ -116,50 +118,39 @@ class Tagging(Task):
 
 
     # -- data ------------------------------------------------------------------------------
+    def prepare_data(self) -> dict:
+        """The corpus prepared on disk (or found there): its summary."""
+        return corpus_summary(self._prepared())
+
     def prepare(self) -> None:
-        corpus = self._corpus()
-        train = corpus.splits["train"]
-        if not corpus.splits.get("dev"):
-            raise SeqkitError(f"data.dataset: '{self.data['dataset']}' gave no dev sentences to "
-                              f"validate on; give a dev split (conll: data.dev)")
-        self.level, self.tag_names = corpus.level, tuple(corpus.tag_set)
-        self.tag_styles = dict(getattr(corpus, "tag_styles", {}) or {})
-        self.words = Vocabulary.build(Counter(c for tokens, _ in train for c in tokens))
-        if self.model_cfg["char_features"]:
-            if self.level != "word":
-                raise SeqkitError(f"model.char_features: '{self.data['dataset']}' is tagged per "
-                                  f"character already; set model.char_features=0")
-            self.chars = Vocabulary.build(Counter(c for words, _ in train for w in words for c in w))
+        corpus = self._prepared()
+        meta = corpus.meta
+        self.level, self.tag_names = meta["level"], tuple(meta["tags"])
+        self.tag_styles = dict(meta["tag_styles"])
+        self.words = Vocabulary.from_state_dict(meta["words"])
+        self.chars = Vocabulary.from_state_dict(meta["chars"]) if meta["chars"] else None
         self.scheme = TagCounts(self.tag_names, self.data["scheme"]).scheme
-        self.splits["train"] = self._encode(train)
+        self.splits = {split: TaggedSplit(corpus, split, self.chars is not None) for split in meta["splits"]}
         self._training_plan()
-        for split in ("dev", "test"):
-            if corpus.splits.get(split):
-                self.splits[split] = self._encode(corpus.splits[split])
-        counts = Counter(t for tokens, _ in train for t in tokens)
-        once = torch.tensor([counts.get(s, 0) == 1 for s in self.words.symbols])
-        self.rare = once.to(self.device)  # by token id: seen once in training
+        self.rare = torch.from_numpy(np.asarray(corpus["word_counts"]) == 1).to(self.device)  # by id: seen once
 
-    def _corpus(self) -> TaggedCorpus:
-        return load_corpus(self.data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset "
-                           "such as python-tokens or conll", "sentences")
+    def _prepared(self):
+        return tagging_corpus(self.data, bool(self.model_cfg["char_features"]), self.data_progress)
 
-    def _encode(self, sentences) -> EncodedSplit:
+    def _encode(self, sentences) -> TaggedSplit:
+        """Sentences read whole (a file to score), held in memory with the run's vocabularies."""
         tag_ids = {name: i for i, name in enumerate(self.tag_names)}
-        return encode_split(sentences, self.level, self.words, tag_ids, self.chars, self.device,
-                            MAX_WORD_CHARS)
+        return encode_split(sentences, self.level, self.words, tag_ids, self.chars, MAX_WORD_CHARS)
 
     def _training_plan(self) -> None:
         train = self.train_cfg
-        split = self.splits["train"]
-        self.train_plan = BatchPlan(split, plan_batches(split.host_lengths, train["batch_size"],
-                                                        train["batch_tokens"]))
+        self.train_plan = BatchPlan.of(self.splits["train"], train["batch_size"], train["batch_tokens"],
+                                       device=self.device)
 
     def _eval_plan(self, split: str, same_length: bool = False) -> BatchPlan:
         train = self.train_cfg
-        encoded = self.splits[split]
-        return BatchPlan(encoded, plan_batches(encoded.host_lengths, train["batch_size"] * EVAL_BATCH_FACTOR,
-                                               train["batch_tokens"] * EVAL_BATCH_FACTOR, same_length))
+        return BatchPlan.of(self.splits[split], train["batch_size"] * EVAL_BATCH_FACTOR,
+                            train["batch_tokens"] * EVAL_BATCH_FACTOR, same_length, self.device)
 
     def train_batch(self, step: int):
         plan = self.train_plan
@@ -186,11 +177,24 @@ class Tagging(Task):
         return total / count, count
 
     def load_split(self, split: str, path: str | Path | None = None) -> None:
-        """``dev`` or ``test`` of the run's dataset (read again; the training split is not
-        encoded), or with ``path`` one labelled file in the dataset's format, read whole with the
-        run's options (``conll``: its columns; ``python-tokens``: any ``.py`` file)."""
+        """``dev`` or ``test`` of the run's dataset, from its prepared corpus (prepared if it is not
+        on disk; read again and encoded in memory where its vocabularies are no longer the run's,
+        its data having changed), or with ``path`` one labelled file in the dataset's format, read
+        whole with the run's options (``conll``: its columns; ``python-tokens``: any ``.py`` file)
+        and held in memory."""
+        if path is None:
+            corpus = self._prepared()
+            if split in corpus.meta["splits"] and self._same_vocabularies(corpus.meta):
+                self.splits[split] = TaggedSplit(corpus, split, self.chars is not None)
+                return
         sentences = read_split(self.data, split, path, "sentences", "conll: data.test names the test file")
         self.splits[split] = self._encode(sentences)
+
+    def _same_vocabularies(self, meta: dict) -> bool:
+        """Whether a prepared corpus has this run's ids: its level, words, characters and tags."""
+        return (meta["level"] == self.level and meta["words"] == self.words.symbols
+                and meta["chars"] == (self.chars.symbols if self.chars else None)
+                and tuple(meta["tags"]) == self.tag_names)
 
     def evaluate(self, model, split: str = "dev", decoder=None) -> dict[str, float]:
         """Loss (nats per token under teacher forcing), accuracy, macro-F1, unseen-token accuracy

@@ -23,6 +23,7 @@ from seqkit.plugins.tasks.tagging.task import Tagging
 from seqkit.training.run import load_run
 
 OUTPUTS = ("softmax", "crf", "autoregressive")
+pytestmark = pytest.mark.usefixtures("cache")  # prepared data in a fresh cache folder per test (conftest)
 
 
 def prepared(tmp_path, *overrides) -> Tagging:
@@ -53,7 +54,7 @@ def test_a_gathered_batch_is_each_sentence_padded_with_its_words_characters():
     sentences = [(["ab", "c"], ["X", "Y"]), (["hello", "wörld", "x"], ["Y", "Y", "X"]), (["zz"], ["X"])]
     words = Vocabulary.build({"ab": 1, "c": 1, "hello": 2, "x": 1})  # wörld, zz unseen
     chars = Vocabulary.build({c: 1 for c in "abchelowrdx"})
-    split = encode_split(sentences, "word", words, {"X": 0, "Y": 1}, chars, "cpu", max_word_chars=4)
+    split = encode_split(sentences, "word", words, {"X": 0, "Y": 1}, chars, max_word_chars=4)
     batch = BatchPlan(split, [[2, 0, 1]]).batch(0)
     assert batch.lengths.tolist() == [1, 2, 3]
     for row, index in enumerate([2, 0, 1]):
