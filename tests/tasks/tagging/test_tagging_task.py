@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 import yaml
 from _tagging_runs import sentence, tagging_recipe, write_conll
 from _tiny_runs import ONE_THREAD_ENV
-from conftest import run_cli
+from conftest import run_cli as run_cli_anywhere
 
 from seqkit.plugins.tasks.common.length_batches import plan_batches
 from seqkit.plugins.tasks.common.vocabulary import PADDING_ID, UNKNOWN_ID, Vocabulary
@@ -24,6 +25,13 @@ from seqkit.training.run import load_run
 
 OUTPUTS = ("softmax", "crf", "autoregressive")
 pytestmark = pytest.mark.usefixtures("cache")  # prepared data in a fresh cache folder per test (conftest)
+
+
+def run_cli(*args, env: dict | None = None):
+    """``conftest.run_cli`` with one torch thread and this test's cache folder (the ``cache``
+    fixture's), so that the runs' prepared data is not left in the user's cache."""
+    return run_cli_anywhere(*args, env={**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"],
+                                        **(env or {})})
 
 
 def prepared(tmp_path, *overrides) -> Tagging:
