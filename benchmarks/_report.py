@@ -24,6 +24,8 @@ PAGES = {
     "overhead": "training",
     "ddp": "training",
     "quality": "char_lm",
+    "scale": "char_lm",
+    "lm-tokens": "char_lm",
     "tagging-crf": "tagging",
     "tagging-step": "tagging",
     "tagging-python": "tagging",
