@@ -287,7 +287,7 @@ class _Lock:
         try:
             self.path.unlink()  # while still holding it
         except OSError:
-            pass
+            pass  # already gone or not ours to remove: a lock file left behind locks nothing
         os.close(self._fd)
         self._fd = None
 
@@ -300,6 +300,6 @@ def _fsync_dir(folder: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        pass  # some file systems cannot sync a folder; the files themselves were synced
     finally:
         os.close(fd)
