@@ -14,6 +14,7 @@ A trained tokenizer is kept as its JSON (``Tokenizer.to_str()``), a string.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -86,9 +87,9 @@ class ByteLevel(seqkit.Tokenizer):
         super().__init__(specials, **options)
         self._tokenizer = None
 
+    @abstractmethod
     def _model_and_trainer(self, hf, alphabet: list[str]):
         """The untrained model and its trainer, with ``self.specials`` as special tokens."""
-        raise NotImplementedError
 
     def train(self, texts: Iterable[str], progress: Callable[[int], None] | None = None) -> None:
         hf = hf_tokenizers()
