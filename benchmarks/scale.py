@@ -1,12 +1,14 @@
 """Corpora larger than memory: preparing and training char_lm on 100 MB, 1 GB and 4 GB of text.
 
     python -m benchmarks.scale [--sizes 100MB,1GB,4GB] [--steps N] [--bpe-size 100MB]
-                               [--before DIR] [--torchrun SIZE] [--keep DIR] [--no-write]
+                               [--before DIR] [--torchrun SIZE] [--keep DIR] [--timeout S]
+                               [--no-write]
 
 For each size the script writes a text corpus built from the standard library's own source
 (every ``.py`` file under it, concatenated, repeated until the size is reached) into a temporary
 folder it removes at the end (``--keep DIR`` writes there instead and leaves it), then measures,
-each command in its own process and from outside (``/usr/bin/time -v``):
+each command in its own process and from outside (its rusage from ``wait4``, what
+``/usr/bin/time -v`` reports), killed if it runs past ``--timeout``:
 
 * ``seqkit prepare`` of the ``text`` dataset with the ``char`` tokenizer: seconds, MB of text per
   second, peak RSS;
@@ -34,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -94,23 +97,45 @@ def write_recipe(folder: Path, corpus: Path, steps: int, output: Path, tokenizer
     return path
 
 
-def timed(command: list[str], env: dict, watch: Path | None = None) -> dict:
-    """Run ``command`` under ``/usr/bin/time -v``: wall seconds, peak RSS in MB, and, with
-    ``watch`` (a metrics.jsonl), when its first line appeared, in seconds from the start."""
-    started = time.perf_counter()
+def timed(command: list[str], env: dict, timeout: float | None, watch: Path | None = None) -> dict:
+    """Run ``command``: wall seconds, peak RSS in MB (the kernel's accounting of that process, read
+    with ``wait4`` as ``/usr/bin/time -v`` reads it), its output, and, with ``watch`` (a
+    metrics.jsonl), when its first line appeared, in seconds from the start. Output goes to files,
+    never to pipes nobody reads, and a command still running after ``timeout`` seconds is killed."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                   start_new_session=True)
+        status, usage, first_line = _wait(process, timeout, started, watch)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if status is None:
+        raise SystemExit(f"{' '.join(command)} still running after {timeout} s; killed:\n{stderr[-3000:]}")
+    if status:
+        raise SystemExit(f"{' '.join(command)} failed ({status}):\n{stderr[-3000:]}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "first_line": first_line}
+
+
+def _wait(process: subprocess.Popen, timeout: float | None, started: float, watch: Path | None = None):
+    """(exit status, rusage, first_line) of ``process``; status None when it ran past ``timeout``
+    and was killed with its whole session (torchrun's workers too)."""
     first_line = None
-    process = subprocess.Popen(["/usr/bin/time", "-v", *command], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    while watch is not None and process.poll() is None and first_line is None:
-        if watch.exists() and watch.stat().st_size:
-            first_line = time.perf_counter() - started
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, usage, first_line
+        now = time.perf_counter()
+        if first_line is None and watch is not None and watch.exists() and watch.stat().st_size:
+            first_line = now - started
+        if timeout is not None and now - started > timeout:
+            os.killpg(process.pid, signal.SIGKILL)
+            _, _, usage = os.wait4(process.pid, 0)
+            process.returncode = -signal.SIGKILL
+            return None, usage, first_line
         time.sleep(0.02)
-    out, err = process.communicate()
-    seconds = time.perf_counter() - started
-    if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{err[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)[1]) / 1024
-    return {"seconds": seconds, "peak_rss_mb": rss, "stdout": out, "first_line": first_line}
 
 
 def run_figures(run_dir: Path, result: dict) -> dict:
@@ -129,14 +154,15 @@ def seqkit_command(code: Path | None = None) -> tuple[list[str], dict]:
     return [sys.executable, "-m", "seqkit"], env
 
 
-def measure_size(folder: Path, size: int, steps: int, cache: Path, before: Path | None, bpe: bool) -> dict:
+def measure_size(folder: Path, size: int, steps: int, cache: Path, before: Path | None, bpe: bool,
+                 timeout: float | None) -> dict:
     corpus = folder / f"corpus-{size}.txt"
     write_corpus(corpus, size)
     seqkit, env = seqkit_command()
     env["SEQKIT_CACHE_DIR"] = str(cache)
     row = {"size": size, "text_mb": corpus.stat().st_size / 1e6}
     recipe = write_recipe(folder, corpus, steps, folder / f"run-{size}")
-    prepared = timed([*seqkit, "prepare", str(recipe), "--json"], env)
+    prepared = timed([*seqkit, "prepare", str(recipe), "--json"], env, timeout)
     summary = json.loads(prepared["stdout"])
     row["prepare"] = {"seconds": prepared["seconds"], "peak_rss_mb": prepared["peak_rss_mb"],
                       "mb_per_s": row["text_mb"] / prepared["seconds"], "inner_seconds": summary["seconds"],
@@ -144,13 +170,13 @@ def measure_size(folder: Path, size: int, steps: int, cache: Path, before: Path 
     print(f"{size_label(size)}: prepare {prepared['seconds']:.1f} s, {row['prepare']['mb_per_s']:.1f} MB/s, "
           f"peak RSS {prepared['peak_rss_mb']:.0f} MB", flush=True)
     run_dir = folder / f"run-{size}"
-    result = timed([*seqkit, "run", str(recipe), "--quiet"], env, watch=run_dir / "metrics.jsonl")
+    result = timed([*seqkit, "run", str(recipe), "--quiet"], env, timeout, watch=run_dir / "metrics.jsonl")
     row["run"] = run_figures(run_dir, result)
     print(f"{size_label(size)}: run peak RSS {row['run']['peak_rss_mb']:.0f} MB, first step after "
           f"{row['run']['first_step_s']:.1f} s, {row['run']['tokens_per_s']:,.0f} tokens/s", flush=True)
     if bpe:
         bpe_recipe = write_recipe(folder, corpus, steps, folder / f"bpe-{size}", {"name": "bpe", "vocab_size": 8000})
-        prepared = timed([*seqkit, "prepare", str(bpe_recipe), "--json"], env)
+        prepared = timed([*seqkit, "prepare", str(bpe_recipe), "--json"], env, timeout)
         row["bpe"] = {"seconds": prepared["seconds"], "peak_rss_mb": prepared["peak_rss_mb"],
                       "mb_per_s": row["text_mb"] / prepared["seconds"]}
         print(f"{size_label(size)}: bpe prepare {prepared['seconds']:.1f} s, {row['bpe']['mb_per_s']:.2f} MB/s",
@@ -159,13 +185,13 @@ def measure_size(folder: Path, size: int, steps: int, cache: Path, before: Path 
         old, old_env = seqkit_command(before)
         old_dir = folder / f"before-{size}"
         old_recipe = write_recipe(folder, corpus, steps, old_dir)
-        result = timed([*old, "run", str(old_recipe), "--quiet"], old_env, watch=old_dir / "metrics.jsonl")
+        result = timed([*old, "run", str(old_recipe), "--quiet"], old_env, timeout, watch=old_dir / "metrics.jsonl")
         row["before"] = run_figures(old_dir, result)
         print(f"{size_label(size)}: before, run peak RSS {row['before']['peak_rss_mb']:.0f} MB, "
               f"{row['before']['tokens_per_s']:,.0f} tokens/s", flush=True)
         # the new path once more after the old one, so that neither has the machine to itself alone
         shutil.rmtree(run_dir)
-        result = timed([*seqkit, "run", str(recipe), "--quiet"], env, watch=run_dir / "metrics.jsonl")
+        result = timed([*seqkit, "run", str(recipe), "--quiet"], env, timeout, watch=run_dir / "metrics.jsonl")
         again = run_figures(run_dir, result)
         row["run"]["tokens_per_s"] = max(row["run"]["tokens_per_s"], again["tokens_per_s"])
     corpus.unlink()
@@ -191,31 +217,40 @@ def watch_workers(parent: int, stop: threading.Event, peaks: dict) -> None:
         time.sleep(0.2)
 
 
-def measure_torchrun(folder: Path, size: int, steps: int, cache: Path) -> dict:
+def measure_torchrun(folder: Path, size: int, steps: int, cache: Path, timeout: float | None) -> dict:
     corpus = folder / f"corpus-{size}.txt"
     write_corpus(corpus, size)
     seqkit, env = seqkit_command()
     env.update(SEQKIT_CACHE_DIR=str(cache), OMP_NUM_THREADS="1")
     recipe = write_recipe(folder, corpus, steps, folder / f"ddp-{size}")
-    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                                "2", "-m", "seqkit", "run", str(recipe), "--quiet"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peaks, stop = {}, threading.Event()
-    watcher = threading.Thread(target=watch_workers, args=(process.pid, stop, peaks))
-    watcher.start()
-    _, err = process.communicate()
-    stop.set()
-    watcher.join()
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                                    "2", "-m", "seqkit", "run", str(recipe), "--quiet"], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                   start_new_session=True)
+        peaks, stop = {}, threading.Event()
+        watcher = threading.Thread(target=watch_workers, args=(process.pid, stop, peaks))
+        watcher.start()
+        try:
+            status, _, _ = _wait(process, timeout, started)
+        finally:
+            stop.set()
+            watcher.join()
+        err.seek(0)
+        stderr = err.read()
     corpus.unlink()
-    if process.returncode:
-        raise SystemExit(f"torchrun failed ({process.returncode}):\n{err[-3000:]}")
+    if status is None:
+        raise SystemExit(f"torchrun still running after {timeout} s; killed:\n{stderr[-3000:]}")
+    if status:
+        raise SystemExit(f"torchrun failed ({status}):\n{stderr[-3000:]}")
     workers = sorted(peaks.values(), reverse=True)[:2]
     return {"size": size, "workers": [{"peak_rss_mb": hwm, "file_rss_mb": f} for hwm, f in workers]}
 
 
 def report(rows: list[dict], ddp: dict | None, steps: int) -> str:
     lines = [f"Machine: {machine()}. `python -m benchmarks.scale`, {steps} training steps per run, "
-             "each command measured from outside (`/usr/bin/time -v`), on a quiet machine.", "",
+             "each command measured from outside (`wait4`, as `/usr/bin/time -v`), on a quiet machine.", "",
              "| text | prepare (char) | prepare peak RSS | run peak RSS | first step after | tokens/s | "
              "before: tokens/s, peak RSS | bpe prepare |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -244,6 +279,7 @@ def main(argv=None) -> tuple[list[dict], dict | None]:
     parser.add_argument("--before", type=Path, help="a checkout of seqkit before prepared data, to compare")
     parser.add_argument("--torchrun", type=parse_size, help="also train on 2 processes at this size")
     parser.add_argument("--keep", type=Path, help="work in this folder and leave it")
+    parser.add_argument("--timeout", type=float, help="kill a command still running after this many seconds")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks/ alone")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -251,8 +287,9 @@ def main(argv=None) -> tuple[list[dict], dict | None]:
     folder.mkdir(parents=True, exist_ok=True)
     cache = folder / "cache"
     try:
-        rows = [measure_size(folder, size, args.steps, cache, args.before, size == args.bpe_size) for size in sizes]
-        ddp = measure_torchrun(folder, args.torchrun, args.steps, cache) if args.torchrun else None
+        rows = [measure_size(folder, size, args.steps, cache, args.before, size == args.bpe_size,
+                             args.timeout) for size in sizes]
+        ddp = measure_torchrun(folder, args.torchrun, args.steps, cache, args.timeout) if args.torchrun else None
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
