@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 _TORCH_BYTE_LIMIT = 2**63  # torch counts a tensor's bytes in a signed 64-bit integer
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -63,12 +64,24 @@ def _cgroup_room() -> int | None:
     return None if limit == "max" else max(0, int(limit) - used)
 
 
+class _NoNormalInit(TorchFunctionMode):
+    """Meta tensors hold no values, so drawing them from a normal distribution is skipped: torch's
+    meta ``normal_`` imports torch._dynamo first, a second added to every command that checks a
+    recipe (nn.Embedding's initialisation calls it)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.nn.init.normal_ or func is torch.Tensor.normal_:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
 def memory_problems(recipe: dict, task_cls, device: torch.device) -> list[str]:
     """``["model: ..."]`` when training the recipe's model cannot fit on ``device``, else []."""
     smaller = (f"make the model smaller (model.hidden_size is {recipe['model']['hidden_size']}, "
                f"model.layers {recipe['model']['layers']})")
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoNormalInit():
             model = task_cls.model_outline(recipe)
     except Exception as exc:  # any plugin's constructor, run on the meta device
         if not (isinstance(exc, RuntimeError) and "overflow" in str(exc)):

@@ -2,9 +2,12 @@
 device, the model's memory. Each used to validate "ok" and then fail the run."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import load_recipe
@@ -83,3 +86,12 @@ def test_a_model_that_cannot_be_built_on_meta_gets_no_estimate_and_no_error():
 
     recipe = load_recipe(RECIPE, CPU)
     assert memory_problems(recipe, ReadsItsWeights, torch.device("cpu")) == []
+
+
+def test_checking_a_recipe_does_not_import_torch_dynamo():
+    # the memory check builds the model on the meta device; torch's meta normal_ would import
+    # torch._dynamo (a second added to every run, validate and prepare)
+    code = ("import sys\nfrom seqkit.cli import main\ncode = main(['validate', 'recipes/char_lm.yaml'])\n"
+            "print(code, 'torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.stdout.split()[-2:] == ["0", "False"], result.stderr
