@@ -41,6 +41,20 @@ def _code_points(block: str) -> np.ndarray:
     return np.frombuffer(block.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
+def _mark_present(block: str, present: np.ndarray) -> None:
+    """Set ``present`` at the code points of ``block``. Counting 8- or 16-bit code units (a block
+    without characters beyond U+FFFF, most of them) is twice as fast as scattering code points."""
+    if block.isascii():
+        present[:128] |= np.bincount(np.frombuffer(block.encode("ascii"), dtype=np.uint8), minlength=128) > 0
+        return
+    units = np.frombuffer(block.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    counts = np.bincount(units, minlength=1 << 16)
+    if counts[0xD800:0xE000].any():  # a character beyond U+FFFF (a surrogate pair): its code point
+        present[_code_points(block)] = True
+    else:
+        present[:1 << 16] |= counts > 0
+
+
 @functools.cache
 def _whitespace() -> np.ndarray:
     """The code points ``str.isspace`` calls whitespace (found once: 0.2 s)."""
@@ -82,7 +96,7 @@ class Char(seqkit.Tokenizer):
         lowercase, present = self.config["lowercase"], np.zeros(CODE_POINTS, dtype=bool)
         for text in texts:
             for block in _blocks(text.lower() if lowercase else text):
-                present[_code_points(block)] = True
+                _mark_present(block, present)
             if progress is not None:
                 progress(len(text))
         seen = set(map(chr, np.flatnonzero(present)))

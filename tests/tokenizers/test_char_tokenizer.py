@@ -153,3 +153,15 @@ def test_encoding_is_fast():
     new_time = best(tok.encode)
     assert len(big) / new_time > 25e6, f"{len(big) / new_time / 1e6:.0f} MB/s"
     assert new_time < best(old.encode)
+
+
+def test_training_finds_every_character_in_ascii_bmp_and_astral_blocks():
+    from seqkit.plugins.tokenizers.char import BLOCK
+    rng = np.random.default_rng(2)
+    ascii_block = "".join(rng.choice(list("abc xyz\n"), BLOCK))
+    bmp_block = ascii_block[:-3] + "é\u4e2d\uffff"  # no character beyond U+FFFF
+    astral_block = ascii_block[:-3] + "\U0001F600\ud800\U0010FFFF"  # a pair's halves are not characters
+    for text in (ascii_block, bmp_block, astral_block, ascii_block + bmp_block + astral_block):
+        tok = trained(text)
+        assert tok.state_dict() == old_state(old_vocabulary(text))
+        assert set(tok.symbols[1:]) == set(text)

@@ -72,7 +72,7 @@ def _build(writer, name: str, dataset, spec: dict, split: dict, files: int, prog
     n_chars = n_bytes = 0
     for piece in _texts(dataset, name):
         n_chars += len(piece)
-        n_bytes += len(piece.encode("utf-8", "surrogatepass"))
+        n_bytes += len(piece) if piece.isascii() else len(piece.encode("utf-8", "surrogatepass"))
         progress("reading", n_bytes, 0)
     if not n_chars:
         raise SeqkitError(f"data.dataset: '{name}' returned no text")
