@@ -235,7 +235,7 @@ CONTRACTS = [
      ["StepDecoding", "ShowsDecoded", "Breakdown", "SearchReport", "GradientProbe"], "seqkit.contracts"),
     ("seqkit/decoding/continuation.py", ["Continuation"], "seqkit.decoding.Continuation"),
     ("seqkit/state.py", ["Shared"], "seqkit.state.Shared"),
-    ("seqkit/contracts/dataset.py", ["Dataset"], "seqkit.Dataset"),
+    ("seqkit/contracts/dataset.py", ["Dataset", "Split"], "seqkit.Dataset"),
     ("seqkit/contracts/tagged_corpus.py", ["TaggedCorpus"], "seqkit.TaggedCorpus"),
     ("seqkit/contracts/parallel_corpus.py", ["ParallelCorpus"], "seqkit.ParallelCorpus"),
     ("seqkit/contracts/logger.py", ["MetricLogger"], "seqkit.MetricLogger"),

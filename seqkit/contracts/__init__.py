@@ -12,7 +12,7 @@ from seqkit.contracts.capabilities import (
                                            breakdown_of,
 )
 from seqkit.contracts.cell import Cell
-from seqkit.contracts.dataset import Dataset, read_text_file
+from seqkit.contracts.dataset import Dataset, Split, read_text_file
 from seqkit.contracts.decoder import Decoder, DecodeResult, Hypothesis, NonFiniteLogProbs, StepModel
 from seqkit.contracts.logger import MetricLogger
 from seqkit.contracts.parallel_corpus import Example, ParallelCorpus
@@ -22,5 +22,5 @@ from seqkit.contracts.tokenizer import Tokenizer
 
 __all__ = ["Breakdown", "Cell", "Dataset", "DecodeResult", "Decoder", "Example", "GradientProbe",
            "Hypothesis", "MetricLogger", "NonFiniteLogProbs", "ParallelCorpus", "SearchReport",
-           "Sentence", "ShowsDecoded", "StepDecoding", "StepModel", "TaggedCorpus", "Task",
+           "Sentence", "ShowsDecoded", "Split", "StepDecoding", "StepModel", "TaggedCorpus", "Task",
            "Tokenizer", "breakdown_of", "read_text_file"]

@@ -7,20 +7,40 @@ A dataset is built with its own ``options`` (its keys of the recipe's ``data`` s
 ``read_text_file``, whose one-line errors name the file and what to do.
 
 Tasks prepare a dataset once and keep it on disk (``seqkit.corpus``): a text dataset's ``texts()``
-streams it in pieces, so that a corpus larger than memory is never held whole, and its
+streams it in pieces, a corpus dataset's ``stream()`` gives its splits as ``Split``s read again
+from the files at each pass, so that a corpus larger than memory is never held whole, and its
 ``identity()`` says what the data is, so that a change to it is noticed and prepared again.
 """
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from seqkit.options import Option
 from seqkit.text_files import read_text_file
 
-__all__ = ["Dataset", "read_text_file"]
+__all__ = ["Dataset", "Split", "read_text_file"]
+
+
+class Split:
+    """A split of the corpus that ``Dataset.stream()`` returns, read again from the dataset's files
+    each time it is iterated, never held whole: ``read()`` gives a new iterable of its items
+    (sentences, examples), ``count`` their number, known when the dataset was opened (``len()``
+    says it without reading)."""
+
+    def __init__(self, read: Callable[[], Iterable], count: int):
+        self.read, self.count = read, count
+
+    def __iter__(self) -> Iterator:
+        return iter(self.read())
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"Split({self.count} items)"
 
 
 class Dataset(ABC):
@@ -46,6 +66,14 @@ class Dataset(ABC):
     @abstractmethod
     def load(self) -> Any:
         """The data: one ``str`` for a text dataset."""
+
+    def stream(self) -> Any:
+        """The data as preparing reads it (``seqkit.corpus``): what ``load()`` returns, except that
+        a corpus's splits may be ``Split``s, read again from the files at each pass, so that
+        memory holds one block of items, not the corpus. Datasets that read users' files override
+        it (``pairs``, ``conll``: problems found as ``load()`` finds them, with the same lines);
+        the default returns ``load()``, whose lists are read again just as well."""
+        return self.load()
 
     def texts(self) -> Iterator[str]:
         """A text dataset's text in pieces (a few MB each, in order), joined equal to ``load()``.

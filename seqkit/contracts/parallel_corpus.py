@@ -9,7 +9,9 @@ references; an output that matches any of them is right). Each side has a token 
   words), so joining them with spaces and splitting again gives them back.
 
 No sequence is empty and every example has at least one reference. ``splits`` maps ``"train"``
-(always there), ``"dev"`` and ``"test"`` (when the dataset has them) to lists of examples.
+(always there), ``"dev"`` and ``"test"`` (when the dataset has them) to lists of examples, or, in
+what ``Dataset.stream()`` returns, to ``Split``s that read them again at each pass (the dataset
+checks those examples as it reads them).
 ``text``: the targets are natural-language text, so a task also scores BLEU and chrF (word-level
 ``pairs``), not only exact matches and edit distances (a word's phones).
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from seqkit.contracts.dataset import Split
+
 TokenSequence = str | list[str]
 Example = tuple[TokenSequence, list[TokenSequence]]
 SPLITS = ("train", "dev", "test")
@@ -34,7 +38,7 @@ LEVELS = ("char", "space")
 class ParallelCorpus:
     source_tokens: Literal["char", "space"]
     target_tokens: Literal["char", "space"]
-    splits: dict[str, list[Example]]
+    splits: dict[str, list[Example] | Split]
     text: bool = False
 
     def __post_init__(self):
@@ -45,6 +49,8 @@ class ParallelCorpus:
         if "train" not in self.splits or set(self.splits) - set(SPLITS):
             raise ValueError(f"splits must be train, dev, test; got {sorted(self.splits)}")
         for split, examples in self.splits.items():
+            if isinstance(examples, Split):
+                continue  # read again at each pass: checked by the dataset as it reads
             for i, example in enumerate(examples):
                 problem = _example_problem(example, self.source_tokens, self.target_tokens)
                 if problem:
