@@ -1,10 +1,18 @@
-"""Checks on the files a recipe names, and joining text files (reading one: ``seqkit.contracts.read_text_file``)."""
+"""Checks on the files a recipe names, joining text files, reading one a line at a time (reading one
+whole: ``seqkit.contracts.read_text_file``), and holding out every Nth item of a file as dev."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from seqkit.contracts import Split
+from seqkit.errors import SeqkitError
+from seqkit.text_files import stream_text_file
+
+LINES_CHUNK = 1 << 18  # bytes read at a time by file_lines
 
 
 def file_problem(key: str, name: str, kind: str, missing_hint: str | None = None) -> str | None:
@@ -45,6 +53,39 @@ def stream_joined(texts: Iterable[Iterable[str]], max_chars: int) -> Iterator[st
             yield piece
         if max_chars and not left:
             return
+
+
+def file_lines(name: str | Path, where: str) -> Iterator[str]:
+    """The lines of a user's text file, as ``read_text_file(name).split("\n")`` gives them, read
+    a piece at a time (memory: a piece, whatever the file's size); a file that is not text is
+    ``read_text_file``'s one-line error, starting with ``where`` (the key that named the file)."""
+    pieces = stream_text_file(Path(name).expanduser(), LINES_CHUNK)
+    held: list[str] = []  # the start of a line that the pieces so far have not ended
+    while True:
+        try:
+            piece = next(pieces, None)
+        except SeqkitError as exc:  # not text: name the key that chose the file
+            raise SeqkitError(*(f"{where}: {p}" for p in exc.problems)) from None
+        if piece is None:
+            break
+        if "\n" not in piece:
+            held.append(piece)
+            continue
+        lines = piece.split("\n")
+        held.append(lines[0])
+        lines[0] = "".join(held)
+        held = [lines.pop()]
+        yield from lines
+    yield "".join(held)
+
+
+def held_out(read: Callable[[], Iterable], count: int, every: int) -> dict[str, Split]:
+    """``{"train": ..., "dev": ...}``: the ``count`` items that ``read()`` gives (a file's, read
+    again at each pass), every ``every``-th of them (the ``every``-th, the 2 * ``every``-th, ...)
+    as dev, the others as train."""
+    return {"train": Split(lambda: (item for i, item in enumerate(read()) if i % every != every - 1),
+                           count - count // every),
+            "dev": Split(lambda: itertools.islice(read(), every - 1, None, every), count // every)}
 
 
 def files_identity(files: list[Path]) -> list[list]:

@@ -16,17 +16,20 @@
 A malformed line is a one-line ``SeqkitError`` naming the key and ``file:line``; so is an empty
 file, a file with no sentences, and a training file whose words all carry one tag. ``check``
 finds missing or unreadable files and column options that do not fit a file, without reading.
+``stream()`` (what preparing reads) reads each file once to check it, count its sentences and
+collect its tags, then again, a sentence at a time, at each pass.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import seqkit
 from seqkit import Dataset, Option
-from seqkit.contracts import read_text_file
+from seqkit.contracts import Split, read_text_file
 from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.errors import SeqkitError
-from seqkit.plugins.datasets._text_files import code_digest, file_problem, files_identity
+from seqkit.plugins.datasets._text_files import code_digest, file_lines, file_problem, files_identity, held_out
 
 CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 DEV_EVERY = 10  # without data.dev, every 10th training sentence is held out
@@ -80,19 +83,54 @@ class Conll(Dataset):
         splits = {"train" if key == "path" else key: self._read(key) for key in keys}
         if "dev" not in splits:
             train = splits["train"]
-            if len(train) < DEV_EVERY:
-                raise SeqkitError(f"data.dev: {self.config['path']} has too few sentences "
-                                  f"({len(train)}) to hold out every {DEV_EVERY}th as dev; "
-                                  f"give a dev file")
+            self._check_held_out(len(train))
             splits["dev"] = train[DEV_EVERY - 1::DEV_EVERY]
             splits["train"] = [s for i, s in enumerate(train) if i % DEV_EVERY != DEV_EVERY - 1]
-        train_tags = {tag for _, tags in splits["train"] for tag in tags}
+        self._check_tags({tag for _, tags in splits["train"] for tag in tags})
+        tag_set = {tag for sentences in splits.values() for _, tags in sentences for tag in tags}
+        return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
+
+    def stream(self) -> TaggedCorpus:
+        """``load()``'s corpus with each split a ``Split``: every file is read once now (checked,
+        as ``load()`` checks it, its sentences counted, its tags collected), then again at each
+        pass."""
+        problems = self.check(self.config)
+        if problems:
+            raise SeqkitError(*problems)
+        keys = [key for key in ("path", "dev", "test") if self.config.get(key)]
+        no_dev = "dev" not in keys  # every 10th sentence of path is dev
+        counts, train_tags, tag_set = {}, set(), set()
+        for key in keys:
+            counts[key] = 0
+            for _, tags in self._stream(key):
+                tag_set.update(tags)
+                if key == "path" and not (no_dev and counts[key] % DEV_EVERY == DEV_EVERY - 1):
+                    train_tags.update(tags)
+                counts[key] += 1
+
+        def reader(key: str):
+            return lambda: self._stream(key)
+
+        splits = {"train" if key == "path" else key: Split(reader(key), counts[key]) for key in keys}
+        if no_dev:
+            read, count = reader("path"), counts["path"]
+            self._check_held_out(count)
+            splits.update(held_out(read, count, DEV_EVERY))
+        self._check_tags(train_tags)
+        return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
+
+    def _check_held_out(self, count: int) -> None:
+        """Without a dev file, ``path`` (of ``count`` sentences) has enough to hold out every 10th."""
+        if count < DEV_EVERY:
+            raise SeqkitError(f"data.dev: {self.config['path']} has too few sentences ({count}) to "
+                              f"hold out every {DEV_EVERY}th as dev; give a dev file")
+
+    def _check_tags(self, train_tags: set[str]) -> None:
+        """The training sentences carry two tags or more."""
         if len(train_tags) < 2:
             raise SeqkitError(f"data.path: {self.config['path']}: every word is tagged "
                               f"'{train_tags.pop()}'; a tagger needs two tags or more: choose "
                               f"another data.tag_column")
-        tag_set = {tag for sentences in splits.values() for _, tags in sentences for tag in tags}
-        return TaggedCorpus("word", splits, tuple(sorted(tag_set)))
 
     def identity(self) -> dict:
         """The files (path, size, modification time, in the order path, dev, test), the options, and
@@ -110,6 +148,11 @@ class Conll(Dataset):
     def _read(self, key: str) -> list[Sentence]:
         return self.read_file(self.config[key], f"data.{key}")
 
+    def _stream(self, key: str) -> Iterator[Sentence]:
+        """The sentences of the file of ``key``, read a piece at a time."""
+        name = self.config[key]
+        return self._sentences(str(name), f"data.{key}", file_lines(name, f"data.{key}"))
+
     def read_file(self, name: str | Path, where: str) -> list[Sentence]:
         """The sentences of one CoNLL / CoNLL-U file, read with this dataset's column options;
         problems are one line starting with ``where`` (the key or flag that named the file)."""
@@ -120,23 +163,25 @@ class Conll(Dataset):
             raise SeqkitError(*(f"{where}: {p}" for p in exc.problems)) from None
         if not text.strip():
             raise SeqkitError(f"{where}: {name}: the file is empty")
+        return list(self._sentences(name, where, text.split("\n")))
+
+    def _sentences(self, name: str, where: str, lines: Iterable[str]) -> Iterator[Sentence]:
+        """The sentences of a file's ``lines`` (its text split at line ends), checked as
+        ``read_file`` says; a file of blank lines is empty, one of no words has no sentences."""
         conllu = is_conllu(name)
-        word_at, tag_at = column_indexes(self.config, name, where)
+        word_at = tag_at = None  # the columns, found at the first line that is not blank
         lowercase = self.config.get("lowercase", False)
-        sentences, words, tags = [], [], []
+        words, tags, sentences = [], [], 0
         columns, first_line = None, 0  # a CoNLL file's column count, fixed by its first word line
-
-        def end_sentence():
-            if words:
-                sentences.append((words.copy(), tags.copy()))
-                words.clear()
-                tags.clear()
-
-        for number, line in enumerate(text.split("\n"), 1):
+        for number, line in enumerate(lines, 1):
             line = line.rstrip("\r")
             if not line.strip():
-                end_sentence()
+                if words:
+                    yield words, tags
+                    words, tags, sentences = [], [], sentences + 1
                 continue
+            if word_at is None:
+                word_at, tag_at = column_indexes(self.config, name, where)
             if conllu:
                 if line.startswith("#"):
                     continue
@@ -149,7 +194,9 @@ class Conll(Dataset):
             else:
                 fields = line.split()
                 if fields[0] == "-DOCSTART-":
-                    end_sentence()
+                    if words:
+                        yield words, tags
+                        words, tags, sentences = [], [], sentences + 1
                     continue
                 if columns is None:
                     columns, first_line = len(fields), number
@@ -164,11 +211,14 @@ class Conll(Dataset):
                                       f"empty; fill it in or choose another data.{kind}_column")
             words.append(fields[word_at].lower() if lowercase else fields[word_at])
             tags.append(fields[tag_at])
-        end_sentence()
+        if words:
+            yield words, tags
+            sentences += 1
+        if word_at is None:
+            raise SeqkitError(f"{where}: {name}: the file is empty")
         if not sentences:
             raise SeqkitError(f"{where}: {name}: no sentences, only comments, -DOCSTART- or blank "
                               f"lines")
-        return sentences
 
 
 def column_indexes(options: dict, name: str, where: str) -> tuple[int, int]:
