@@ -1,8 +1,10 @@
 """A task's data through the dataset plugin its recipe names (``data.dataset``), built with that
 plugin's own options (every task), and its splits for the tasks that read corpora (tagging,
-translation)."""
+translation): loaded whole, or streamed (``Dataset.stream``) and read a block at a time."""
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from seqkit import Dataset, SeqkitError
@@ -18,7 +20,23 @@ def recipe_dataset(data: dict) -> Dataset:
 def load_corpus(data: dict, kind: type, what: str, items: str):
     """The recipe's dataset loaded, checked to give ``kind`` (``what`` names it for the task:
     "tagged sentences; tagging reads a tagging dataset such as ...") and a training split."""
-    corpus = recipe_dataset(data).load()
+    return _checked(recipe_dataset(data).load(), data, kind, what, items)
+
+
+def stream_corpus(data: dict, kind: type, what: str, items: str):
+    """``load_corpus``, streamed: the recipe's dataset as ``Dataset.stream()`` gives it (each split
+    read again at each pass, or a list), checked the same way."""
+    return _checked(recipe_dataset(data).stream(), data, kind, what, items)
+
+
+def blocks(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter), read one list at a time."""
+    items = iter(items)
+    while block := list(itertools.islice(items, size)):
+        yield block
+
+
+def _checked(corpus, data: dict, kind: type, what: str, items: str):
     if not isinstance(corpus, kind):
         raise SeqkitError(f"data.dataset: '{data['dataset']}' gives {type(corpus).__name__} data, not {what}")
     if not corpus.splits["train"]:

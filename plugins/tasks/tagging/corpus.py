@@ -1,10 +1,12 @@
 """tagging's prepared corpus: the dataset's splits as flat arrays on disk (``seqkit.corpus``), read
 through memory maps.
 
-The vocabularies are built from the training split as they always were (``Vocabulary.build``: the
-specials, then the tokens most frequent first), so that the ids, and the checkpoints that hold
-them, stay what they were: words (or characters), and with character features each word's
-characters. Every split is then written a block of sentences at a time: token ids in the smallest
+The dataset is streamed (``Dataset.stream``: ``conll`` reads its files again at each pass, a block
+of sentences at a time), never held whole. A first pass builds the vocabularies from the training
+split as they always were (``Vocabulary.build``: the specials, then the tokens most frequent first),
+so that the ids, and the checkpoints that hold them, stay what they were: words (or characters), and
+with character features each word's characters; it also measures every split. A second pass writes
+every split a block of sentences at a time: token ids in the smallest
 unsigned dtype that holds the vocabulary, each token's tag beside it, where each sentence starts
 and how long it is (``common.flat_sequences``), and with character features each token's first
 ``MAX_WORD_CHARS`` characters as a sequence of their own. The meta holds the vocabularies, the tags
@@ -13,9 +15,8 @@ dropout hides the words seen once).
 
 The key of the prepared copy is the dataset's identity (its files with their sizes and modification
 times, its options: ``Dataset.identity``), what the vocabularies are built from, and ``FORMAT``; a
-dataset without an identity of its own is read and its sentences hashed. The dataset is still read
-whole (a ``TaggedCorpus`` of lists) while the corpus is prepared; training, validation and
-evaluation then read the memory maps.
+dataset without an identity of its own is read and its sentences hashed. Training, validation and
+evaluation read the memory maps.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import numpy as np
 from seqkit import Dataset, SeqkitError
 from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.corpus import PreparedCorpus, open_prepared, smallest_uint
-from seqkit.plugins.tasks.common.dataset_splits import load_corpus, recipe_dataset
+from seqkit.plugins.tasks.common.dataset_splits import blocks, recipe_dataset, stream_corpus
 from seqkit.plugins.tasks.common.flat_sequences import SequenceWriter
 from seqkit.plugins.tasks.common.vocabulary import Vocabulary
 
@@ -64,9 +65,9 @@ def tagging_corpus(data: dict, char_features: bool, progress: Progress | None = 
 
 
 def read_corpus(data: dict) -> TaggedCorpus:
-    """The recipe's dataset read whole, checked to hold training and dev sentences."""
-    corpus = load_corpus(data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset "
-                         "such as python-tokens or conll", "sentences")
+    """The recipe's dataset streamed (``Dataset.stream``), checked to hold training and dev sentences."""
+    corpus = stream_corpus(data, TaggedCorpus, "tagged sentences; tagging reads a tagging dataset "
+                           "such as python-tokens or conll", "sentences")
     if not corpus.splits.get("dev"):
         raise SeqkitError(f"data.dataset: '{data['dataset']}' gave no dev sentences to "
                           f"validate on; give a dev split (conll: data.dev)")
@@ -112,43 +113,45 @@ def _build(writer, data: dict, loaded: TaggedCorpus | None, char_features: bool,
     if char_features and corpus.level != "word":
         raise SeqkitError(f"model.char_features: '{data['dataset']}' is tagged per "
                           f"character already; set model.char_features=0")
-    train = corpus.splits["train"]
-    counts: Counter = Counter()
-    for tokens, _ in train:
-        counts.update(tokens)
-    words = Vocabulary.build(counts)
-    chars = None
-    if char_features:
-        char_counts: Counter = Counter()
-        for tokens, _ in train:
-            for word in tokens:
-                char_counts.update(word)
-        chars = Vocabulary.build(char_counts)
-    tag_ids = {name: i for i, name in enumerate(corpus.tag_set)}
     present = [split for split in SPLITS if corpus.splits.get(split)]
-    blocks = {split: [corpus.splits[split][first:first + BLOCK] for first in range(0, len(corpus.splits[split]), BLOCK)]
-              for split in present}
-    sizes = {split: [_utf8_bytes(block, corpus.level) for block in blocks[split]] for split in present}
-    total = sum(map(sum, sizes.values()))
+    # the first pass: the vocabularies from the training sentences, the size of every split
+    counts: Counter = Counter()
+    char_counts: Counter | None = Counter() if char_features else None
+    sizes = dict.fromkeys(present, 0)
+    for split in present:
+        for block in blocks(corpus.splits[split], BLOCK):
+            sizes[split] += _utf8_bytes(block, corpus.level)
+            if split != "train":
+                continue
+            for tokens, _ in block:
+                counts.update(tokens)
+                if char_counts is not None:
+                    for word in tokens:
+                        char_counts.update(word)
+    words = Vocabulary.build(counts)
+    chars = Vocabulary.build(char_counts) if char_features else None
+    tag_ids = {name: i for i, name in enumerate(corpus.tag_set)}
+    total = sum(sizes.values())
     word_dtype, tag_dtype = smallest_uint(len(words)), smallest_uint(len(tag_ids))
     char_dtype = smallest_uint(len(chars)) if chars else None
     done, splits = 0, {}
-    for split in present:
+    for split in present:  # the second pass: every split encoded and written a block at a time
         tokens = SequenceWriter(writer, split, word_dtype, aligned={"tags": tag_dtype})
         characters = SequenceWriter(writer, f"{split}_chars", char_dtype) if chars else None
-        n_chars = 0
-        for block, size in zip(blocks[split], sizes[split]):
+        n_sentences = n_chars = 0
+        for block in blocks(corpus.splits[split], BLOCK):
             encoded = encode_sentences(block, corpus.level, words, tag_ids, chars, MAX_WORD_CHARS)
             tokens.extend(encoded.ids, encoded.lengths, tags=encoded.tags)
             if characters is not None:
                 characters.extend(encoded.chars, encoded.char_lengths)
+            n_sentences += len(block)
             n_chars += _characters(block)
-            done += size
+            done += _utf8_bytes(block, corpus.level)
             progress("encoding", done, total)
         tokens.flush()
         if characters is not None:
             characters.flush()
-        splits[split] = {"sentences": len(corpus.splits[split]), "tokens": tokens.ids.count, "characters": n_chars}
+        splits[split] = {"sentences": n_sentences, "tokens": tokens.ids.count, "characters": n_chars}
     writer.array("word_counts", np.int64).append(np.array([counts.get(s, 0) for s in words.symbols],
                                                           dtype=np.int64))
     return {"level": corpus.level, "words": words.symbols, "chars": chars.symbols if chars else None,

@@ -3,8 +3,11 @@ read through memory maps, and the tokenizers of both sides trained once on the t
 
 The corpus is keyed by the dataset's identity (its files, their sizes and modification times, its
 options), the recipe's tokenizers and ``FORMAT``, so a second run with the same data reuses it and
-a changed file or tokenizer is prepared again. The dataset itself is still read whole, as the lists
-of a ``ParallelCorpus``, when the corpus is prepared (never when it is reused).
+a changed file or tokenizer is prepared again. The dataset is streamed when the corpus is prepared
+(never when it is reused): ``Dataset.stream`` (``pairs`` reads its files again at each pass) gives
+its splits a block of examples at a time, never whole: one pass measures every split, the training
+split is read again for the tokenizers (once per side trained, once for the sides that count their
+own tokens), and one pass encodes.
 
 The tokenizers: ``data.source_tokenizer`` and ``data.target_tokenizer`` (any registered tokenizer,
 each trained on its side of the training split), or ``data.tokenizer``, one joint tokenizer of both
@@ -39,7 +42,7 @@ from seqkit import Dataset, SeqkitError
 from seqkit.contracts.parallel_corpus import SPLITS, ParallelCorpus
 from seqkit.corpus import PreparedCorpus, open_prepared, prepared_folder, smallest_uint
 from seqkit.corpus.prepared import MANIFEST
-from seqkit.plugins.tasks.common.dataset_splits import load_corpus, recipe_dataset
+from seqkit.plugins.tasks.common.dataset_splits import blocks, recipe_dataset, stream_corpus
 from seqkit.plugins.tasks.common.flat_sequences import SequenceWriter
 from seqkit.plugins.tasks.common.vocabulary import PADDING, UNKNOWN, Vocabulary
 from seqkit.tokenization import build_tokenizer, spec_identity, tokenizer_from_state, tokenizer_state
@@ -86,7 +89,8 @@ def level_tokenizer(level: str, specials: tuple[str, ...], symbols: list[str]):
 
 
 class DataSource:
-    """The recipe's dataset, read at most once: its identity, and its ``ParallelCorpus``."""
+    """The recipe's dataset, opened at most once: its identity, and its ``ParallelCorpus`` as
+    ``Dataset.stream()`` gives it."""
 
     def __init__(self, data: dict):
         self.data = data
@@ -95,8 +99,8 @@ class DataSource:
 
     def corpus(self) -> ParallelCorpus:
         if self._corpus is None:
-            self._corpus = load_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a "
-                                       "translation dataset such as cmudict or pairs", "examples")
+            self._corpus = stream_corpus(self.data, ParallelCorpus, "parallel examples; translation reads a "
+                                         "translation dataset such as cmudict or pairs", "examples")
         return self._corpus
 
     def identity(self) -> dict:
@@ -105,8 +109,9 @@ class DataSource:
         if type(self.dataset).identity is not Dataset.identity:
             return self.dataset.identity()
         corpus = self.corpus()
+        splits = {split: list(examples) for split, examples in corpus.splits.items()}  # (lists: as they are)
         digest = hashlib.sha256(json.dumps([corpus.source_tokens, corpus.target_tokens, corpus.text,
-                                            corpus.splits], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+                                            splits], ensure_ascii=False).encode("utf-8", "surrogatepass"))
         return {"dataset": f"{type(self.dataset).__module__}.{type(self.dataset).__qualname__}",
                 "options": self.dataset.config, "sha256": digest.hexdigest()}
 
@@ -176,7 +181,9 @@ def _build(writer, source: DataSource, progress: Progress) -> dict:
                           f"(pairs: data.dev)")
     levels = {"source": corpus.source_tokens, "target": corpus.target_tokens}
     splits = {split: corpus.splits[split] for split in SPLITS if corpus.splits.get(split)}
-    sizes = {split: _sizes(examples, levels) for split, examples in splits.items()}
+    source_tokens: set = set()  # every training source's tokens, for lowercase_sources
+    sizes = {split: _sizes(examples, levels, source_tokens if split == "train" else None)
+             for split, examples in splits.items()}
     total = sum(size["bytes"] for size in sizes.values())
     progress("reading", total, total)
 
@@ -190,7 +197,7 @@ def _build(writer, source: DataSource, progress: Progress) -> dict:
                                      progress=encoding)
         written[split].update({f"{side}_characters": sizes[split][side] for side in SIDES})
     files = source.identity().get("files")
-    return {"levels": levels, "text": corpus.text, "lowercase": lowercase_sources(train, levels["source"]),
+    return {"levels": levels, "text": corpus.text, "lowercase": lowercase_sources(source_tokens),
             "joint": tokenizers["source"] is tokenizers["target"], "by_level": by_level,
             "tokenizers": {side: tokenizer_state(tokenizers[side]) for side in SIDES},
             "vocab_size": {side: tokenizers[side].vocab_size for side in SIDES},
@@ -198,13 +205,21 @@ def _build(writer, source: DataSource, progress: Progress) -> dict:
             "prepare_seconds": time.perf_counter() - start}
 
 
-def _sizes(examples: list, levels: dict) -> dict:
+def _sizes(examples: Iterable, levels: dict, source_tokens: set | None = None) -> dict:
     """Characters of each side (each example's source, every reference) and UTF-8 bytes of both, of
-    ``examples``: the text that is encoded."""
-    sources = [text_of(source, levels["source"]) for source, _ in examples]
-    targets = [text_of(reference, levels["target"]) for _, references in examples for reference in references]
-    return {"source": sum(map(len, sources)), "target": sum(map(len, targets)),
-            "bytes": sum(len(t.encode("utf-8", "surrogatepass")) for t in (*sources, *targets))}
+    ``examples``: the text that is encoded, read a block at a time; ``source_tokens`` (a set)
+    gets every source's tokens on the way."""
+    size = {"source": 0, "target": 0, "bytes": 0}
+    for block in blocks(examples, BLOCK):
+        sources = [text_of(source, levels["source"]) for source, _ in block]
+        targets = [text_of(reference, levels["target"]) for _, references in block for reference in references]
+        size["source"] += sum(map(len, sources))
+        size["target"] += sum(map(len, targets))
+        size["bytes"] += sum(len(t.encode("utf-8", "surrogatepass")) for t in (*sources, *targets))
+        if source_tokens is not None:
+            for source, _ in block:
+                source_tokens.update(source)
+    return size
 
 
 class _stage:
@@ -218,41 +233,48 @@ class _stage:
         self.progress(self.stage, self.done, self.total and max(self.total, self.done))
 
 
-def lowercase_sources(train: list, level: str) -> bool:
+def lowercase_sources(tokens: set) -> bool:
     """Does no training source hold a capital letter (though some hold letters)? Then inputs are
-    lowercased before they are read. Judged on the source's tokens, each distinct one once."""
-    tokens = set()
-    for source, _ in train:
-        tokens.update(source)
+    lowercased before they are read. Judged on the sources' ``tokens``, each distinct one once."""
     letters = [t for t in tokens if t.isalpha()]
     return bool(letters) and all(t == t.lower() for t in letters)
 
 
-def train_tokenizers(data: dict, train: list, levels: dict, progress: Callable[[int], None]) -> tuple[dict, dict]:
+def train_tokenizers(data: dict, train: Iterable, levels: dict, progress: Callable[[int], None]) -> tuple[dict, dict]:
     """({"source": tokenizer, "target": tokenizer}, {"source": read by its level?, ...}), each
     trained on its side of the training examples (a source once per example, every reference); a
-    joint ``data.tokenizer`` on both sides together, one object for both."""
-    sides = {"source": [source for source, _ in train],
-             "target": [reference for _, references in train for reference in references]}
+    joint ``data.tokenizer`` on both sides together, one object for both. ``train`` (a list, or a
+    ``Split`` read again from its files) is read an example at a time: once per side a tokenizer
+    is trained on, once for the sides that count their own tokens."""
+    def sequences(side: str) -> Iterator:
+        for source, references in train:
+            if side == "source":
+                yield source
+            else:
+                yield from references
+
     if data.get("tokenizer") is not None:
         joint = build_tokenizer(data["tokenizer"], "data.tokenizer", TARGET_SPECIALS)
-        texts = (text_of(sequence, levels[side]) for side in SIDES for sequence in sides[side])
+        texts = (text_of(sequence, levels[side]) for side in SIDES for sequence in sequences(side))
         joint.train(_lines(texts, progress))
         return {"source": joint, "target": joint}, {"source": False, "target": False}
     tokenizers, by_level = {}, {}
+    counts = {side: Counter() for side in SIDES if data.get(f"{side}_tokenizer") is None}
+    if counts:  # the sides read by their own tokens, counted in one pass
+        for source, references in train:
+            for side, counter in counts.items():
+                for sequence in ([source] if side == "source" else references):
+                    counter.update(sequence)
+                    progress(len(text_of(sequence, levels[side])) + 1)
     for side in SIDES:
         spec, specials = data.get(f"{side}_tokenizer"), specials_of(side)
         by_level[side] = spec is None
         if spec is None:  # the side's own tokens, with translation's ids: most frequent first
-            counts: Counter = Counter()
-            for sequence in sides[side]:
-                counts.update(sequence)
-                progress(len(text_of(sequence, levels[side])) + 1)
-            symbols = Vocabulary.build(counts, specials).symbols
+            symbols = Vocabulary.build(counts[side], specials).symbols
             tokenizers[side] = level_tokenizer(levels[side], specials, symbols)
         else:
             tokenizers[side] = build_tokenizer(spec, f"data.{side}_tokenizer", specials)
-            tokenizers[side].train(_lines((text_of(s, levels[side]) for s in sides[side]), progress))
+            tokenizers[side].train(_lines((text_of(s, levels[side]) for s in sequences(side)), progress))
     return tokenizers, by_level
 
 
@@ -274,19 +296,18 @@ def _lines(texts: Iterable[str], progress: Callable[[int], None]) -> Iterator[st
         yield piece
 
 
-def write_split(writer, split: str, examples: list, tokenizers: dict, levels: dict, references: bool,
+def write_split(writer, split: str, examples: Iterable, tokenizers: dict, levels: dict, references: bool,
                 progress: Callable[[int], None] | None = None) -> dict:
-    """Encode ``examples`` (source, references) into ``writer``'s arrays of ``split`` (the module's
-    docstring lists them), ``BLOCK`` examples at a time; ``references``: keep each reference's text
-    too. Counts of what was written."""
+    """Encode ``examples`` (source, references; a list, or a ``Split`` read once) into ``writer``'s
+    arrays of ``split`` (the module's docstring lists them), ``BLOCK`` examples at a time;
+    ``references``: keep each reference's text too. Counts of what was written."""
     source_tokenizer, target_tokenizer = tokenizers["source"], tokenizers["target"]
     sources = SequenceWriter(writer, f"{split}_source", smallest_uint(source_tokenizer.vocab_size))
     targets = SequenceWriter(writer, f"{split}_target", smallest_uint(target_tokenizer.vocab_size))
     texts = SequenceWriter(writer, f"{split}_reference", np.uint8) if references else None
     owners, firsts = writer.array(f"{split}_examples", np.int64), writer.array(f"{split}_first", np.int64)
-    end, pairs = np.array([END_ID], dtype=np.int64), 0
-    for begin in range(0, len(examples), BLOCK):
-        block = examples[begin:begin + BLOCK]
+    end, pairs, begin = np.array([END_ID], dtype=np.int64), 0, 0
+    for block in blocks(examples, BLOCK):
         counts = np.array([len(references) for _, references in block], dtype=np.int64)
         source_texts = [text_of(source, levels["source"]) for source, _ in block]
         target_texts = [text_of(r, levels["target"]) for _, references in block for r in references]
@@ -303,12 +324,13 @@ def write_split(writer, split: str, examples: list, tokenizers: dict, levels: di
         owners.append(np.repeat(np.arange(begin, begin + len(block), dtype=np.int64), counts))
         firsts.append(pairs + np.cumsum(counts) - counts)
         pairs += int(counts.sum())
+        begin += len(block)
         if progress is not None:
             progress(sum(len(t.encode("utf-8", "surrogatepass")) for t in (*source_texts, *target_texts)))
     for sequences in (sources, targets, texts):
         if sequences is not None:
             sequences.flush()
-    return {"examples": len(examples), "pairs": pairs, "source_tokens": sources.ids.count,
+    return {"examples": begin, "pairs": pairs, "source_tokens": sources.ids.count,
             "target_tokens": targets.ids.count}
 
 
