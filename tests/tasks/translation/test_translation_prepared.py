@@ -148,7 +148,15 @@ CASES = {
     "pairs space to char": lambda tmp_path: translation_recipe(
         tmp_path, tmp_path / "run", "data.source_tokens=space", "data.target_tokens=char", "train.batch_tokens=30"),
     "cmudict": lambda tmp_path: cmudict_recipe(tmp_path, tmp_path / "run"),
+    "pairs space to space, dev held out": lambda tmp_path: held_out(translation_recipe(
+        tmp_path, tmp_path / "run", "data.source_tokens=space", "data.target_tokens=space")),
 }
+
+
+def held_out(recipe: dict) -> dict:
+    """Without dev and test files: pairs streams every 10th example of the training file as dev."""
+    recipe["data"].update(dev=None, test=None)
+    return recipe
 
 
 @pytest.mark.parametrize("case", list(CASES))
