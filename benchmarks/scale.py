@@ -158,6 +158,7 @@ def measure_size(folder: Path, size: int, steps: int, cache: Path, before: Path 
                  timeout: float | None) -> dict:
     corpus = folder / f"corpus-{size}.txt"
     write_corpus(corpus, size)
+    os.sync()  # the text on disk before anything is timed, as a corpus a user prepares is
     seqkit, env = seqkit_command()
     env["SEQKIT_CACHE_DIR"] = str(cache)
     row = {"size": size, "text_mb": corpus.stat().st_size / 1e6}
