@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,8 +103,11 @@ class Decoder(ABC):
                               f"{format_bytes(needed)} of memory to hold the output, and "
                               f"{format_bytes(free)} is free; decode fewer tokens")
         reporting = progress(self.planned_rows(model, batch, length)) if progress else nullcontext()
+        observer = _OBSERVER.get()
         with torch.inference_mode(), reporting as advance:
-            results = self.search(_CheckedSteps(model, advance), state, tokens, length)
+            results = self.search(_CheckedSteps(model, advance, observer), state, tokens, length)
+        if observer is not None and observer.on_done is not None:
+            observer.on_done(results)
         for result in results:  # inference tensors refuse in-place updates later: hand out normal ones
             result.extras = {k: v.clone() if isinstance(v, torch.Tensor) else v
                              for k, v in result.extras.items()}
@@ -134,6 +138,32 @@ class Decoder(ABC):
         """The strategy itself; called by ``decode`` with checked arguments, without autograd."""
 
 
+@dataclass(frozen=True)
+class _Observer:
+    on_step: Callable[[torch.Tensor], None]
+    on_done: Callable[[list[DecodeResult]], None] | None
+
+
+_OBSERVER: ContextVar[_Observer | None] = ContextVar("seqkit_decode_observer", default=None)
+
+
+@contextmanager
+def observe_steps(on_step: Callable[[torch.Tensor], None],
+                  on_done: Callable[[list[DecodeResult]], None] | None = None) -> Iterator[None]:
+    """Watch every ``Decoder.decode`` run inside the block (in this thread's context), whatever
+    the task and strategy, without either knowing: ``on_step(tokens)`` is called with the tokens
+    (batch,) fed into each model step, before the step (after the first step, those are the tokens
+    the search chose at the step before, for a search that keeps one row per input: greedy, or
+    sampling one sample), and ``on_done(results)`` with what ``decode`` returns. Either may raise
+    to stop the search (a server whose client left): the exception leaves ``decode`` unchanged.
+    ``seqkit serve`` streams the tokens of greedy and sampling this way."""
+    reset = _OBSERVER.set(_Observer(on_step, on_done))
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(reset)
+
+
 class NonFiniteLogProbs(SeqkitError):
     """The model gave nan or +inf log-probabilities: its weights diverged in training."""
 
@@ -149,13 +179,17 @@ class _CheckedSteps:
     (99 -> 121 us in one run, 155 -> 175 in another), about 1 us on CPU.
     """
 
-    def __init__(self, model: StepModel, advance: Callable[[int], None] | None = None):
+    def __init__(self, model: StepModel, advance: Callable[[int], None] | None = None,
+                 observer: _Observer | None = None):
         self.model, self.advance = model, advance
+        self.observe = observer.on_step if observer is not None else None
 
     def __getattr__(self, name):  # vocab_size, end_token and whatever else the task's model offers
         return getattr(self.model, name)
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        if self.observe is not None:  # seqkit.decoding.observe_steps
+            self.observe(tokens)
         log_probs, state = self.model.step(tokens, state)
         # One reduction per step: the sum is nan or +inf exactly when an entry is (-inf entries, a
         # token ruled out, keep it below +inf); log-probabilities never add up past +inf.

@@ -10,7 +10,8 @@ it, a decoder drives a task's step model (``seqkit.contracts.decoder``) directly
 
 or, step by step, ``build_decoder(...).decode(task.step_model(model), *task.start_decoding(model,
 inputs), length)``. A task whose outputs continue its inputs (a language model) takes
-``decode`` and ``show_decoded`` from ``Continuation``.
+``decode`` and ``show_decoded`` from ``Continuation``. ``observe_steps(on_step, on_done)`` watches
+the tokens of every search inside a block, and may stop it (``seqkit serve`` streams them).
 """
 from seqkit.contracts.decoder import (
                                       BYTES_PER_STEP,
@@ -20,6 +21,7 @@ from seqkit.contracts.decoder import (
                                       Hypothesis,
                                       NonFiniteLogProbs,
                                       StepModel,
+                                      observe_steps,
 )
 from seqkit.decoding.build import (
                                       build_decoder,
@@ -34,5 +36,5 @@ from seqkit.decoding.naming import PYTHON, Naming
 
 __all__ = ["BYTES_PER_STEP", "BYTES_PER_TOKEN", "Continuation", "DecodeResult", "Decoder",
            "Hypothesis", "Naming", "NonFiniteLogProbs", "PYTHON", "StepModel", "build_decoder",
-           "check_strategy_options", "decode_inputs", "inapplicable_options", "recipe_decoder",
-           "strategy_values"]
+           "check_strategy_options", "decode_inputs", "inapplicable_options", "observe_steps",
+           "recipe_decoder", "strategy_values"]
