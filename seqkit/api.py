@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from seqkit.contracts import NonFiniteLogProbs, StepDecoding, Task, breakdown_of
+from seqkit.contracts import DecodeDetails, NonFiniteLogProbs, StepDecoding, Task, breakdown_of
 from seqkit.decoding import PYTHON, Naming, check_strategy_options, recipe_decoder
 from seqkit.errors import MissingPackage, SeqkitError, SeqkitWarning
 from seqkit.recipe import load_yaml, resolve, set_value
@@ -60,18 +60,25 @@ class Run:
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, inputs: str | list[str] | None = None, strategy: str | None = None, *,
-               length: int | None = None, **options) -> dict:
+               length: int | None = None, details: bool = False, **options) -> dict:
         """Decode ``inputs`` (a text or a list of texts; None: the recipe's ``decode.prompt``) with
         ``strategy`` (None: the recipe's ``decode.strategy``) and its ``options`` (``beam_size=5``,
         ``temperature=0.8``, ...; unset ones come from the recipe's ``decode:`` section where it
         chose the same strategy). ``length``: tokens to generate, for tasks that generate (None: the
-        recipe's ``decode.length``). Returns what ``seqkit decode --json`` prints."""
-        return self.decode_report(inputs, strategy, length, options)
+        recipe's ``decode.length``). ``details``: add to every output its ``token_log_probs`` (and
+        a translator's ``attention``), for a task with the ``DecodeDetails`` capability. Returns
+        what ``seqkit decode --json`` (``--details``) prints."""
+        return self.decode_report(inputs, strategy, length, options, details=details)
 
     def decode_report(self, inputs, strategy: str | None, length: int | None, options: dict,
-                      naming: Naming = PYTHON, progress=None) -> dict:
+                      naming: Naming = PYTHON, progress=None, details: bool = False) -> dict:
         """``decode`` with the names the caller's problems and warnings use, and a progress
         callback as ``Decoder.decode`` takes it (the CLI's bar)."""
+        if not isinstance(details, bool):
+            raise SeqkitError(f"{naming.option('details')}: must be true or false; got {details!r}")
+        if details and not isinstance(self.task, DecodeDetails):
+            raise SeqkitError(f"{naming.option('details')}: a {self.recipe['task']} run cannot report "
+                              f"per-token details (its task has no decode_details method)")
         if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
             raise SeqkitError(f"{naming.option('length')}: must be an integer; got {length!r}")
         if length is not None and length < 1:
@@ -91,7 +98,8 @@ class Run:
             warnings.warn(f"{naming.inputs}: {note}", SeqkitWarning, stacklevel=3)
         self._warn_ineffective(decoder, options, naming)
         try:
-            report = self.task.decode(self.model, texts, decoder, length, progress=progress)
+            decode = self.task.decode_details if details else self.task.decode
+            report = decode(self.model, texts, decoder, length, progress=progress)
         except NonFiniteLogProbs as exc:
             raise SeqkitError(f"{self.checkpoint}: {exc}") from None
         except SeqkitError as exc:

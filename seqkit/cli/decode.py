@@ -24,8 +24,8 @@ from seqkit.errors import SeqkitError
 from seqkit.text_files import read_text_file
 
 # Flags of the command itself; a decoder option with one of these names is only settable in a recipe.
-_OWN_FLAGS = {"checkpoint", "strategy", "prompt", "input", "input_file", "length", "json", "device",
-              "debug", "help"}
+_OWN_FLAGS = {"checkpoint", "strategy", "prompt", "input", "input_file", "length", "json", "details",
+              "device", "debug", "help"}
 
 
 def add_parser(sub, common) -> argparse.ArgumentParser:
@@ -43,6 +43,9 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--length", type=int, help="tokens to generate (default: the recipe's decode.length)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--json", action="store_true", help="print JSON: per input, outputs and log-probabilities")
+    p.add_argument("--details", action="store_true",
+                   help="with --json: add each output token's log-probability (token_log_probs) and, for a "
+                        "translator with attention, its attention over the source (attention, source_tokens)")
     p.set_defaults(func=command)
     return p
 
@@ -76,9 +79,12 @@ def command(args) -> int:
         check_strategy_options(args.strategy, flags, naming)
     if args.length is not None and args.length < 1:
         raise SeqkitError(f"--length: must be >= 1; got {args.length}")
+    if args.details and not args.json:
+        raise SeqkitError("--details: adds fields to the JSON output; give --json too")
     inputs = _given_inputs(args)
     run = load_run(args.run, checkpoint=args.checkpoint, device=args.device or "auto")
-    report = run.decode_report(inputs, args.strategy, args.length, flags, naming, decode_progress)
+    report = run.decode_report(inputs, args.strategy, args.length, flags, naming, decode_progress,
+                               details=args.details)
     if args.json:
         print(json.dumps(report))
     else:

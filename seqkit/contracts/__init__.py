@@ -5,6 +5,7 @@ registry, the trainer and the decoders can all build on them without circles.
 """
 from seqkit.contracts.capabilities import (
                                            Breakdown,
+                                           DecodeDetails,
                                            GradientProbe,
                                            SearchReport,
                                            ShowsDecoded,
@@ -20,7 +21,7 @@ from seqkit.contracts.tagged_corpus import Sentence, TaggedCorpus
 from seqkit.contracts.task import Task
 from seqkit.contracts.tokenizer import Tokenizer
 
-__all__ = ["Breakdown", "Cell", "Dataset", "DecodeResult", "Decoder", "Example", "GradientProbe",
+__all__ = ["Breakdown", "Cell", "Dataset", "DecodeDetails", "DecodeResult", "Decoder", "Example", "GradientProbe",
            "Hypothesis", "MetricLogger", "NonFiniteLogProbs", "ParallelCorpus", "SearchReport",
            "Sentence", "ShowsDecoded", "Split", "StepDecoding", "StepModel", "TaggedCorpus", "Task",
            "Tokenizer", "breakdown_of", "read_text_file"]

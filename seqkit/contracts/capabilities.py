@@ -35,6 +35,20 @@ class ShowsDecoded(Protocol):
 
 
 @runtime_checkable
+class DecodeDetails(Protocol):
+    """``seqkit decode --details`` (``Run.decode(..., details=True)``): what the model gives each
+    token of each output, for a page that shades tokens by probability or shows attention."""
+
+    def decode_details(self, model: nn.Module, inputs: list[str], decoder, length: int | None = None,
+                       progress=None) -> dict:
+        """``Task.decode``'s report, unchanged but for what it adds: to every output its
+        ``token_log_probs`` (log p of each output token at its step, given the input and the
+        tokens before it, found by rescoring the output with the model after the search, whatever
+        the strategy; they sum to the output's ``log_prob``), and whatever else the task can say
+        of a step (``translation``: its ``attention`` over the input's ``source_tokens``)."""
+
+
+@runtime_checkable
 class Breakdown(Protocol):
     """Per-class tables of the last evaluation, shown at the end of a run and by ``seqkit eval``."""
 
