@@ -4,31 +4,46 @@ A task whose outputs continue its inputs (a language model) mixes in ``Continuat
 ``decode`` and ``show_decoded``: ``task.start_decoding`` reads the inputs, the decoder steps
 ``task.step_model`` for ``length`` tokens, and ``task.detokenize`` turns them back into text (the
 task's ``seqkit.contracts.capabilities.StepDecoding``). A tagger labels its input instead, and
-decodes its own way.
+decodes its own way. ``decode_details`` (``seqkit decode --details``) adds each output token's
+log-probability, found by stepping the model over the output again after the search.
 """
 from __future__ import annotations
 
+import torch
 from rich.table import Table
 from rich.text import Text
 
+from seqkit.state import select_state
+
 
 class Continuation:
-    """``Task.decode`` and ``show_decoded`` for a task whose outputs continue its inputs: list it
-    before ``Task`` (``class MyLM(Continuation, Task)``). The task gives ``step_model(model)``,
-    ``start_decoding(model, inputs) -> (state, tokens (batch,))``, from which the first step
-    predicts the first new token, and ``detokenize(ids) -> str``."""
+    """``Task.decode``, ``show_decoded`` and ``decode_details`` (the ``DecodeDetails`` capability)
+    for a task whose outputs continue its inputs: list it before ``Task`` (``class MyLM(Continuation,
+    Task)``). The task gives ``step_model(model)``, ``start_decoding(model, inputs) -> (state,
+    tokens (batch,))``, from which the first step predicts the first new token, and
+    ``detokenize(ids) -> str``."""
 
     def decode(self, model, inputs: list[str], decoder, length: int | None = None, progress=None) -> dict:
         length = self.recipe["decode"]["length"] if length is None else length
         return decode_continuations(self, model, inputs, decoder, length, progress)
 
+    def decode_details(self, model, inputs: list[str], decoder, length: int | None = None,
+                       progress=None) -> dict:
+        """``decode``'s report with each output's ``token_log_probs``: one per entry of its
+        ``tokens`` (the end symbol's included, where the model has one and the output ends with
+        it), summing to its ``log_prob``."""
+        length = self.recipe["decode"]["length"] if length is None else length
+        return decode_continuations(self, model, inputs, decoder, length, progress, details=True)
+
     def show_decoded(self, report: dict) -> list:
         return show_continuations(report)
 
 
-def decode_continuations(task, model, inputs: list[str], decoder, length: int, progress=None) -> dict:
+def decode_continuations(task, model, inputs: list[str], decoder, length: int, progress=None,
+                         details: bool = False) -> dict:
     """``{"length": ..., "results": [...]}``: per input, its outputs (text, tokens, log-probability,
-    score) and the strategy's extras (``exact``: marginals over symbols)."""
+    score; with ``details`` each token's log-probability) and the strategy's extras (``exact``:
+    marginals over symbols)."""
     step_model = task.step_model(model)
     results = decoder.decode(step_model, *task.start_decoding(model, inputs), length, progress=progress)
     normalized, _ = task.normalize_inputs(inputs)
@@ -49,7 +64,39 @@ def decode_continuations(task, model, inputs: list[str], decoder, length: int, p
                 "table": result.extras["marginals"].tolist()}
         entry.update({k: v for k, v in result.extras.items() if k != "marginals"})
         entries.append(entry)
+    if details:
+        rescored = iter(token_log_probs(task, model, inputs, [[h.tokens for h in result.hypotheses]
+                                                               for result in results]))
+        for entry in entries:
+            for output in entry["outputs"]:
+                output["token_log_probs"] = next(rescored)
     return {"length": length, "results": entries}
+
+
+def token_log_probs(task, model, inputs: list[str], outputs: list[list[list[int]]]) -> list[list[float]]:
+    """log p(y_t | input, y_<t) of every token of ``outputs`` (per input, its outputs' token ids),
+    flat in the same order: the step model stepped over all outputs at once from each input's start
+    (``task.start_decoding``), one batched step per position, teacher-forced with the output's own
+    tokens, so the values are the model's whatever strategy chose the tokens."""
+    owners = [i for i, found in enumerate(outputs) for _ in found]
+    rows = [tokens for found in outputs for tokens in found]
+    steps = max(map(len, rows), default=0)
+    if not steps:
+        return [[] for _ in rows]
+    step_model = task.step_model(model)
+    with torch.inference_mode():
+        state, first = task.start_decoding(model, inputs)
+        index = torch.tensor(owners, device=first.device)
+        state, tokens = select_state(state, index), first.index_select(0, index)
+        # the rows padded with token 0 (any valid id: what follows a row's end is never read)
+        target = torch.tensor([row + [0] * (steps - len(row)) for row in rows], device=first.device)
+        picked = []
+        for t in range(steps):
+            log_probs, state = step_model.step(tokens, state)
+            picked.append(log_probs.gather(1, target[:, t:t + 1]))
+            tokens = target[:, t]
+        values = torch.cat(picked, 1).tolist()
+    return [row_values[:len(row)] for row_values, row in zip(values, rows)]
 
 
 def show_continuations(report: dict) -> list:
