@@ -146,21 +146,30 @@ class Seq2SeqModel(nn.Module):
         lengths, mask = self.check_target(target, target_lengths, source.shape[0])
         encoded, states = self.encode(source, source_lengths)
         target = target.masked_fill(~mask, END_ID)
+        return self.forced_log_probs(encoded, states, target, lengths), target, mask
+
+    def forced_log_probs(self, encoded: EncodedSource, states: list[State], target: torch.Tensor,
+                         lengths: torch.Tensor, weights: list | None = None) -> torch.Tensor:
+        """log p(y_i | y_<i, source) over the vocabulary at every position (batch, target_time,
+        vocab) of ``target`` (valid ids everywhere, padding included; ``lengths`` its real ones),
+        decoded from ``encode``'s ``encoded`` and ``states`` by teacher forcing. With ``weights`` a
+        list (and attention), the attention weights (batch, target_time, source) are added to it,
+        one tensor per decoder step or one for all (``torch.cat(weights, 1)`` gives them)."""
         previous = torch.cat([torch.full_like(target[:, :1], START_ID), target[:, :-1]], 1)
         x = self.target_embedding(previous)  # one lookup (and one gradient) for all steps
         if self.input_feeding:  # a_{i-1} feeds step i: one decoder step at a time
             feed = encoded.context.new_zeros(target.shape[0], self.decoder.hidden_size)
             attentional = []
             for x_i in x.unbind(1):
-                feed, states = self.decode_step(x_i, states, feed, encoded)
+                feed, states = self.decode_step(x_i, states, feed, encoded, weights=weights)
                 attentional.append(feed)
             attentional = torch.stack(attentional, 1)
         else:  # the inputs are known in advance: the decoder runs over whole sequences
             if self.attention is None:
                 x = torch.cat([x, encoded.context.unsqueeze(1).expand(-1, x.shape[1], -1)], 2)
             hidden, _ = self.decoder(self.decoder_dropout(x), states, lengths=lengths)
-            attentional = self.attend(hidden, encoded)
-        return self.output_log_probs(attentional), target, mask
+            attentional = self.attend(hidden, encoded, weights)
+        return self.output_log_probs(attentional)
 
     # -- the pieces decoding shares with training -------------------------------------------------------
 
@@ -181,13 +190,15 @@ class Seq2SeqModel(nn.Module):
         return encoded, self.bridge(finals, self.decoder)
 
     def decode_step(self, x: torch.Tensor, states: list[State], feed: torch.Tensor | None,
-                    encoded: EncodedSource, rows_per_source: int = 1) -> tuple[torch.Tensor, list[State]]:
+                    encoded: EncodedSource, rows_per_source: int = 1,
+                    weights: list | None = None) -> tuple[torch.Tensor, list[State]]:
         """One decoder step for some rows: the previous tokens embedded (rows, target_embedding_size),
         the decoder states, the previous attentional vector (with input feeding) and ``encoded``:
         each row's own source, or with ``rows_per_source`` k > 1 each source once for k consecutive
         rows (row r reads source r // k: a beam's hypotheses read their source's memory as it is,
         all k in one product, never a copy per hypothesis) -> (the attentional vector a_i (rows,
-        decoder_hidden_size), the new states)."""
+        decoder_hidden_size), the new states). With ``weights`` a list (and attention), the step's
+        attention weights (sources, k, source) are added to it; nothing else changes."""
         if self.attention is None:
             context = encoded.context
             x = torch.cat([x, context if rows_per_source == 1 else context.repeat_interleave(rows_per_source, 0)], 1)
@@ -195,14 +206,18 @@ class Seq2SeqModel(nn.Module):
             x = torch.cat([x, feed], 1)
         hidden, states = self.decoder.step(self.decoder_dropout(x), states)
         queries = hidden.view(-1, rows_per_source, hidden.shape[1])  # (sources, k, hidden): k query steps each
-        return self.attend(queries, encoded).view(hidden.shape[0], -1), states
+        return self.attend(queries, encoded, weights).view(hidden.shape[0], -1), states
 
-    def attend(self, hidden: torch.Tensor, encoded: EncodedSource) -> torch.Tensor:
-        """The attentional vectors tanh(W_c [c_i; h_i]) of decoder outputs (batch, steps, hidden)."""
+    def attend(self, hidden: torch.Tensor, encoded: EncodedSource, weights: list | None = None) -> torch.Tensor:
+        """The attentional vectors tanh(W_c [c_i; h_i]) of decoder outputs (batch, steps, hidden);
+        with ``weights`` a list (and attention), the attention weights (batch, steps, source) are
+        added to it."""
         if self.attention is None:
             context = encoded.context.unsqueeze(1).expand(-1, hidden.shape[1], -1)
         else:
-            context, _ = self.attention(hidden, encoded.memory, encoded.keys, encoded.mask)
+            context, found = self.attention(hidden, encoded.memory, encoded.keys, encoded.mask)
+            if weights is not None:
+                weights.append(found)
         return torch.tanh(self.combine(torch.cat([context, hidden], -1)))
 
     def output_log_probs(self, attentional: torch.Tensor) -> torch.Tensor:

@@ -401,6 +401,12 @@ class Translation(Task):
     def decode(self, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
         return translation_output.decode(self, model, inputs, decoder, length, progress)
 
+    def decode_details(self, model, inputs: list[str], decoder, length=None, progress=None) -> dict:
+        """``decode``'s report with each input's ``source_tokens`` and each output's
+        ``token_log_probs`` and (with attention) ``attention``, one per decoder step: the output's
+        tokens, then its end symbol where it has one (``finished``)."""
+        return translation_output.decode(self, model, inputs, decoder, length, progress, details=True)
+
     def show_decoded(self, report: dict):
         return translation_output.show(report)
 
