@@ -18,6 +18,7 @@ LAYERS = [
     ("library", {"seqkit.nn", "seqkit.recipe", "seqkit.decoding", "seqkit.analysis", "seqkit.tokenization"}),
     ("training", {"seqkit.training"}),
     ("api", {"seqkit.api", "seqkit.testing", "seqkit.run"}),
+    ("serve", {"seqkit.serve"}),
     ("cli", {"seqkit.cli", "seqkit.__main__"}),
 ]
 

@@ -11,14 +11,14 @@ import os
 import sys
 import warnings
 
-from seqkit.cli import decode, eval, export, plot, plugins, prepare, probe, run, runs, show, validate
+from seqkit.cli import decode, eval, export, plot, plugins, prepare, probe, run, runs, serve, show, validate
 from seqkit.cli._common import EXIT_INPUT_ERROR, common_parser, one_line_warning
 from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError
 from seqkit.plugin_errors import component_at_fault
 from seqkit.version import __version__
 
-COMMANDS = (validate, prepare, run, decode, eval, export, probe, runs, plot, plugins, show)
+COMMANDS = (validate, prepare, run, decode, eval, export, serve, probe, runs, plot, plugins, show)
 EXIT_BROKEN_PIPE = 1  # as rich's console exits on a broken pipe, and Python's docs on SIGPIPE advise
 
 

@@ -1,0 +1,188 @@
+"""Dynamic batching, and the one thread that does all model work.
+
+Requests for the same run, strategy, options and length that arrive within ``max_wait_ms`` of the
+first are decoded as one batch (at most ``max_batch`` inputs), then answered separately: each gets
+its own slice of the report's ``"results"``; the other keys (strategy, options, length) are the
+batch's, the same for all. A batch that raises is decoded again one request at a time, so that each
+gets its own answer. Decoding runs on one worker thread, off the event loop (torch work is
+serialized; ``/healthz`` answers meanwhile).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from seqkit.api import Run
+from seqkit.decoding import observe_steps
+from seqkit.serve.limits import HTTP_NAMING, DecodeJob
+
+log = logging.getLogger("seqkit.serve")
+
+
+class Stopping(Exception):
+    """The server is shutting down: a decode in progress stops at its next model step."""
+
+
+@dataclass
+class Stats:
+    """What the server has done, for ``/healthz``: a page's status line, and the tests' proof of batching."""
+
+    requests: int = 0       # decode requests answered through batches
+    batches: int = 0        # batches decoded
+    largest_batch: int = 0  # requests in the largest batch
+    streams: int = 0        # streams started
+    cancelled: int = 0      # streams stopped because their client left
+    failed: int = 0         # decodes that raised something other than an input problem
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Worker:
+    """The one thread that runs the models. ``busy``: a job is running; ``queued``: jobs waiting or running."""
+
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="seqkit-serve-decode"))
+    stopping: threading.Event = field(default_factory=threading.Event)
+    busy: bool = False
+    queued: int = 0
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` on the worker thread."""
+        self.queued += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._call, fn, args)
+        finally:
+            self.queued -= 1
+
+    def _call(self, fn, args):
+        if self.stopping.is_set():
+            raise Stopping("the server is shutting down")
+        self.busy = True
+        try:
+            return fn(*args)
+        finally:
+            self.busy = False
+
+    def check_stopping(self, tokens=None) -> None:
+        """An ``observe_steps`` callback: stops a decode when the server shuts down."""
+        if self.stopping.is_set():
+            raise Stopping("the server is shutting down")
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def decode(run: Run, job: DecodeJob, texts: list[str]) -> dict:
+    """``job``'s strategy, options and length on ``texts``: the report ``seqkit decode --json`` prints.
+    Warnings (``seqkit.SeqkitWarning``) are logged, not raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run.decode_report(texts, job.strategy, job.length, dict(job.options), HTTP_NAMING)
+    for warning in caught:
+        log.warning("warning: %s", str(warning.message).replace("\n", " "))
+    return report
+
+
+def split_report(report: dict, counts: list[int]) -> list[dict]:
+    """The report of a batch as one report per request, of ``counts`` inputs each."""
+    results = report["results"]
+    if len(results) != sum(counts):
+        raise RuntimeError(f"the task answered {len(results)} inputs of {sum(counts)}")
+    shared = {k: v for k, v in report.items() if k != "results"}
+    answers, start = [], 0
+    for count in counts:
+        answers.append({**shared, "results": results[start:start + count]})
+        start += count
+    return answers
+
+
+def decode_batch(worker: Worker, run: Run, jobs: list[DecodeJob]) -> list:
+    """On the worker thread: one answer per job, a report or the exception its decoding raised."""
+    with observe_steps(worker.check_stopping):
+        try:
+            report = decode(run, jobs[0], [text for job in jobs for text in job.texts])
+            return split_report(report, [len(job.texts) for job in jobs])
+        except Stopping:
+            raise
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+            log.info("a batch of %d requests failed (%s); decoding them one by one", len(jobs),
+                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        answers = []
+        for job in jobs:
+            try:
+                answers.append(decode(run, job, list(job.texts)))
+            except Stopping:
+                raise
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+
+@dataclass
+class _Batch:
+    run: Run
+    timer: asyncio.TimerHandle
+    jobs: list[tuple[DecodeJob, asyncio.Future]] = field(default_factory=list)
+    inputs: int = 0
+
+
+class Batcher:
+    """Collects decode requests into batches (per run and ``DecodeJob.key``) and answers each."""
+
+    def __init__(self, worker: Worker, stats: Stats, max_batch: int = 64, max_wait_ms: float = 5.0):
+        self.worker, self.stats = worker, stats
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self._pending: dict[tuple, _Batch] = {}
+        self._running: set[asyncio.Task] = set()
+
+    async def decode(self, name: str, run: Run, job: DecodeJob) -> dict:
+        """The report for ``job`` alone, decoded with whatever joins it within ``max_wait_ms``."""
+        loop = asyncio.get_running_loop()
+        key = (name, job.key)
+        batch = self._pending.get(key)
+        if batch is not None and batch.inputs + len(job.texts) > self.max_batch:
+            self._flush(key)
+            batch = None
+        if batch is None:
+            batch = self._pending[key] = _Batch(run, loop.call_later(self.max_wait, self._flush, key))
+        answer = loop.create_future()
+        batch.jobs.append((job, answer))
+        batch.inputs += len(job.texts)
+        if batch.inputs >= self.max_batch:
+            self._flush(key)
+        return await answer
+
+    def _flush(self, key: tuple) -> None:
+        batch = self._pending.pop(key, None)
+        if batch is None:
+            return
+        batch.timer.cancel()
+        task = asyncio.get_running_loop().create_task(self._decode(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _decode(self, batch: _Batch) -> None:
+        jobs = [job for job, _ in batch.jobs]
+        self.stats.batches += 1
+        self.stats.requests += len(jobs)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
+        try:
+            answers = await self.worker.run(decode_batch, self.worker, batch.run, jobs)
+        except Exception as exc:  # the worker is gone (shutting down)
+            answers = [exc] * len(jobs)
+        for (_, future), answer in zip(batch.jobs, answers):
+            if future.done():  # its client has gone
+                continue
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
