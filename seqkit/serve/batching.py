@@ -84,7 +84,8 @@ def decode(run: Run, job: DecodeJob, texts: list[str]) -> dict:
     Warnings (``seqkit.SeqkitWarning``) are logged, not raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = run.decode_report(texts, job.strategy, job.length, dict(job.options), HTTP_NAMING)
+        report = run.decode_report(texts, job.strategy, job.length, dict(job.options), HTTP_NAMING,
+                                   details=job.details)
     for warning in caught:
         log.warning("warning: %s", str(warning.message).replace("\n", " "))
     return report

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from seqkit.api import Run
+from seqkit.contracts import DecodeDetails
 from seqkit.decoding import Naming
 from seqkit.errors import SeqkitError
 from seqkit.options import suggest
@@ -23,7 +24,7 @@ HTTP_NAMING = Naming(option=str, strategy="strategy", strategy_hint='a "strategy
                      split="split", file_hint='a "file" field')
 
 # The fields of a decode request besides the strategy's options, which sit beside them.
-REQUEST_FIELDS = ("inputs", "strategy", "length")
+REQUEST_FIELDS = ("inputs", "strategy", "length", "details")
 # The strategies /stream writes token by token: one row per input, each step's token the one fed next.
 STREAMED = ("greedy", "sample")
 
@@ -87,18 +88,20 @@ def over_cap(where: str, value, cap: str, limits: Limits) -> RequestProblem:
 class DecodeJob:
     """A checked request: its texts, and what ``Run.decode_report`` takes besides (the strategy
     and length as given, None for the recipe's; the options as given, with a cap in place of a
-    default over it). Requests with the same ``key`` can be decoded as one batch; a seeded one
-    (``alone``) is decoded by itself, since its draws depend on the rows sampled beside it."""
+    default over it; whether to report per-token details). Requests with the same ``key`` can be
+    decoded as one batch; a seeded one (``alone``) is decoded by itself, since its draws depend on
+    the rows sampled beside it."""
 
     texts: tuple[str, ...]
     strategy: str | None
     length: int | None
     options: dict
+    details: bool = False
     alone: bool = False
 
     @property
     def key(self) -> tuple:
-        shared = (self.strategy, self.length, json.dumps(self.options, sort_keys=True))
+        shared = (self.strategy, self.length, self.details, json.dumps(self.options, sort_keys=True))
         return (*shared, id(self)) if self.alone else shared
 
 
@@ -130,6 +133,7 @@ def check_decode_request(run: Run, data: dict, limits: Limits) -> DecodeJob:
             raise bad(f"inputs[{i}]: {len(text):,} characters is over this server's cap of "
                       f"{limits.max_chars:,} ({flag('max_chars')})")
     length = _length(run, data.get("length"), limits)
+    details = _details(run, data.get("details", False))
     strategy = data.get("strategy")
     given = strategy is not None
     effective = strategy if given else run.recipe.get("decode", {}).get("strategy")
@@ -149,7 +153,8 @@ def check_decode_request(run: Run, data: dict, limits: Limits) -> DecodeJob:
         if key in data:
             raise over_cap(key, value, OPTION_CAPS[key], limits)
         options[key] = cap  # a default over the cap: decoded at the cap
-    return DecodeJob(tuple(texts), strategy, length, options, alone=decoder.config.get("seed") is not None)
+    return DecodeJob(tuple(texts), strategy, length, options, details,
+                     alone=decoder.config.get("seed") is not None)
 
 
 def check_stream_request(run: Run, data: dict, limits: Limits) -> DecodeJob:
@@ -192,6 +197,16 @@ def _length(run: Run, length, limits: Limits) -> int | None:
     if length > limits.max_length:
         raise over_cap("length", length, "max_length", limits)
     return length
+
+
+def _details(run: Run, details) -> bool:
+    """``details`` checked as ``Run.decode_report`` checks it, before the request joins a batch."""
+    if not isinstance(details, bool):
+        raise bad(f"details: must be true or false; got {details!r}")
+    if details and not isinstance(run.task, DecodeDetails):
+        raise bad(f"details: a {run.recipe['task']} run cannot report per-token details (its task has no "
+                  f"decode_details method)")
+    return details
 
 
 def _json_type(value) -> str:

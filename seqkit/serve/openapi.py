@@ -57,6 +57,9 @@ def openapi(limits: dict) -> dict:
                     "inputs": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
                     "strategy": {"type": "string"},
                     "length": {"type": "integer", "minimum": 1},
+                    "details": {"type": "boolean", "description": "add each output's token_log_probs "
+                                                                   "(a translator's attention too), as "
+                                                                   "seqkit decode --details"},
                 },
                 "additionalProperties": True,
             },

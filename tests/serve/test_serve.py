@@ -213,6 +213,8 @@ def test_openapi_and_the_page(server):
      ["--strategy", "exact", "--n-best", "2", "--max-prefixes", "5000", "--input", "cab", "--input", "dots",
       "--length", "3"]),
     ("char_lm", {}, []),  # the recipe's strategy, options, length and prompt
+    ("translation", {"inputs": ["cab", "toast"], "strategy": "beam", "beam_size": 3, "length": 5, "details": True},
+     ["--strategy", "beam", "--beam-size", "3", "--input", "cab", "--input", "toast", "--length", "5", "--details"]),
 ])
 def test_decode_answers_what_seqkit_decode_json_prints(server, runs, name, body, flags):
     answer = server.ok("POST", f"/v1/runs/{name}/decode", body)
@@ -227,6 +229,7 @@ WORD_INPUTS = [["cab"], ["dots", "toast"], ["sea"], ["a"]]
 
 @pytest.mark.parametrize("name,inputs", [("char_lm", CHAR_INPUTS), ("translation", WORD_INPUTS)])
 @pytest.mark.parametrize("options", [{"strategy": "greedy", "length": 6},
+                                     {"strategy": "greedy", "length": 6, "details": True},
                                      {"strategy": "beam", "beam_size": 3, "n_best": 2, "length": 6},
                                      {"strategy": "exact", "n_best": 2, "length": 2}])
 def test_requests_that_arrive_together_are_one_batch_with_the_answers_of_each_alone(server, name, inputs, options):
@@ -291,7 +294,8 @@ def test_healthz_answers_while_a_long_decode_runs(server):
     ("POST", "/v1/runs/char_lm/decode", b"{not json", 400, "request body: not valid JSON: "),
     ("POST", "/v1/runs/char_lm/decode", b"[1, 2]", 400, "request body: expected a JSON object, got an array"),
     ("POST", "/v1/runs/char_lm/decode", {"inputs": "a", "beam_sise": 2}, 400,
-     "beam_sise: unknown field (did you mean 'beam_size'?); allowed: inputs, strategy, length and a strategy's "
+     "beam_sise: unknown field (did you mean 'beam_size'?); allowed: inputs, strategy, length, details and a "
+     "strategy's "
      "options (beam_size, chunk_size, delay, length_penalty, max_prefixes"),
     ("POST", "/v1/runs/nothing/decode", {"inputs": "a"}, 404,
      "unknown run 'nothing'; serving: char_lm, translation, tagger, diverged, model"),
@@ -303,6 +307,9 @@ def test_healthz_answers_while_a_long_decode_runs(server):
     ("POST", "/v1/runs/char_lm/decode", {"strategy": "sample", "temperature": -1}, 400,
      "temperature: must be >= 0.0; got -1"),
     ("POST", "/v1/runs/char_lm/decode", {"length": 0}, 400, "length: must be >= 1; got 0"),
+    ("POST", "/v1/runs/char_lm/decode", {"details": "yes"}, 400, "details: must be true or false; got 'yes'"),
+    ("POST", "/v1/runs/tagger/decode", {"inputs": "the dog", "details": True}, 400,
+     "details: a tagging run cannot report per-token details (its task has no decode_details method)"),
     ("POST", "/v1/runs/char_lm/decode", {"length": "5"}, 400, "length: must be an integer; got '5'"),
     ("POST", "/v1/runs/char_lm/decode", {"inputs": []}, 400,
      "inputs: expected a text or a non-empty list of texts; got []"),
@@ -412,8 +419,8 @@ def test_a_translator_streams_greedy_tokens_then_the_result(server):
     tokens = [data for _, data in events[:-1]]
     assert len(tokens) == len(output["tokens"]) + output["finished"]  # the end symbol too, where written
     assert [t["index"] for t in tokens] == list(range(len(tokens)))
-    texts = [t["text"] for t in tokens[:len(output["tokens"])]]
-    assert texts in (output["tokens"], [None] * len(texts))  # null where the task reads no single token
+    assert [t["text"] for t in tokens[:len(output["tokens"])]] == output["tokens"]  # words, here
+    assert [t["text"] for t in tokens[len(output["tokens"]):]] == [""] * output["finished"]  # the end symbol
     assert events[-1][1] == server.ok("POST", "/v1/runs/translation/decode", body)
 
 

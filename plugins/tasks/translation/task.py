@@ -407,6 +407,10 @@ class Translation(Task):
         tokens, then its end symbol where it has one (``finished``)."""
         return translation_output.decode(self, model, inputs, decoder, length, progress, details=True)
 
+    def detokenize(self, ids: list[int]) -> str:
+        """Target ids as text, without the end symbol (``seqkit serve`` streams each token's text)."""
+        return translation_output.output_text(self, ids)
+
     def show_decoded(self, report: dict):
         return translation_output.show(report)
 
