@@ -22,6 +22,8 @@ from conftest import make_plugin_dist, needs_extra, run_cli
 import seqkit
 from seqkit.cli import export
 
+pytestmark = pytest.mark.slow  # end to end: a server subprocess over runs trained here
+
 TOKEN = "tiny-secret"
 CAPS = {"max_inputs": 8, "max_chars": 100, "max_length": 60000, "max_beam_size": 8, "max_n_best": 4,
         "max_num_samples": 4, "max_prefixes": 100000, "max_body_bytes": 1 << 20}
@@ -260,6 +262,15 @@ def test_a_batch_that_fails_is_decoded_one_request_at_a_time(server):
     status, data = server.json("POST", path, {"strategy": "solo", "inputs": ["the ", "a st"], "length": 5})
     assert_one_line_error(status, data, 500, "decoding failed: decoder 'solo' (plugin seqkit-serve-test) "
                                              "raised RuntimeError: one input at a time in search()")
+
+
+def test_warnings_are_logged_and_the_answer_is_the_same_json(server):
+    body = {"inputs": "Th\u00e9 ", "strategy": "beam", "length_penalty": 1.0, "length": 4}
+    answer = server.ok("POST", "/v1/runs/char_lm/decode", body)
+    assert answer["results"][0]["normalized_input"] == "\ufffdh\ufffd " and answer["options"]["length_penalty"] == 1.0
+    log = server.log.read_text()
+    assert "seqkit serve: warning: inputs: characters not in the vocabulary replaced by '\ufffd': 'T', '\u00e9'" in log
+    assert "seqkit serve: warning: length_penalty: has no effect: this task's outputs have no end symbol" in log
 
 
 def test_a_plugin_that_raises_and_a_diverged_model_are_500s_and_the_server_goes_on(server, runs):
