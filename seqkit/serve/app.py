@@ -47,13 +47,17 @@ def error(status: int, message: str, headers: dict | None = None):
 
 
 class TokenAuth:
-    """ASGI middleware: a request without ``Authorization: Bearer TOKEN`` gets 401."""
+    """ASGI middleware: a request without ``Authorization: Bearer TOKEN`` gets 401, except GETs of
+    the page's own files (``/`` and ``/static/...``: code, no data), which a browser opens before it
+    can send a header; the page then asks for the token and sends it with every API call."""
 
     def __init__(self, app, token: str):
         self.app, self.expected = app, f"Bearer {token}".encode()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
+        public = scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and (
+            scope["path"] == "/" or scope["path"].startswith("/static/"))
+        if scope["type"] == "http" and not public:
             given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
             if not hmac.compare_digest(given, self.expected):
                 response = error(401, "unauthorized: send the server's token as 'Authorization: Bearer TOKEN'",

@@ -393,6 +393,17 @@ def test_every_request_without_the_token_is_401(server, headers):
         assert json.loads(body) == {"error": "unauthorized: send the server's token as 'Authorization: Bearer TOKEN'"}
 
 
+def test_the_page_itself_opens_without_the_token_and_holds_no_data(server):
+    # a browser opens the page before it can send a header; the page then asks for the token
+    status, headers, body = server.request("GET", "/", token=None)
+    assert status == 200 and headers["content-type"].startswith("text/html") and b"<html" in body.lower()
+    for method, path in (("POST", "/"), ("GET", "/v1/runs"), ("GET", "/openapi.json")):
+        status, _, _ = server.request(method, path, {} if method == "POST" else None, token=None)
+        assert status == 401, (method, path)
+    status, _, body = server.request("GET", "/static/../v1/runs", token=None)  # no way out of the folder
+    assert status == 404 and json.loads(body) == {"error": "not found: GET /static/../v1/runs"}
+
+
 # -- streaming ------------------------------------------------------------------------------------
 
 def stream(server, name: str, body: dict) -> list[tuple[str, dict]]:
