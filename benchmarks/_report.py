@@ -34,9 +34,11 @@ PAGES = {
     "translation-step": "translation",
     "translation-decoding": "translation",
     "roles": "lecture",
+    "serve": "serving",
 }
 TITLES = {"decoding": "decoding", "cells": "cells", "training": "training", "char_lm": "the char_lm task",
-          "tagging": "the tagging task", "translation": "the translation task", "lecture": "the lecture, measured"}
+          "tagging": "the tagging task", "translation": "the translation task", "lecture": "the lecture, measured",
+          "serving": "seqkit serve"}
 
 
 def page(name: str, folder: Path = DOCS_BENCHMARKS) -> Path:
