@@ -312,3 +312,24 @@ def test_every_control_has_a_label_and_enter_submits(fresh):
     page.keyboard.press("Enter")
     page.wait_for_selector("body[data-state='done']", state="attached")
     assert page.locator("#result tr.output").count() == 1
+
+
+def test_with_a_token_the_page_asks_for_it_then_decodes(fresh, runs, tmp_path):
+    page = fresh
+    secret = "page-secret"
+    guarded = Server([runs["tagger"], "--device", "cpu", "--token", secret], tmp_path / "server.log", token=secret)
+    try:
+        page.goto(f"http://{guarded.host}:{guarded.port}/")
+        page.wait_for_selector("#token-form:not([hidden])")
+        assert "unauthorized" in page.inner_text("[role='alert']")
+        page.fill("#token", secret)
+        page.press("#token", "Enter")
+        page.wait_for_selector("body[data-run='tagger']", state="attached")
+        assert page.is_hidden("#token-form") and page.is_hidden("[role='alert']")
+        page.fill("#input", "a dog")
+        page.press("#input", "Enter")
+        page.wait_for_selector("body[data-state='done']", state="attached")
+        assert page.locator("#tagged .tag-token").count() == 2
+    finally:
+        guarded.stop()
+        page.evaluate("sessionStorage.clear()")

@@ -13,10 +13,31 @@ const state = { runs: [], run: null, ask: 0, lastDefaults: {} };
 
 // -- talking to the server -------------------------------------------------------------------
 
-// A token given as the page's fragment (#token=...) is sent as the server's --token asks.
-function authHeaders() {
+// The server's --token, where it has one: typed into the token form when the API answers 401
+// (kept for this tab's session), or given as the page's fragment (#token=...).
+function token() {
   const found = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  return found ? { Authorization: "Bearer " + decodeURIComponent(found[1]) } : {};
+  if (found) return decodeURIComponent(found[1]);
+  try { return sessionStorage.getItem("seqkit-serve-token"); } catch (error) { return null; }
+}
+
+function authHeaders() {
+  const given = token();
+  return given ? { Authorization: "Bearer " + given } : {};
+}
+
+function askForToken() {
+  $("token-form").hidden = false;
+  $("token").focus();
+}
+
+function useToken(event) {
+  event.preventDefault();
+  try { sessionStorage.setItem("seqkit-serve-token", $("token").value); } catch (error) { /* private mode */ }
+  if (/(?:^#|&)token=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search);
+  $("token-form").hidden = true;
+  showError("");
+  loadRuns();
 }
 
 // JSON as Python writes it: -Infinity, Infinity and NaN are read outside strings too.
@@ -50,7 +71,10 @@ async function api(path, body) {
     throw new Error(`${response.status} ${response.statusText}: the answer is not JSON`);
   }
   if (!response.ok) {
-    throw new Error(data && data.error ? data.error : `${response.status} ${response.statusText}`);
+    if (response.status === 401) askForToken();
+    const problem = new Error(data && data.error ? data.error : `${response.status} ${response.statusText}`);
+    problem.status = response.status;
+    throw problem;
   }
   return data;
 }
@@ -643,10 +667,9 @@ function drawCurves() {
     root.append(svg("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }),
       svg("text", { x: L - 5, y: sy(y) + 4, class: "tick y", text: tick(y) }));
   }
-  for (let i = 0; i <= 4; i++) {
-    const x = x0 + ((x1 - x0) * i) / 4;
-    root.append(svg("text", { x: sx(x), y: H - B + 15, class: "tick x", text: tick(x) }));
-  }
+  const steps = new Set();
+  for (let i = 0; i <= 4; i++) steps.add(Math.round(x0 + ((x1 - x0) * i) / 4));  // steps are whole
+  for (const x of steps) root.append(svg("text", { x: sx(x), y: H - B + 15, class: "tick x", text: tick(x) }));
   root.append(svg("text", { x: (L + W - R) / 2, y: H - 4, class: "axis-label", text: "step" }));
   const legend = el("ul", { class: "legend" });
   [...series.entries()].forEach(([split, points], i) => {
@@ -703,5 +726,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("strategy").addEventListener("change", chooseStrategy);
   $("metric").addEventListener("change", drawCurves);
   $("decode-form").addEventListener("submit", decode);
+  $("token-form").addEventListener("submit", useToken);
   loadRuns();
 });
