@@ -191,6 +191,18 @@ def test_char_lm_beam_shows_the_n_best_and_greedy_beside_it(fresh, runs):
     assert page.is_visible("#verdict")
 
 
+def test_greedy_is_streamed_token_by_token_then_shown_as_decode_answers(fresh, runs, server):
+    page = fresh
+    streams = server.ok("GET", "/healthz")["streams"]
+    assert ask(page, "char_lm", "a st", "greedy", length=7) == "done"
+    expected = cli_decode(runs["char_lm"], "--prompt", "a st", "--strategy", "greedy", "--length", 7,
+                          "--details")["results"][0]
+    assert_same_outputs(shown_outputs(page), expected["outputs"])
+    assert server.ok("GET", "/healthz")["streams"] == streams + 1
+    assert page.get_attribute("#result", "data-streamed") == str(len(expected["outputs"][0]["tokens"]))
+    assert page.is_hidden("#comparison")  # greedy is not compared with itself
+
+
 def test_char_lm_exact_draws_the_marginals(fresh, runs):
     page = fresh
     assert ask(page, "char_lm", "a ", "exact", {"n_best": 2, "search": "enumeration"}, length=2) == "done"

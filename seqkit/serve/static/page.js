@@ -63,6 +63,11 @@ async function api(path, body) {
   } catch (error) {
     throw new Error(`cannot reach the server: ${error.message}`);
   }
+  return answer(response);
+}
+
+// The JSON of an answer, or its {"error": "..."} line thrown.
+async function answer(response) {
   const text = await response.text();
   let data;
   try {
@@ -77,6 +82,39 @@ async function api(path, body) {
     throw problem;
   }
   return data;
+}
+
+// POST /stream: the tokens shown as they are written (onToken), then the result event's report,
+// which is what /decode answers; an error event, or a plain JSON error before the stream, thrown.
+async function stream(path, body, onToken) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", body: JSON.stringify(body),
+      headers: { ...authHeaders(), "Content-Type": "application/json" } });
+  } catch (error) {
+    throw new Error(`cannot reach the server: ${error.message}`);
+  }
+  if (!response.ok || !(response.headers.get("content-type") || "").startsWith("text/event-stream")) {
+    return answer(response);
+  }
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const name = (/^event: (.*)$/m.exec(block) || [])[1];
+      const data = parseJSON(block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n"));
+      if (name === "token") onToken(data);
+      else if (name === "result") return data;
+      else if (name === "error") throw new Error(data.error);
+    }
+  }
+  throw new Error("the stream ended before its result");
 }
 
 // -- small helpers ---------------------------------------------------------------------------
@@ -277,8 +315,12 @@ async function decode(event) {
   $("decode").disabled = true;
   $("busy").hidden = false;
   const path = `/v1/runs/${encodeURIComponent(run.name)}/decode`;
+  const options = optionValues();
   try {
-    const asked = [api(path, request(strategy, optionValues()))];
+    // greedy and one sample of a model that writes text: streamed, each token shown as it comes
+    const streamed = run.task !== "tagging" && (strategy === "greedy" || (strategy === "sample" && (options.num_samples ?? 1) === 1));
+    const asked = [streamed ? stream(path.replace(/decode$/, "stream"), request(strategy, options), liveToken(run, ask))
+                            : api(path, request(strategy, options))];
     if (compare) asked.push(api(path, request("greedy", {})));
     const [answer, greedy] = await Promise.all(asked);
     if (ask !== state.ask || run !== state.run) return;  // a newer question, or another run
@@ -298,7 +340,27 @@ async function decode(event) {
   }
 }
 
+// The text streamed so far, after the input, until the result replaces it.
+function liveToken(run, ask) {
+  let count = 0;
+  return (event) => {
+    if (ask !== state.ask) return;
+    let live = $("live");
+    if (!live) {
+      clearResult();
+      $("results-empty").hidden = true;
+      live = el("p", { id: "live", class: "continuation" }, el("span", { class: "prompt", text: run.task === "char_lm" ? $("input").value : "" }));
+      $("result").append(live);
+    }
+    const text = event.text === null || event.text === undefined ? `[${event.token}]` : event.text;
+    live.append(el("span", { class: "streamed", text: (run.task === "translation" && count ? " " : "") + text }));
+    live.dataset.tokens = ++count;
+    $("result").dataset.streamed = count;
+  };
+}
+
 function clearResult() {
+  delete $("result").dataset.streamed;
   $("results").append($("comparison"));  // back out of the result it was shown in
   $("result").replaceChildren();
   $("comparison").replaceChildren();
@@ -307,7 +369,9 @@ function clearResult() {
 }
 
 function showResult(run, answer, greedy) {
+  const streamed = $("result").dataset.streamed;
   clearResult();
+  if (streamed) $("result").dataset.streamed = streamed;  // how many token events came before it
   $("results-empty").hidden = true;
   const result = answer.results[0];
   const box = $("result");
