@@ -24,6 +24,8 @@ from conftest import REPO, needs_extra
 
 import seqkit
 
+# One server, one browser: under pytest-xdist's --dist loadgroup the module's tests share a worker.
+pytestmark = pytest.mark.xdist_group("serve_page")
 CHROMIUM = Path(os.environ.get("SEQKIT_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("SEQKIT_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 # Playwright's own browser download is never used: the system's Chromium, headless, offline.
@@ -138,7 +140,8 @@ def ask(page, run: str, text: str, strategy: str, options: dict | None = None, l
             page.fill(field, str(value))
     if length is not None:
         page.fill("#length", str(length))
-    page.set_checked("#compare", compare)
+    if page.is_enabled("#compare"):  # beam and exact: greedy's answer beside theirs
+        page.set_checked("#compare", compare)
     page.press("#input", "Enter")
     page.wait_for_selector("body[data-state='done'], body[data-state='error']", state="attached")
     return page.get_attribute("body", "data-state")
@@ -269,8 +272,8 @@ def test_tagging_colours_each_word_and_shows_its_distribution_on_hover_and_focus
     assert legend == marginals["tags"]
 
     def distribution():
-        rows = page.eval_on_selector_all("#tag-dist .dist-row", "rs => rs.map(r => [r.dataset.tag, Number(r.dataset.p)])")
-        return dict(rows)
+        return dict(page.eval_on_selector_all("#tag-dist .dist-row",
+                                              "rs => rs.map(r => [r.dataset.tag, Number(r.dataset.p)])"))
 
     page.hover("#tagged .tag-token[data-position='3']")
     page.wait_for_selector("#tag-dist[data-position='3']", state="attached")

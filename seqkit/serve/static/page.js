@@ -226,7 +226,8 @@ function chooseStrategy() {
   $("option-fields").replaceChildren(...fields);
   $("options").hidden = fields.length === 0;
   const compare = $("compare");
-  compare.disabled = $("strategy").value === "greedy" || !("greedy" in run.strategies);
+  // a search (beam, exact) against greedy's: sampling is no search, greedy no rival to itself
+  compare.disabled = ["greedy", "sample"].includes($("strategy").value) || !("greedy" in run.strategies);
 }
 
 // One labelled control per option, from its type, default, range, choices and the server's cap.
@@ -468,7 +469,8 @@ function showContinuation(box, result, answer) {
     box.append(line, shadeLegend());
   }
   box.append(el("div", { class: "compare-slot" }));
-  box.append(el("h3", { text: `${result.outputs.length} output${result.outputs.length === 1 ? "" : "s"}` }),
+  const what = answer.strategy === "sample" ? "sample" : "output";
+  box.append(el("h3", { text: `${result.outputs.length} ${what}${result.outputs.length === 1 ? "" : "s"}` }),
     nBestTable(result.outputs, "char_lm", false));
   if (result.proven === false) box.append(el("p", { class: "warning", text: "not proven exact: the search stopped at max_prefixes" }));
   if (result.marginals) {
@@ -665,7 +667,7 @@ function showComparison(run, answer, greedyResult) {
   let verdict;
   if (!differ) verdict = `greedy and ${answer.strategy} agree: the same best output.`;
   else if (gap > 0) verdict = `greedy's output is ${fmt(gap)} nats less probable than ${answer.strategy}'s: a search error of greedy (×${fmt(Math.exp(gap), 2)} in probability).`;
-  else verdict = `they differ, and greedy's output is the more probable by ${fmt(-gap)} nats (${answer.strategy} ranks by another score, or kept too few prefixes).`;
+  else verdict = `they differ, and greedy's output is the more probable by ${fmt(-gap)} nats: ${answer.strategy} ranks by another score (a length penalty) or searched too narrowly.`;
   box.replaceChildren(el("h3", { text: `Compare with greedy` }),
     el("p", { class: differ ? "verdict differ" : "verdict", id: "verdict", text: verdict }),
     el("div", { class: "compare" }, column("greedy", greedy, "greedy"), column(answer.strategy, chosen, "chosen")));
