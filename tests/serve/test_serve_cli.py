@@ -34,3 +34,29 @@ def test_a_run_is_named_by_its_folder_and_an_exported_file_by_its_name(tmp_path,
     assert run_name(tmp_path / "model.pt") == "model"
     monkeypatch.chdir(tmp_path / "runs" / "char_lm")
     assert run_name(".") == "char_lm"
+
+
+def test_connections_are_accepted_without_nagles_delay():
+    # asyncio sets TCP_NODELAY only where the listening socket says it is TCP; without it each
+    # kept-alive request waited 40 ms for the client's delayed ACK (benchmarks/serve.py: 18 words/s)
+    import asyncio
+    import socket
+
+    from seqkit.cli.serve import _listen
+
+    async def accepted_nodelay() -> int:
+        found = asyncio.get_running_loop().create_future()
+
+        def connected(reader, writer):
+            found.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        listener = _listen("127.0.0.1", 0)
+        server = await asyncio.start_server(connected, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        value = await asyncio.wait_for(found, 60)
+        writer.close()
+        server.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
