@@ -131,7 +131,7 @@ def load(server: Server, clients: int, bodies: list[bytes], seconds: float) -> d
         thread.join()
     elapsed = time.perf_counter() - started
     latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0  # noqa: E731
     return {"clients": clients, "answered": len(answers), "per_s": len(answers) / elapsed,
             "p50_ms": pick(0.5), "p99_ms": pick(0.99), "answers": answers}
 

@@ -1,7 +1,8 @@
 """Dynamic batching, and the one thread that does all model work.
 
 Requests for the same run, strategy, options and length that arrive within ``max_wait_ms`` of the
-first are decoded as one batch (at most ``max_batch`` inputs), then answered separately: each gets
+first, or while the worker is still busy with an earlier batch, are decoded as one batch (at most
+``max_batch`` inputs), then answered separately: each gets
 its own slice of the report's ``"results"``; the other keys (strategy, options, length) are the
 batch's, the same for all. A batch that raises is decoded again one request at a time, so that each
 gets its own answer. Decoding runs on one worker thread, off the event loop (torch work is
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import threading
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -134,42 +136,66 @@ class _Batch:
     timer: asyncio.TimerHandle
     jobs: list[tuple[DecodeJob, asyncio.Future]] = field(default_factory=list)
     inputs: int = 0
+    waited: bool = False  # max_wait_ms has passed: it goes to the worker as soon as the worker is free
 
 
 class Batcher:
-    """Collects decode requests into batches (per run and ``DecodeJob.key``) and answers each."""
+    """Collects decode requests into batches (per run and ``DecodeJob.key``) and answers each.
+
+    A batch takes requests until it is full (``max_batch`` inputs) or, once ``max_wait_ms`` have
+    passed since its first, until the worker is free: while the worker decodes one batch the next
+    keeps growing, so under load batches fill up instead of queueing behind each other small. One
+    batch is decoded at a time, the oldest ready first."""
 
     def __init__(self, worker: Worker, stats: Stats, max_batch: int = 64, max_wait_ms: float = 5.0):
         self.worker, self.stats = worker, stats
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
-        self._pending: dict[tuple, _Batch] = {}
-        self._running: set[asyncio.Task] = set()
+        self._open: dict[tuple, _Batch] = {}  # taking requests, oldest first
+        self._full: deque[_Batch] = deque()  # closed, waiting for the worker
+        self._running: asyncio.Task | None = None
 
     async def decode(self, name: str, run: Run, job: DecodeJob) -> dict:
-        """The report for ``job`` alone, decoded with whatever joins it within ``max_wait_ms``."""
+        """The report for ``job`` alone, decoded with whatever joins it before its batch starts."""
         loop = asyncio.get_running_loop()
         key = (name, job.key)
-        batch = self._pending.get(key)
+        batch = self._open.get(key)
         if batch is not None and batch.inputs + len(job.texts) > self.max_batch:
-            self._flush(key)
+            self._close(key)
             batch = None
         if batch is None:
-            batch = self._pending[key] = _Batch(run, loop.call_later(self.max_wait, self._flush, key))
+            batch = self._open[key] = _Batch(run, loop.call_later(self.max_wait, self._waited, key))
         answer = loop.create_future()
         batch.jobs.append((job, answer))
         batch.inputs += len(job.texts)
         if batch.inputs >= self.max_batch:
-            self._flush(key)
+            self._close(key)
         return await answer
 
-    def _flush(self, key: tuple) -> None:
-        batch = self._pending.pop(key, None)
-        if batch is None:
-            return
+    def _waited(self, key: tuple) -> None:
+        batch = self._open.get(key)
+        if batch is not None:
+            batch.waited = True
+            self._dispatch()
+
+    def _close(self, key: tuple) -> None:
+        batch = self._open.pop(key)
         batch.timer.cancel()
-        task = asyncio.get_running_loop().create_task(self._decode(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._full.append(batch)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start the next batch on the worker if it is free: a full one, else the oldest that waited."""
+        if self._running is not None:
+            return
+        if self._full:
+            batch = self._full.popleft()
+        else:
+            key = next((key for key, batch in self._open.items() if batch.waited), None)
+            if key is None:
+                return
+            batch = self._open.pop(key)
+        batch.timer.cancel()
+        self._running = asyncio.get_running_loop().create_task(self._decode(batch))
 
     async def _decode(self, batch: _Batch) -> None:
         jobs = [job for job, _ in batch.jobs]
@@ -180,6 +206,9 @@ class Batcher:
             answers = await self.worker.run(decode_batch, self.worker, batch.run, jobs)
         except Exception as exc:  # the worker is gone (shutting down)
             answers = [exc] * len(jobs)
+        finally:
+            self._running = None
+            self._dispatch()
         for (_, future), answer in zip(batch.jobs, answers):
             if future.done():  # its client has gone
                 continue
