@@ -188,7 +188,8 @@ def main(argv=None) -> dict:
     text = report(rows, in_process, rss, args.rss_requests, mixed, by_clients)
     print(text)
     if not args.no_write:
-        print(f"wrote {write_section('serve', text)}")
+        page = write_section("serve", text)
+        print(f"wrote {page}")
     return {"rows": rows, "in_process": in_process, "rss": rss, "mixed": mixed}
 
 

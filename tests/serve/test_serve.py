@@ -22,7 +22,8 @@ from conftest import make_plugin_dist, needs_extra, run_cli
 import seqkit
 from seqkit.cli import export
 
-pytestmark = pytest.mark.slow  # end to end: a server subprocess over runs trained here
+# end to end: a server subprocess over runs trained here, shared by the module's tests on one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve")]
 
 TOKEN = "tiny-secret"
 CAPS = {"max_inputs": 8, "max_chars": 100, "max_length": 60000, "max_beam_size": 8, "max_n_best": 4,
