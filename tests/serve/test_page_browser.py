@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from _serve_client import Server
-from _tagging_runs import tagging_recipe
-from _translation_runs import cache_folder, translation_recipe
+from _served_runs import train_served_runs
 from conftest import REPO, needs_extra
 
 import seqkit
@@ -31,15 +30,6 @@ ARTIFACTS = Path(os.environ.get("SEQKIT_TEST_ARTIFACTS", Path(__file__).parent /
 # Playwright's own browser download is never used: the system's Chromium, headless, offline.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-CHAR_LM = {
-    "task": "char_lm", "seed": 0, "device": "cpu",
-    "data": {"dataset": "text", "val_fraction": 0.2},
-    "model": {"cell": "lstm", "hidden_size": 16, "layers": 2, "embedding_size": 8},
-    "train": {"steps": 6, "batch_size": 4, "window": 16, "lr": 0.01, "eval_every": 3, "log_every": 2,
-              "sample_chars": 0},
-    "decode": {"strategy": "beam", "beam_size": 3, "length": 12, "prompt": "the "},
-}
-
 
 def needs_browser() -> None:
     """Skip (fail under CI) without Playwright for Python or without the Chromium it drives."""
@@ -62,19 +52,7 @@ def needs_browser() -> None:
 def runs(tmp_path_factory) -> dict:
     """name -> path of a tiny run of each task (a translator with attention), trained in-process."""
     needs_browser()
-    root = tmp_path_factory.mktemp("page")
-    corpus = root / "corpus.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 30 + "a stitch in time. " * 30)
-    recipe = json.loads(json.dumps(CHAR_LM))
-    recipe["data"]["path"] = str(corpus)
-    for name in ("pairs", "conll"):
-        (root / name).mkdir()
-    with cache_folder(root / "cache"):
-        seqkit.train(recipe, output=root / "char_lm")
-        seqkit.train(translation_recipe(root / "pairs", root / "translation", "train.steps=12",
-                                        "model.attention=general"))
-        seqkit.train(tagging_recipe(root / "conll", root / "tagger", "train.steps=6", "train.eval_every=3"))
-    return {"char_lm": root / "char_lm", "translation": root / "translation", "tagger": root / "tagger"}
+    return train_served_runs(tmp_path_factory.mktemp("page"))
 
 
 @pytest.fixture(scope="module")

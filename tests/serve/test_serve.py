@@ -14,9 +14,8 @@ import time
 import pytest
 import torch
 from _serve_client import Server, read_events
-from _tagging_runs import tagging_recipe
+from _served_runs import train_served_runs
 from _tiny_runs import ONE_THREAD_ENV
-from _translation_runs import cache_folder, translation_recipe
 from conftest import make_plugin_dist, needs_extra, run_cli
 
 import seqkit
@@ -28,14 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve")]
 TOKEN = "tiny-secret"
 CAPS = {"max_inputs": 8, "max_chars": 100, "max_length": 60000, "max_beam_size": 8, "max_n_best": 4,
         "max_num_samples": 4, "max_prefixes": 100000, "max_body_bytes": 1 << 20}
-CHAR_LM = {
-    "task": "char_lm", "seed": 0, "device": "cpu",
-    "data": {"dataset": "text", "val_fraction": 0.2},
-    "model": {"cell": "lstm", "hidden_size": 16, "layers": 2, "embedding_size": 8},
-    "train": {"steps": 6, "batch_size": 4, "window": 16, "lr": 0.01, "eval_every": 3, "log_every": 2,
-              "sample_chars": 0},
-    "decode": {"strategy": "beam", "beam_size": 3, "length": 12, "prompt": "the "},
-}
 # Third-party decoders: one that always raises, one that refuses batches, one that is slow.
 PLUGIN = '''
 import time
@@ -91,16 +82,7 @@ def runs(tmp_path_factory) -> dict:
     needs_extra("starlette", "serve")
     needs_extra("uvicorn", "serve")
     root = tmp_path_factory.mktemp("serve")
-    corpus = root / "corpus.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 30 + "a stitch in time. " * 30)
-    recipe = json.loads(json.dumps(CHAR_LM))
-    recipe["data"]["path"] = str(corpus)
-    for name in ("pairs", "conll"):
-        (root / name).mkdir()
-    with cache_folder(root / "cache"):
-        seqkit.train(recipe, output=root / "char_lm")
-        seqkit.train(translation_recipe(root / "pairs", root / "translation", "train.steps=12"))
-        seqkit.train(tagging_recipe(root / "conll", root / "tagger", "train.steps=6", "train.eval_every=3"))
+    served = train_served_runs(root)
     shutil.copytree(root / "char_lm", root / "diverged")
     best = root / "diverged" / "checkpoints" / "best.pt"
     state = torch.load(best, weights_only=True)
@@ -110,8 +92,7 @@ def runs(tmp_path_factory) -> dict:
     (root / "exported").mkdir()
     export.command(argparse.Namespace(run=root / "char_lm", checkpoint="best", output=root / "exported" / "model.pt",
                                       json=True))
-    return {"char_lm": root / "char_lm", "translation": root / "translation", "tagger": root / "tagger",
-            "diverged": root / "diverged", "model": root / "exported" / "model.pt"}
+    return {**served, "diverged": root / "diverged", "model": root / "exported" / "model.pt"}
 
 
 @pytest.fixture(scope="module")
