@@ -13,7 +13,8 @@ is trained first (``recipes/g2p.yaml`` for ``--train-steps`` steps, in a tempora
 
 * throughput and p50/p99 latency per level; the words per second of 32 clients against 1 client
   (dynamic batching's gain), and against ``Run.decode`` of the same words in one process, which is
-  what ``seqkit decode --input-file`` runs (timed here in this process, before the server starts);
+  what ``seqkit decode --input-file`` runs (timed here in this process, before the server starts),
+  and against that command itself, its whole process timed (start-up and loading the run included);
 * the server's RSS (``/proc/PID/status``) after 1,000 requests and after ``--rss-requests``;
 * a mixed load at 32 clients, one request in ten malformed or over a cap: every good request must
   get its word's greedy output (as ``Run.decode`` gave it), every bad one a 4xx, none a 5xx.
@@ -165,6 +166,7 @@ def main(argv=None) -> dict:
         in_process = len(vocabulary) / (time.perf_counter() - start)
         outputs = {w: r["outputs"] for w, r in zip(vocabulary, expected)}
         del loaded
+        cli = cli_words_per_second(run, vocabulary, folder)
 
         server = Server(run, folder / "server.log")
         try:
@@ -185,12 +187,24 @@ def main(argv=None) -> dict:
             server.stop()
 
     by_clients = {row["clients"]: row for row in rows}
-    text = report(rows, in_process, rss, args.rss_requests, mixed, by_clients)
+    text = report(rows, in_process, cli, rss, args.rss_requests, mixed, by_clients)
     print(text)
     if not args.no_write:
         page = write_section("serve", text)
         print(f"wrote {page}")
-    return {"rows": rows, "in_process": in_process, "rss": rss, "mixed": mixed}
+    return {"rows": rows, "in_process": in_process, "cli": cli, "rss": rss, "mixed": mixed}
+
+
+def cli_words_per_second(run: Path, vocabulary: list[str], folder: Path) -> float:
+    """Words per second of the command ``seqkit decode RUN --input-file WORDS --strategy greedy
+    --json``, its whole process (start-up and loading the run included)."""
+    inputs = folder / "words.txt"
+    inputs.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "seqkit", "decode", str(run), "--input-file", str(inputs),
+                    "--strategy", "greedy", "--json", "--device", "cpu"], check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
+    return len(vocabulary) / (time.perf_counter() - start)
 
 
 def memory(server: Server, vocabulary: list[str], total: int) -> tuple[float, float]:
@@ -228,8 +242,8 @@ def same_outputs(got: list[dict], expected: list[dict]) -> bool:
         for g, e in zip(got, expected))
 
 
-def report(rows: list[dict], in_process: float, rss: tuple[float, float], rss_requests: int, mixed: dict,
-           by_clients: dict) -> str:
+def report(rows: list[dict], in_process: float, cli: float, rss: tuple[float, float], rss_requests: int,
+           mixed: dict, by_clients: dict) -> str:
     lines = [f"Machine: {machine()}. `python -m benchmarks.serve`: `seqkit serve --max-batch 64 --max-wait-ms 5` "
              "on a G2P run, one-word greedy requests from local clients (threads, one connection each), "
              "server and clients on the same cores, alone on the machine.", "",
@@ -240,7 +254,9 @@ def report(rows: list[dict], in_process: float, rss: tuple[float, float], rss_re
         gain = by_clients[32]["per_s"] / by_clients[1]["per_s"]
         lines.append(f"32 clients get **{gain:.1f}x** the words per second of 1 client (dynamic batching), and "
                      f"**{by_clients[32]['per_s'] / in_process:.2f}x** those of `Run.decode` of the same words in "
-                     f"one process ({in_process:,.0f} words/s, what `seqkit decode --input-file` runs).")
+                     f"one process ({in_process:,.0f} words/s, what `seqkit decode --input-file` runs), "
+                     f"**{by_clients[32]['per_s'] / cli:.2f}x** those of the command `seqkit decode --input-file` "
+                     f"itself, start-up and loading included ({cli:,.0f} words/s).")
     lines.append(f"Server RSS {rss[0]:,.0f} MB after 1,000 requests, {rss[1]:,.0f} MB after {rss_requests:,} "
                  f"({(rss[1] / rss[0] - 1) * 100:+.1f} %).")
     lines.append(f"Mixed load (32 clients, one request in ten malformed or over a cap): {mixed['good_right']:,} good "
