@@ -10,6 +10,7 @@ from _tokenizer_texts import saved_and_loaded
 from conftest import make_plugin_dist, run_cli
 
 import seqkit
+from seqkit.cli import main
 from seqkit.errors import MissingPackage, SeqkitError
 from seqkit.plugins.tokenizers.char import Char
 from seqkit.registry import get_registry
@@ -143,15 +144,18 @@ def test_a_third_party_tokenizer_is_validated_built_saved_and_shown(tmp_path, mo
     assert shown["source"] == "seqkit-bytes" and list(shown["options"]) == ["data.tokenizer.offset"]
 
 
-def test_seqkit_show_tokenizer_lists_the_built_ins_and_their_options():
-    result = run_cli("show", "tokenizer", "bpe", "--json")
-    assert result.returncode == 0, result.stderr
-    shown = json.loads(result.stdout)
+def test_seqkit_show_tokenizer_lists_the_built_ins_and_their_options(capsys, monkeypatch):
+    # the command's own code in this process (a subprocess each cost 2 s of start-up)
+    assert main(["show", "tokenizer", "bpe", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
     assert shown["kind"] == "tokenizer" and shown["plugin"] == "seqkit.plugins.tokenizers.bpe"
     assert shown["options"]["data.tokenizer.vocab_size"]["default"] == 8000
     assert shown["options"]["data.tokenizer.vocab_size"]["min"] == 256
     assert set(shown["options"]) >= {f"data.tokenizer.{k}" for k in ("min_frequency", "lowercase")}
-    names = json.loads(run_cli("show", "tokenizer", "--json").stdout)
+    assert main(["show", "tokenizer", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in names] == ["bpe", "char", "unigram", "whitespace"]
-    table = run_cli("show", "tokenizer", "char", env={"COLUMNS": "80"}).stdout
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["show", "tokenizer", "char"]) == 0
+    table = capsys.readouterr().out
     assert "data.tokenizer.unknown" in table and "map | drop" in table
