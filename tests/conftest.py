@@ -156,6 +156,16 @@ def cache(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """One cache folder for prepared data (``SEQKIT_CACHE_DIR``) shared by a module's tests, so the
+    runs its module-scoped fixtures train never write to the user's cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQKIT_CACHE_DIR", str(folder))
+        yield folder
+
+
 def contents(cache: Path) -> list[str]:
     """Every path under ``cache``, relative to it, sorted."""
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []

@@ -80,8 +80,9 @@ class EventStream:
 
     async def __call__(self, scope, receive, send) -> None:
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            message = {}
+            while message.get("type") != "http.disconnect":  # a request body may come first
+                message = await receive()
             self.cancel.set()
 
         watcher = asyncio.get_running_loop().create_task(watch())
@@ -94,8 +95,8 @@ class EventStream:
                     break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:  # the client has gone (servers of ASGI 2.4 say so here)
-            pass
+        except OSError:  # the client has gone (servers of ASGI 2.4 say so here): stop the decode
+            self.cancel.set()
         finally:
             self.cancel.set()
             watcher.cancel()

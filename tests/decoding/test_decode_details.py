@@ -10,7 +10,7 @@ import pytest
 import torch
 from _tagging_runs import tagging_recipe
 from _tiny_runs import tiny_recipe
-from _translation_runs import cache_folder, cli_env
+from _translation_runs import cli_env
 from conftest import run_cli
 
 import seqkit
@@ -25,10 +25,7 @@ STRATEGIES = [("greedy", {}), ("beam", {"beam_size": 4, "n_best": 3}),
               ("exact", {"n_best": 2, "length": 2})]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_cache(tmp_path_factory):
-    with cache_folder(tmp_path_factory.mktemp("cache")):
-        yield
+pytestmark = pytest.mark.usefixtures("module_cache")  # every run here prepares into one cache
 
 
 @pytest.fixture(scope="module")

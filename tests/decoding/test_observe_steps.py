@@ -8,7 +8,7 @@ from seqkit.decoding import observe_steps
 
 
 class Stop(Exception):
-    pass
+    """What a callback raises to stop a search."""
 
 
 @pytest.mark.parametrize("strategy,options", [("greedy", {}), ("sample", {"seed": 0})])

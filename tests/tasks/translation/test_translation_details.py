@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _translation_runs import cache_folder, cli_env, translation_recipe
+from _translation_runs import cli_env, translation_recipe
 from conftest import run_cli
 
 import seqkit
@@ -29,10 +29,7 @@ VARIANTS = {"feeding": (), "no_feeding": ("model.input_feeding=false",),
 DETAILS = ("token_log_probs", "attention")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_cache(tmp_path_factory):
-    with cache_folder(tmp_path_factory.mktemp("cache")):
-        yield
+pytestmark = pytest.mark.usefixtures("module_cache")  # every run here prepares into one cache
 
 
 @pytest.fixture(scope="module")
