@@ -163,6 +163,13 @@ def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def broadcast_from_main(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``tensor`` on every process, in place: a number rank 0 measured (its clock)."""
+    if active():
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
 def decided_by_main(decide: Callable[[], T]) -> T:
     """``decide()`` run on rank 0 alone and its result handed to every rank, or the
     ``SeqkitError`` it raised raised on every rank: a choice (which checkpoint, whether a folder

@@ -40,6 +40,9 @@ TRAIN_OPTIONS = {
     "weight_decay": Option(0.0, min=0.0),
     "momentum": Option(0.0, min=0.0, help="SGD only"),
     "schedule": Option("constant", choices=("constant", "cosine")),
+    "schedule_by": Option("steps", choices=("steps", "time"),
+                          help="time: the schedule's decay follows the share of train.time_limit "
+                               "used, and train.steps is only an upper bound"),
     "warmup_steps": Option(0, min=0),
     "clip_grad_norm": Option(1.0, min=0.0, help="0 turns clipping off"),
     "precision": Option("fp32", choices=("fp32", "bf16-mixed"),
@@ -252,6 +255,14 @@ def _logger_problems(train: dict, registry) -> list[str]:
     return problems
 
 
+def _schedule_problems(train: dict) -> list[str]:
+    """A time schedule needs a budget to follow (seqkit.training.schedule)."""
+    if train.get("schedule_by") == "time" and train.get("time_limit") == 0:
+        return ["train.schedule_by: time needs a time budget; set train.time_limit to the seconds "
+                "of training (validation included), or use schedule_by: steps"]
+    return []
+
+
 def _output_problems(output: str) -> list[str]:
     """The run folder can be made: the path, or the nearest of its parents that exists, is a
     folder (else creating it fails with FileExistsError or NotADirectoryError)."""
@@ -323,6 +334,7 @@ def resolve(data: dict, registry, source: str = "recipe") -> dict:
     resolved["model"] = model
     resolved["train"] = section("train", TRAIN_OPTIONS)
     problems += _logger_problems(resolved["train"], registry)
+    problems += _schedule_problems(resolved["train"])
     resolved["decode"] = section("decode", DECODE_OPTIONS, ("strategy", "decoder"))
 
     if resolved.get("output") is None and isinstance(resolved.get("task"), str):

@@ -41,5 +41,6 @@ def write_tiny_recipe(path: Path, output: Path, *overrides: str) -> Path:
 
 def metric_lines(run_dir: Path) -> list[dict]:
     """metrics.jsonl without the timing fields, which differ between any two runs."""
+    timing = ("elapsed", "tokens_per_s", "budget_used")
     lines = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k not in ("elapsed", "tokens_per_s")} for line in lines]
+    return [{k: v for k, v in line.items() if k not in timing} for line in lines]

@@ -21,7 +21,8 @@ from seqkit.training.run_folder import describe_run
 def add_parser(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser("runs", parents=[common], help="list the runs under a folder",
                        description="A table of the runs under DIR (default: runs/): task, cell, "
-                                   "steps done, best validation and test metrics, training time, "
+                                   "steps done, best validation and test metrics, training time "
+                                   "(and the share of train.time_limit used), "
                                    "state (finished, stopped or running).")
     p.add_argument("dir", nargs="?", default="runs", help="folder holding run directories (default: runs)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
@@ -56,10 +57,19 @@ def _print_table(folder: Path, runs: list[dict]) -> None:
         best = run["best"]
         test = run["test"]
         cell = run["cell"] + (f" → {run['decoder_cell']}" if "decoder_cell" in run else "")
-        minutes, seconds = divmod(int(run["elapsed"]), 60)
         table.add_row(
             run["run"], str(run["task"]), cell, f"{run['step']}/{run['steps']}",
             "-" if best is None else f"{metric} {format_metric(best[metric])} @ {best['step']}",
             "-" if test is None or metric not in test else f"{metric} {format_metric(test[metric])}",
-            f"{minutes}m{seconds:02d}s", run["state"])
+            _time(run), run["state"])
     console.print(table)
+
+
+def _time(run: dict) -> str:
+    """Training time, and with a train.time_limit the share of it used: "4m05s (70% of 5m50s)"."""
+    def clock(seconds: float) -> str:
+        minutes, seconds = divmod(int(seconds), 60)
+        return f"{minutes}m{seconds:02d}s"
+    if not run.get("time_limit") or run.get("budget_used") is None:
+        return clock(run["elapsed"])
+    return f"{clock(run['elapsed'])} ({run['budget_used']:.0%} of {clock(run['time_limit'])})"

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -26,19 +25,30 @@ def _fmt(value) -> str:
 
 
 class ProgressBar:
-    """step, training loss, validation loss, tokens/s and time left, redrawn a few times a second."""
+    """step, training loss, validation loss, tokens/s and time left, redrawn a few times a second.
+
+    With a ``train.time_limit`` the bar fills by whichever bound ends the run first, the steps or
+    the time budget, so its time left is the run's.
+    """
 
     def __init__(self, total: int, start: int = 0, console: Console | None = None):
         self.console = console or Console(stderr=True)
+        self.total, self.budget_used = total, 0.0
         self.bar = Progress(
-            TextColumn("[bold]train[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]train[/bold]"), BarColumn(), TextColumn("{task.fields[steps]}"),
             TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]} tok/s"),
-            TimeRemainingColumn(), console=self.console, transient=False)
-        self.task = self.bar.add_task("train", total=total, completed=start, loss="-", val="-", speed="-")
+            TimeRemainingColumn(), TextColumn("{task.fields[budget]}"), console=self.console, transient=False)
+        self.task = self.bar.add_task("train", total=1.0, completed=start / total, steps=f"{start}/{total}",
+                                      loss="-", val="-", speed="-", budget="")
         self.bar.start()
 
     def advance(self, step: int) -> None:
-        self.bar.update(self.task, completed=step)
+        self.bar.update(self.task, completed=max(step / self.total, self.budget_used), steps=f"{step}/{self.total}")
+
+    def time_used(self, elapsed: float, limit: float) -> None:
+        self.budget_used = min(1.0, elapsed / limit)
+        minutes, seconds = divmod(int(max(0.0, limit - elapsed)), 60)
+        self.bar.update(self.task, budget=f"budget {minutes}:{seconds:02d} left")
 
     def train_log(self, step: int, loss: float, tokens_per_s: float) -> None:
         self.bar.update(self.task, completed=step, loss=_fmt(loss), speed=f"{tokens_per_s:,.0f}")
@@ -61,6 +71,9 @@ class LogLines:
 
     def advance(self, step: int) -> None:
         """Nothing to redraw without a bar."""
+
+    def time_used(self, elapsed: float, limit: float) -> None:
+        """The validation lines say the time (metrics.jsonl has the budget used)."""
 
     def train_log(self, step: int, loss: float, tokens_per_s: float) -> None:
         """Training losses go to metrics.jsonl only; the log stays short."""

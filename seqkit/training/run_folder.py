@@ -46,6 +46,10 @@ def describe_run(run_dir: Path) -> dict:
         "best": None if best is None else {k: v for k, v in best.items() if k not in ("split", "elapsed")},
         "test": None if test is None else {k: v for k, v in test.items() if k != "split"},
         "elapsed": max(timed, default=0.0), "state": state,
+        # with a train.time_limit: the seconds and the share of them used (schedule_by: time follows it)
+        "time_limit": train.get("time_limit") or None, "schedule_by": train.get("schedule_by", "steps"),
+        "budget_used": max((r["budget_used"] for r in records if isinstance(r.get("budget_used"), (int, float))),
+                           default=None),
     }
 
 

@@ -43,6 +43,7 @@ from seqkit.plugin_errors import describe_failure
 from seqkit.training.checkpoint import save_checkpoint
 from seqkit.training.loggers import Loggers
 from seqkit.training.progress import format_metric
+from seqkit.training.schedule import budget_fraction, lr_factor
 from seqkit.training.stop_signals import StopSignals
 
 # A loss this many times the untrained model's means the run diverged (see Trainer._check_loss).
@@ -73,17 +74,6 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     if math.isnan(value):
         return False
     return best is None or (value < best if mode == "min" else value > best)
-
-
-def lr_factor(step: int, train: dict) -> float:
-    """Multiplier of the base learning rate at ``step``: linear warm-up, then constant or cosine to 0."""
-    warmup, total = train["warmup_steps"], train["steps"]
-    if step < warmup:
-        return (step + 1) / warmup
-    if train["schedule"] == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -118,6 +108,9 @@ class Trainer:
     ``seqkit.training.progress`` object (bar, log lines or silent).
     """
 
+    # What measures training time (train.time_limit, schedule_by: time); tests put a fake one here.
+    clock = staticmethod(time.perf_counter)
+
     def __init__(self, recipe: dict, task: Task, model: torch.nn.Module, run_dir: str | Path,
                  display, device: torch.device, loggers: Loggers | None = None):
         self.recipe, self.train = recipe, recipe["train"]
@@ -126,10 +119,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.display = display
         self.optimizer = build_optimizer(model.parameters(), self.train)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.train))
-        self.best_metric = _best_metric(task, recipe["task"])
         self.counters = _Counters()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.train, self.counters.elapsed))
+        self.best_metric = _best_metric(task, recipe["task"])
         # Since the last log line: the sum of each step's mean loss times its token count, kept
         # on the device (no sync per step), and the tokens and steps it covers. The logged loss
         # is their ratio, a mean per token: a step with more tokens (a batch of longer
@@ -179,10 +172,10 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self._apply_recipe_hyperparameters()
         t = state["trainer"]
         self.counters = _Counters(state["step"], t["elapsed"], t["best_step"],
                                   dict(t["best_metrics"]), t["bad_evals"], t.get("initial_loss"))
+        self._apply_recipe_hyperparameters()
         self.running = t["running"].to(self.device)
         self.running_tokens = t.get("running_tokens", 0)
         self.running_steps = t["running_steps"]
@@ -210,7 +203,8 @@ class Trainer:
         lr = train["lr"]
         self.scheduler.base_lrs = [lr] * len(self.optimizer.param_groups)
         for group in self.optimizer.param_groups:
-            group.update(initial_lr=lr, lr=lr * lr_factor(self.scheduler.last_epoch, train),
+            group.update(initial_lr=lr, lr=lr * lr_factor(self.scheduler.last_epoch, train,
+                                                          self.counters.elapsed),
                          weight_decay=train["weight_decay"])
             if "momentum" in group:
                 group["momentum"] = train["momentum"]
@@ -243,14 +237,15 @@ class Trainer:
         time_limit = train["time_limit"]
         params = [p for p in self.model.parameters() if p.requires_grad]
         stopped = "finished"
-        started, tokens_since, log_clock = time.perf_counter(), 0, time.perf_counter()
+        started, tokens_since, log_clock = self.clock(), 0, time.perf_counter()
         elapsed_before = c.elapsed
         self.model.train()
         with StopSignals() as stop, self._peer_failures():
             while c.step < total and self._signal(stop) is None:  # a signal waits for the whole step
                 tokens_since += self._optimizer_step(params)
-                c.elapsed = elapsed_before + time.perf_counter() - started
-                out_of_time = bool(time_limit) and self._any_rank(c.elapsed >= time_limit)
+                c.elapsed = self._agreed_elapsed(elapsed_before + self.clock() - started)
+                self.scheduler.step()  # the next step's learning rate, from c.step and c.elapsed
+                out_of_time = bool(time_limit) and self._budget_spent()
                 evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
                 if c.step % log_every == 0 or evaluate:
                     now = time.perf_counter()
@@ -279,6 +274,19 @@ class Trainer:
             return stop.received
         flag = distributed.all_reduce_max(torch.tensor([stop.received or 0]))
         return int(flag) or None
+
+    def _agreed_elapsed(self, elapsed: float) -> float:
+        """With a time schedule, rank 0's clock decides: every rank takes its elapsed time, so all
+        take the same learning rate at every step and stop at the same step."""
+        if self.world == 1 or self.train["schedule_by"] != "time":
+            return elapsed
+        return float(distributed.broadcast_from_main(torch.tensor([elapsed], dtype=torch.float64)))
+
+    def _budget_spent(self) -> bool:
+        """Has training used ``train.time_limit``? The same answer on every rank."""
+        spent = self.counters.elapsed >= self.train["time_limit"]
+        self.display.time_used(self.counters.elapsed, self.train["time_limit"])
+        return spent if self.train["schedule_by"] == "time" else self._any_rank(spent)
 
     def _any_rank(self, flag: bool) -> bool:
         """Is ``flag`` true on some rank? (every rank's clock is its own; they stop together)"""
@@ -317,7 +325,6 @@ class Trainer:
         if self.train["clip_grad_norm"]:
             torch.nn.utils.clip_grad_norm_(params, self.train["clip_grad_norm"])
         self.optimizer.step()
-        self.scheduler.step()
         self.running += weighted_sum
         self.running_tokens += tokens
         self.running_steps += 1
@@ -354,8 +361,13 @@ class Trainer:
         self.running_tokens = self.running_steps = 0
         lr = self.optimizer.param_groups[0]["lr"]
         self._log({"step": c.step, "split": "train", "loss": mean, "lr": lr,
-                   "tokens_per_s": speed, "elapsed": c.elapsed})
+                   "tokens_per_s": speed, **self._time_fields()})
         self.display.train_log(c.step, mean, speed)
+
+    def _time_fields(self) -> dict:
+        """Training time so far, and with a ``train.time_limit`` the share of it used."""
+        used = budget_fraction(self.counters.elapsed, self.train)
+        return {"elapsed": self.counters.elapsed, **({} if used is None else {"budget_used": used})}
 
     def _evaluate(self) -> bool:
         """Validate, log, checkpoint; True when patience has run out."""
@@ -376,7 +388,7 @@ class Trainer:
             c.best_step, c.best_metrics, c.bad_evals = c.step, metrics, 0
         else:
             c.bad_evals += 1
-        self._log({"step": c.step, "split": "val", **metrics, "elapsed": c.elapsed})
+        self._log({"step": c.step, "split": "val", **metrics, **self._time_fields()})
         self.display.val_log(c.step, metrics)
         self._save(improved)
         patience = self.train["patience"]
@@ -390,7 +402,7 @@ class Trainer:
         # the step reached, which the last log line may be short of (`seqkit runs`); a resume
         # cuts this line (seqkit.training.run._truncate_metrics)
         self._log({"step": self.counters.step, "split": "stop",
-                   "signal": signal.Signals(signal_number).name, "elapsed": self.counters.elapsed})
+                   "signal": signal.Signals(signal_number).name, **self._time_fields()})
         raise RunInterrupted(
             f"seqkit: {signal.Signals(signal_number).name}: stopped after step {self.counters.step}, "
             f"saved in {self.run_dir / 'checkpoints' / 'last.pt'}; continue with: "

@@ -47,6 +47,11 @@ def test_runs_lists_each_run_with_its_state_progress_and_best_metrics(runs):
     assert finished["best"]["loss"] == best["loss"] and finished["elapsed"] == val[-1]["elapsed"]
     assert rows[str(runs / "timed")]["state"] == "finished (time_limit)"
     assert rows[str(runs / "timed")]["step"] < 100000
+    timed = rows[str(runs / "timed")]  # the share of train.time_limit used, as metrics.jsonl says
+    last = json.loads((runs / "timed" / "metrics.jsonl").read_text().splitlines()[-2])
+    assert (timed["time_limit"], timed["schedule_by"]) == (0.5, "steps")
+    assert timed["budget_used"] == last["budget_used"] == min(1.0, last["elapsed"] / 0.5) == 1.0
+    assert finished["time_limit"] is None and finished["budget_used"] is None
     assert rows[str(runs / "killed")]["state"] == "stopped"
     assert rows[str(runs / "other/deep")]["cell"] == "gru"
 
@@ -78,6 +83,12 @@ def test_a_run_stopped_by_a_signal_shows_the_step_it_saved_not_its_last_log_line
     assert last["step"] == saved and row["elapsed"] == last["elapsed"]
     table = run_cli("runs", tmp_path / "runs").stdout
     assert f"{saved}/300" in table and "stopped (SIGINT)" in table
+
+
+def test_the_table_shows_the_share_of_the_time_limit_used():
+    from seqkit.cli.runs import _time
+    assert _time({"elapsed": 245.2, "time_limit": 350.0, "budget_used": 0.7006}) == "4m05s (70% of 5m50s)"
+    assert _time({"elapsed": 245.2, "time_limit": None, "budget_used": None}) == "4m05s"
 
 
 def test_a_run_being_trained_reads_as_running_and_cannot_be_resumed_meanwhile(runs):
