@@ -1,0 +1,187 @@
+"""Training to a time budget: ``train.schedule_by: time`` against ``steps`` on a quiet and a slowed machine.
+
+    python -m benchmarks.time_budget [--recipes g2p,tagging] [--conditions quiet,slowed] [--char-lm]
+                                     [--budget SECONDS] [--set KEY=VALUE ...] [--no-write]
+
+Each recipe runs as users run it (``seqkit run RECIPE --quiet``, its own process, data prepared
+beforehand) with both schedules: ``time`` as shipped, and ``steps`` with the step count the recipe
+was tuned to end at on a quiet 2-core Xeon (``STEP_PLAN``), the behaviour before the time schedule.
+The figure is the task's own test metric of the best checkpoint (G2P: word error rate; tagging:
+accuracy), from the run's ``metrics.jsonl``.
+
+* quiet: one run at a time, nothing else on the machine;
+* slowed: each run pinned to one core (``taskset -c``), its torch threads sharing it; the two
+  schedules of a recipe run at the same time, one per core, so both see the same slowed machine.
+
+``--char-lm``: ``recipes/char_lm.yaml`` with ``train.time_limit: 240`` under both schedules (quiet),
+compared on the best validation bits per character. Run it alone: every figure is wall-time bound.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks._report import REPO, machine, write_section
+
+# The step counts the recipes' cosine schedules were tuned to end at within their time limits on a
+# quiet 2-core Xeon, as they shipped before schedule_by: time.
+STEP_PLAN = {"g2p": 4400, "tagging": 800}
+METRIC = {"g2p": ("word_error_rate", "WER", 100), "tagging": ("accuracy", "accuracy", 100)}
+CHAR_LM_LIMIT = 240
+
+
+def seqkit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seqkit", *args]
+
+
+def command(recipe: str, output: Path, schedule: str, extra=()) -> list[str]:
+    """``seqkit run`` of a shipped recipe with ``schedule``; ``extra``: more ``--set`` values."""
+    sets = [f"output={output}", f"train.schedule_by={schedule}"]
+    if schedule == "steps" and recipe in STEP_PLAN:
+        sets.append(f"train.steps={STEP_PLAN[recipe]}")
+    sets += extra
+    return seqkit("run", str(REPO / "recipes" / f"{recipe}.yaml"), "--quiet",
+                  *[arg for value in sets for arg in ("--set", value)])
+
+
+def prepare(recipe: str, extra: list[str]) -> None:
+    """Prepare the recipe's data first, so that no run's time includes it."""
+    argv = seqkit("prepare", str(REPO / "recipes" / f"{recipe}.yaml"), *[a for v in extra for a in ("--set", v)])
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+
+
+def outcome(output: Path) -> dict:
+    lines = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    val = [line for line in lines if line["split"] == "val"]
+    test = next((line for line in reversed(lines) if line["split"] == "test"), {})
+    end = next(line for line in reversed(lines) if line["split"] == "end")
+    return {"steps": val[-1]["step"], "elapsed": val[-1]["elapsed"], "budget_used": val[-1].get("budget_used"),
+            "stopped": end["stopped"], "test": test, "val": val}
+
+
+def run_together(commands: list[list[str]], cores: list[int | None], folder: Path) -> None:
+    """Start every command at once (each pinned to its core, where one is given) and wait for all."""
+    processes = []
+    for index, (argv, core) in enumerate(zip(commands, cores)):
+        pinned = argv if core is None else ["taskset", "-c", str(core), *argv]
+        log = open(folder / f"log-{index}.txt", "w")
+        processes.append((subprocess.Popen(pinned, stdout=log, stderr=subprocess.STDOUT), log, pinned))
+    for process, log, argv in processes:
+        process.wait()
+        log.close()
+        if process.returncode:
+            raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}); see {log.name}")
+
+
+def measure(recipes: list[str], conditions: list[str], extra: list[str], folder: Path) -> dict:
+    results = {}
+    for recipe in recipes:
+        prepare(recipe, extra)
+        for condition in conditions:
+            outputs = {s: folder / f"{recipe}-{condition}-{s}" for s in ("time", "steps")}
+            commands = [command(recipe, outputs[s], s, extra) for s in outputs]
+            if condition == "quiet":
+                for argv in commands:
+                    run_together([argv], [None], folder)
+            else:
+                run_together(commands, [0, 1], folder)
+            for schedule, output in outputs.items():
+                results[recipe, condition, schedule] = outcome(output)
+                shutil.rmtree(output / "checkpoints", ignore_errors=True)
+            print(json.dumps({f"{recipe} {condition} {s}": _brief(recipe, results[recipe, condition, s])
+                              for s in outputs}), flush=True)
+    return results
+
+
+def _brief(recipe: str, result: dict) -> dict:
+    key, _, scale = METRIC[recipe]
+    return {"test": round(scale * result["test"].get(key, float("nan")), 2), "steps": result["steps"],
+            "stopped": result["stopped"], "elapsed": round(result["elapsed"], 1)}
+
+
+def char_lm(extra: list[str], folder: Path) -> dict:
+    extra = [f"train.time_limit={CHAR_LM_LIMIT}", "train.sample_chars=0", *extra]
+    prepare("char_lm", extra)
+    found = {}
+    for schedule in ("time", "steps"):
+        output = folder / f"char_lm-{schedule}"
+        run_together([command("char_lm", output, schedule, extra)], [None], folder)
+        result = outcome(output)
+        best = min(result["val"], key=lambda line: line["bits_per_char"])
+        found[schedule] = {**result, "bits_per_char": best["bits_per_char"], "last_bits_per_char":
+                           result["val"][-1]["bits_per_char"]}
+        print(json.dumps({f"char_lm {schedule}": {k: found[schedule][k] for k in
+                                                  ("steps", "stopped", "bits_per_char")}}), flush=True)
+    return found
+
+
+def report(results: dict, recipes: list[str], conditions: list[str], lm: dict | None) -> str:
+    lines = [f"Machine: {machine()}. `python -m benchmarks.time_budget`: each recipe as shipped "
+             f"(`schedule_by: time`) and with the step schedule it was tuned to before (`steps`, "
+             f"{', '.join(f'{r} {STEP_PLAN[r]:,} steps' for r in recipes)}); test metric of the best "
+             f"checkpoint. Quiet: one run at a time, alone on the machine. Slowed: each run pinned to one "
+             f"core with `taskset`, the two schedules of a recipe at the same time, one per core.", "",
+             "| recipe | machine | schedule | steps | training time | stopped by | test |",
+             "|---|---|---|---|---|---|---|"]
+    for recipe in recipes:
+        key, label, scale = METRIC[recipe]
+        for condition in conditions:
+            for schedule in ("time", "steps"):
+                r = results[recipe, condition, schedule]
+                lines.append(f"| {recipe} | {condition} | {schedule} | {r['steps']:,} | {r['elapsed']:.0f} s | "
+                             f"{r['stopped']} | {label} {scale * r['test'].get(key, float('nan')):.2f} % |")
+    if "quiet" in conditions and "slowed" in conditions:
+        lines.append("")
+        for recipe in recipes:
+            key, label, scale = METRIC[recipe]
+            for schedule in ("time", "steps"):
+                quiet, slowed = (scale * results[recipe, c, schedule]["test"].get(key, float("nan"))
+                                 for c in ("quiet", "slowed"))
+                lines.append(f"- {recipe}, `{schedule}`: slowed {label} {slowed:.2f} % against quiet "
+                             f"{quiet:.2f} % ({slowed - quiet:+.2f} points).")
+    if lm:
+        lines += ["", f"`recipes/char_lm.yaml` with `train.time_limit: {CHAR_LM_LIMIT}` (quiet): best validation "
+                  f"bits per character **{lm['time']['bits_per_char']:.4f}** with `schedule_by: time` "
+                  f"({lm['time']['steps']} steps, stopped by {lm['time']['stopped']}) against "
+                  f"{lm['steps']['bits_per_char']:.4f} with `steps` ({lm['steps']['steps']} of 900 steps, "
+                  f"stopped by {lm['steps']['stopped']})."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", default="g2p,tagging", help="comma-separated, of: g2p, tagging")
+    parser.add_argument("--conditions", default="quiet,slowed", help="comma-separated, of: quiet, slowed")
+    parser.add_argument("--char-lm", action="store_true", help=f"also char_lm.yaml with a {CHAR_LM_LIMIT} s limit")
+    parser.add_argument("--budget", type=float, help="seconds: every run's train.time_limit instead of "
+                                                     "its recipe's (a smoke run; writes nothing)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another recipe value for every run (a smoke run; writes nothing)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks/ alone")
+    args = parser.parse_args(argv)
+    recipes = [r for r in args.recipes.split(",") if r]
+    conditions = [c for c in args.conditions.split(",") if c]
+    unknown = sorted(set(recipes) - set(STEP_PLAN)) + sorted(set(conditions) - {"quiet", "slowed"})
+    if unknown:
+        parser.error(f"unknown recipe or condition: {', '.join(unknown)}")
+    extra = [*args.set, *([f"train.time_limit={args.budget:g}"] if args.budget else [])]
+    with tempfile.TemporaryDirectory(prefix="seqkit-time-budget-") as name:
+        folder = Path(name)
+        results = measure(recipes, conditions, extra, folder)
+        lm = char_lm(extra, folder) if args.char_lm else None
+        text = report(results, recipes, conditions, lm)
+    print(text)
+    if not (extra or args.no_write):
+        print(f"written to {write_section('time-budget', text)}")
+    return {"results": results, "char_lm": lm, "report": text}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""benchmarks/time_budget.py, tiny: both schedules of the tagging recipe on a slowed machine (each
+run pinned to its own core), with a 2-second budget and a small model."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks.time_budget import main
+
+pytestmark = pytest.mark.slow  # end to end: two training processes
+
+
+def test_both_schedules_run_pinned_to_one_core_each_and_report_their_test_scores():
+    if shutil.which("taskset") is None:
+        pytest.skip("taskset (util-linux) is not installed")
+    tiny = ["data.max_files=12", "data.test_files=0", "data.max_length=64", "model.hidden_size=16",
+            "model.layers=1", "train.eval_every=20", "train.batch_size=16", "train.batch_tokens=1024"]
+    result = main(["--recipes", "tagging", "--conditions", "slowed", "--budget", "2",
+                   *[arg for value in tiny for arg in ("--set", value)]])
+    timed, stepped = (result["results"]["tagging", "slowed", s] for s in ("time", "steps"))
+    assert timed["stopped"] == "time_limit" and timed["budget_used"] == 1.0 and timed["steps"] > 0
+    assert stepped["steps"] > 0 and 0 < stepped["budget_used"] <= 1.0
+    assert all(0.0 <= r["test"]["accuracy"] <= 1.0 for r in (timed, stepped))
+    report = result["report"]
+    assert "| tagging | slowed | time |" in report and "| tagging | slowed | steps |" in report
+    assert "tagging 800 steps" in report
