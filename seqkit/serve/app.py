@@ -145,8 +145,10 @@ class Server:
 
     async def decode(self, request):
         name, run = self.run_of(request)
-        job = check_decode_request(run, await self.body(request), self.limits)
-        return json_response(await self.batcher.decode(name, run, job))
+        with self.batcher.arriving():
+            job = check_decode_request(run, await self.body(request), self.limits)
+            answer = self.batcher.submit(name, run, job)
+        return json_response(await answer)
 
     async def stream(self, request):
         name, run = self.run_of(request)
@@ -177,9 +179,10 @@ async def _http_error(request, exc):
 def create_app(runs: dict[str, Run], limits: Limits | None = None, token: str | None = None,
                max_batch: int = 64, max_wait_ms: float = 5.0):
     """The ASGI app serving ``runs`` (name -> ``seqkit.Run``) under ``limits``; with ``token``,
-    every request must carry ``Authorization: Bearer TOKEN``. Decode requests arriving within
-    ``max_wait_ms`` with the same run, strategy, options and length are decoded as one batch of at
-    most ``max_batch`` inputs."""
+    every request must carry ``Authorization: Bearer TOKEN``. Decode requests with the same run,
+    strategy, options and length that arrive together or while the worker is busy are decoded as
+    one batch of at most ``max_batch`` inputs (``batching.Batcher``; ``max_wait_ms``: the most a
+    batch waits for requests still being read)."""
     missing = missing_packages()
     if missing:
         raise SeqkitError(install_hint(missing))

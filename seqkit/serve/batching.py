@@ -1,8 +1,9 @@
 """Dynamic batching, and the one thread that does all model work.
 
-Requests for the same run, strategy, options and length that arrive within ``max_wait_ms`` of the
-first, or while the worker is still busy with an earlier batch, are decoded as one batch (at most
-``max_batch`` inputs), then answered separately: each gets
+Requests for the same run, strategy, options and length that arrive while the worker is busy with
+an earlier batch, or together (read in the same turn of the event loop, or while another is still
+being read, for ``max_wait_ms`` at most), are decoded as one batch (at most ``max_batch`` inputs),
+then answered separately: each gets
 its own slice of the report's ``"results"``; the other keys (strategy, options, length) are the
 batch's, the same for all. A batch that raises is decoded again one request at a time, so that each
 gets its own answer. Decoding runs on one worker thread, off the event loop (torch work is
@@ -11,6 +12,7 @@ serialized; ``/healthz`` answers meanwhile).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import warnings
@@ -142,10 +144,12 @@ class _Batch:
 class Batcher:
     """Collects decode requests into batches (per run and ``DecodeJob.key``) and answers each.
 
-    A batch takes requests until it is full (``max_batch`` inputs) or, once ``max_wait_ms`` have
-    passed since its first, until the worker is free: while the worker decodes one batch the next
-    keeps growing, so under load batches fill up instead of queueing behind each other small. One
-    batch is decoded at a time, the oldest ready first."""
+    Continuous batching: a batch goes to the worker as soon as the worker is free and no other
+    decode request is still arriving (its body being read and checked), or once ``max_wait_ms``
+    have passed since its first request, or when it is full (``max_batch`` inputs). A lone request
+    to an idle server is decoded at once; while the worker decodes one batch the next keeps
+    growing, so under load batches fill up instead of queueing behind each other small. One batch
+    is decoded at a time, the oldest ready first."""
 
     def __init__(self, worker: Worker, stats: Stats, max_batch: int = 64, max_wait_ms: float = 5.0):
         self.worker, self.stats = worker, stats
@@ -153,9 +157,23 @@ class Batcher:
         self._open: dict[tuple, _Batch] = {}  # taking requests, oldest first
         self._full: deque[_Batch] = deque()  # closed, waiting for the worker
         self._running: asyncio.Task | None = None
+        self._arriving = 0  # decode requests being read and checked: company on its way
 
-    async def decode(self, name: str, run: Run, job: DecodeJob) -> dict:
-        """The report for ``job`` alone, decoded with whatever joins it before its batch starts."""
+    @contextlib.contextmanager
+    def arriving(self):
+        """Around reading and checking a decode request: open batches wait for it (``max_wait_ms``
+        at most). The request joins with ``submit`` inside the block."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+            # next loop turn: requests read in this one (their tasks already queued) join first
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def submit(self, name: str, run: Run, job: DecodeJob) -> asyncio.Future:
+        """The future of the report for ``job`` alone, decoded with whatever joins it before its
+        batch starts."""
         loop = asyncio.get_running_loop()
         key = (name, job.key)
         batch = self._open.get(key)
@@ -169,6 +187,12 @@ class Batcher:
         batch.inputs += len(job.texts)
         if batch.inputs >= self.max_batch:
             self._close(key)
+        return answer
+
+    async def decode(self, name: str, run: Run, job: DecodeJob) -> dict:
+        """The report for ``job`` alone (``submit``, awaited)."""
+        with self.arriving():
+            answer = self.submit(name, run, job)
         return await answer
 
     def _waited(self, key: tuple) -> None:
@@ -184,13 +208,14 @@ class Batcher:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start the next batch on the worker if it is free: a full one, else the oldest that waited."""
+        """Start the next batch on the worker if it is free: a full one, else the oldest open one
+        that has waited or has no request left to wait for."""
         if self._running is not None:
             return
         if self._full:
             batch = self._full.popleft()
         else:
-            key = next((key for key, batch in self._open.items() if batch.waited), None)
+            key = next((key for key, batch in self._open.items() if batch.waited or not self._arriving), None)
             if key is None:
                 return
             batch = self._open.pop(key)

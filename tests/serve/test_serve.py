@@ -207,6 +207,20 @@ def test_decode_answers_what_seqkit_decode_json_prints(server, runs, name, body,
     same(answer, json.loads(result.stdout))
 
 
+def while_busy(server, requests: list[tuple[str, str, dict]]) -> tuple[dict, list, dict]:
+    """``requests`` sent at once while the worker decodes a slow request, so that they all arrive
+    at a busy worker (an idle one starts on the first at once): /healthz before, the answers, and
+    /healthz after."""
+    slow = threading.Thread(target=server.ok, args=(
+        "POST", "/v1/runs/char_lm/decode", {"strategy": "slow", "delay": 0.05, "inputs": "the ", "length": 20}))
+    slow.start()
+    while not (before := server.ok("GET", "/healthz"))["busy"]:
+        time.sleep(0.005)
+    answers = server.concurrently(requests)
+    slow.join(timeout=300)
+    return before, answers, server.ok("GET", "/healthz")
+
+
 CHAR_INPUTS = [["the "], ["a st", "fox"], ["qu"], [""]]
 WORD_INPUTS = [["cab"], ["dots", "toast"], ["sea"], ["a"]]
 
@@ -218,11 +232,9 @@ WORD_INPUTS = [["cab"], ["dots", "toast"], ["sea"], ["a"]]
                                      {"strategy": "exact", "n_best": 2, "length": 2}])
 def test_requests_that_arrive_together_are_one_batch_with_the_answers_of_each_alone(server, name, inputs, options):
     path = f"/v1/runs/{name}/decode"
-    before = server.ok("GET", "/healthz")
-    batched = server.concurrently([("POST", path, {**options, "inputs": texts}) for texts in inputs])
-    after = server.ok("GET", "/healthz")
+    before, batched, after = while_busy(server, [("POST", path, {**options, "inputs": texts}) for texts in inputs])
     assert after["requests"] - before["requests"] == len(inputs)
-    assert after["batches"] - before["batches"] < len(inputs), "no two requests were decoded together"
+    assert after["batches"] - before["batches"] == 1, "the requests were not decoded together"
     for (status, answer), texts in zip(batched, inputs):
         assert status == 200, answer
         alone = server.ok("POST", path, {**options, "inputs": texts})
@@ -230,12 +242,18 @@ def test_requests_that_arrive_together_are_one_batch_with_the_answers_of_each_al
         same(answer, alone)
 
 
+def test_a_lone_request_to_an_idle_server_waits_for_no_company(server):
+    # the server waits up to 250 ms (--max-wait-ms) only for requests still being read
+    server.ok("POST", "/v1/runs/char_lm/decode", {"strategy": "greedy", "inputs": "the ", "length": 6})
+    start = time.perf_counter()
+    server.ok("POST", "/v1/runs/char_lm/decode", {"strategy": "greedy", "inputs": "a st", "length": 6})
+    assert time.perf_counter() - start < 0.2
+
+
 def test_a_batch_that_fails_is_decoded_one_request_at_a_time(server):
     path = "/v1/runs/char_lm/decode"
-    before = server.ok("GET", "/healthz")
-    answers = server.concurrently([("POST", path, {"strategy": "solo", "inputs": text, "length": 5})
-                                   for text in ("the ", "a st")])
-    after = server.ok("GET", "/healthz")
+    before, answers, after = while_busy(server, [("POST", path, {"strategy": "solo", "inputs": text, "length": 5})
+                                                 for text in ("the ", "a st")])
     assert (after["requests"] - before["requests"], after["batches"] - before["batches"]) == (2, 1)
     for (status, answer), text in zip(answers, ("the ", "a st")):
         assert status == 200, answer
