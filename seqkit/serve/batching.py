@@ -189,12 +189,6 @@ class Batcher:
             self._close(key)
         return answer
 
-    async def decode(self, name: str, run: Run, job: DecodeJob) -> dict:
-        """The report for ``job`` alone (``submit``, awaited)."""
-        with self.arriving():
-            answer = self.submit(name, run, job)
-        return await answer
-
     def _waited(self, key: tuple) -> None:
         batch = self._open.get(key)
         if batch is not None:
