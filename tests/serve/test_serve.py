@@ -102,7 +102,7 @@ def server(runs, tmp_path_factory):
     caps = [arg for name, value in CAPS.items() if name != "max_body_bytes"
             for arg in ("--" + name.replace("_", "-"), str(value))]
     python_path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    started = Server([*runs.values(), "--device", "cpu", "--token", TOKEN, "--max-wait-ms", "250", *caps],
+    started = Server([*runs.values(), "--device", "cpu", "--token", TOKEN, "--max-wait-ms", "1000", *caps],
                      folder / "server.log", token=TOKEN, env={"PYTHONPATH": python_path})
     yield started
     started.stop()
@@ -243,11 +243,11 @@ def test_requests_that_arrive_together_are_one_batch_with_the_answers_of_each_al
 
 
 def test_a_lone_request_to_an_idle_server_waits_for_no_company(server):
-    # the server waits up to 250 ms (--max-wait-ms) only for requests still being read
+    # the server waits up to 1 s (--max-wait-ms) only for requests still being read
     server.ok("POST", "/v1/runs/char_lm/decode", {"strategy": "greedy", "inputs": "the ", "length": 6})
     start = time.perf_counter()
     server.ok("POST", "/v1/runs/char_lm/decode", {"strategy": "greedy", "inputs": "a st", "length": 6})
-    assert time.perf_counter() - start < 0.2
+    assert time.perf_counter() - start < 0.5
 
 
 def test_a_batch_that_fails_is_decoded_one_request_at_a_time(server):
