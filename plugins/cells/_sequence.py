@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from seqkit.nn import kernels
 from seqkit.state import State, map_state
 
 # cuDNN warns when an RNN's weights are not one flat buffer, as nn.LSTM keeps them: a cell owns
@@ -69,14 +70,52 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
         nn.init.uniform_(parameter, -bound, bound)
 
 
-def use_torch_kernel(cell, inputs: torch.Tensor) -> bool:
+def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> bool:
     """Whether to run torch's own fused kernel (nn.LSTM/GRU/RNN's) instead of seqkit's.
 
-    ``cell.torch_kernel_devices`` names the device types where torch's kernel is the faster one
-    (on CPU as measured by benchmarks/cells.py; on CUDA torch's kernels are cuDNN's). Padded
-    batches take it too, through ``padded_for_torch_kernel`` and ``read_at_lengths``.
+    ``cell.torch_kernel_devices`` names the device types where torch has a kernel for the cell;
+    there the faster of the two for this shape is measured once per process
+    (``seqkit.nn.kernels``). Padded batches take torch's too, through ``padded_for_torch_kernel``
+    and ``read_at_lengths``.
     """
-    return inputs.device.type in cell.torch_kernel_devices
+    if inputs.device.type not in cell.torch_kernel_devices:
+        return False
+    training = torch.is_grad_enabled() and cell.weight_hh.requires_grad
+    batch, time, size = inputs.shape
+    # Both kernels cost about the same per step beyond a few steps, so a few steps are measured:
+    # the measurement stays well under a second, and longer sequences share it.
+    steps = min(time, kernels.SEQUENCE_STEPS)
+    span = f"time {steps}" if steps < kernels.SEQUENCE_STEPS else f"time >={steps}"
+    key = (f"{type(cell).__name__} sequence | {inputs.device.type} {str(inputs.dtype).removeprefix('torch.')} | "
+           f"input {size} hidden {cell.hidden_size} | batch {kernels.bucket(batch)} {span}"
+           f" | {'training' if training else 'inference'}{' padded' if lengths is not None else ''}")
+    shape = (batch, steps, size)
+    short = None if lengths is None else lengths.clamp(max=steps)
+    candidates = {name: _stand_in_run(cell, shape, inputs, short, name, training) for name in ("own", "torch")}
+    return kernels.choose(key, candidates, inputs.device) == "torch"
+
+
+def _stand_in_run(cell, shape: tuple, like: torch.Tensor, lengths: torch.Tensor | None, kernel: str,
+                  training: bool):
+    """Run ``cell`` once with ``kernel`` on random inputs of ``shape`` (device and dtype ``like``'s),
+    with the backward when it trains; the gradients are returned, not accumulated, so the cell is
+    left as it was."""
+    def run():
+        generator = torch.Generator(device=like.device).manual_seed(0)
+        x = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        with kernels.forced(kernel):
+            if not training:
+                return cell(x, None, lengths)
+            x.requires_grad_(True)
+            out, _ = cell(x, None, lengths)
+            return torch.autograd.grad(out.sum(), [x, *cell.parameters()], allow_unused=True)
+    return run
+
+
+def stacked_weights(cells) -> list[torch.Tensor]:
+    """Every cell's (weight_ih, weight_hh, bias_ih, bias_hh), layer after layer: the flat weight
+    list torch's multi-layer fused kernels (torch.lstm, torch.gru, torch.rnn_tanh) take."""
+    return [w for cell in cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
 
 
 # Added to a gate's pre-activation at padding steps: its sigmoid is then exactly 0 or 1 in every

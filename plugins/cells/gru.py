@@ -15,6 +15,7 @@ from seqkit.plugins.cells._sequence import (
     padded_for_torch_kernel,
     read_at_lengths,
     run_sequence,
+    stacked_weights,
     use_torch_kernel,
 )
 
@@ -22,9 +23,9 @@ from seqkit.plugins.cells._sequence import (
 class GRUCell(seqkit.Cell):
     """Gated recurrent unit: h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))."""
 
-    # torch's fused GRU is slower than seqkit's kernel on CPU (benchmarks/cells.py); on CUDA
-    # it is cuDNN's.
-    torch_kernel_devices = {"cuda"}
+    # torch has a fused GRU on both (cuDNN's on CUDA); which is faster than seqkit's kernel
+    # depends on the machine and the shape, so it is measured (seqkit.nn.kernels).
+    torch_kernel_devices = {"cpu", "cuda"}
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
@@ -49,10 +50,17 @@ class GRUCell(seqkit.Cell):
         h_t = torch.gru_cell(x_t, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return h_t, h_t
 
+    @staticmethod
+    def stack_step(cells, x_t, states):
+        """One step through every layer in one torch.gru call (what nn.GRU(num_layers=L) runs)."""
+        out, h = torch.gru(x_t.unsqueeze(1), torch.stack(states), stacked_weights(cells), True, len(cells),
+                           0.0, False, False, True)
+        return out[:, 0], list(h.unbind(0))
+
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if use_torch_kernel(self, inputs):
+        if use_torch_kernel(self, inputs, lengths):
             x, weight_ih = (inputs, self.weight_ih) if lengths is None else \
                 padded_for_torch_kernel(self, inputs, lengths)
             weights = (weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

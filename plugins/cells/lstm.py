@@ -16,6 +16,7 @@ from seqkit.plugins.cells._sequence import (
     read_at_lengths,
     run_sequence,
     saturating_column,
+    stacked_weights,
     use_torch_kernel,
 )
 
@@ -27,8 +28,8 @@ FROZEN_AT_PADDING = {INPUT_GATE: -1.0, FORGET_GATE: 1.0, OUTPUT_GATE: -1.0}
 class LSTMCell(seqkit.Cell):
     """Long short-term memory: c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)."""
 
-    # torch's fused LSTM beat seqkit's kernel on CPU (about 1.1x, benchmarks/cells.py; 1.5-2x on
-    # a tagger's batch of 32 x 128 units, benchmarks/tagging.py) and is cuDNN's on CUDA.
+    # torch has a fused LSTM on both (cuDNN's on CUDA); the faster of it and seqkit's kernel is
+    # measured per shape (seqkit.nn.kernels).
     torch_kernel_devices = {"cpu", "cuda"}
 
     def __init__(self, input_size: int, hidden_size: int):
@@ -57,10 +58,19 @@ class LSTMCell(seqkit.Cell):
         h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return h, (h, c)
 
+    @staticmethod
+    def stack_step(cells, x_t, states):
+        """One step through every layer in one torch.lstm call (what nn.LSTM(num_layers=L) runs)."""
+        h0 = torch.stack([h for h, _ in states])
+        c0 = torch.stack([c for _, c in states])
+        out, h, c = torch.lstm(x_t.unsqueeze(1), (h0, c0), stacked_weights(cells), True, len(cells),
+                               0.0, False, False, True)
+        return out[:, 0], list(zip(h.unbind(0), c.unbind(0)))
+
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if use_torch_kernel(self, inputs):
+        if use_torch_kernel(self, inputs, lengths):
             h0, c0 = state
             x, weight_ih = inputs, self.weight_ih
             if lengths is not None:

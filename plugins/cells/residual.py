@@ -13,6 +13,7 @@ class ResidualCell(TanhCell):
     """h_t = h_{t-1} + tanh(W1 x_t + W2 h_{t-1} + b)."""
 
     residual = True
+    stack_step = None  # torch has no fused residual kernel
 
 
 @seqkit.hookimpl

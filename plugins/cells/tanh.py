@@ -14,6 +14,7 @@ from seqkit.plugins.cells._sequence import (
     padded_for_torch_kernel,
     read_at_lengths,
     run_sequence,
+    stacked_weights,
     use_torch_kernel,
 )
 from seqkit.plugins.cells._tanh_kernel import TanhSequence
@@ -23,9 +24,9 @@ class TanhCell(seqkit.Cell):
     """h_t = tanh(W1 x_t + W2 h_{t-1} + b)."""
 
     residual = False
-    # seqkit's kernel beats torch's fused RNN on CPU; on CUDA torch's is cuDNN's. (Not for
-    # the residual subclass: torch has no residual kernel.)
-    torch_kernel_devices = {"cuda"}
+    # torch has a fused tanh RNN on both (cuDNN's on CUDA); the faster of it and seqkit's kernel
+    # is measured per shape (seqkit.nn.kernels). Not for the residual subclass: torch has none.
+    torch_kernel_devices = {"cpu", "cuda"}
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
@@ -40,10 +41,17 @@ class TanhCell(seqkit.Cell):
             h_t = h + h_t
         return h_t, h_t
 
+    @staticmethod
+    def stack_step(cells, x_t, states):
+        """One step through every layer in one torch.rnn_tanh call (nn.RNN(num_layers=L)'s)."""
+        out, h = torch.rnn_tanh(x_t.unsqueeze(1), torch.stack(states), stacked_weights(cells), True,
+                                len(cells), 0.0, False, False, True)
+        return out[:, 0], list(h.unbind(0))
+
     def forward(self, inputs, state=None, lengths=None):
         if state is None:
             state = self.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype)
-        if not self.residual and use_torch_kernel(self, inputs):
+        if not self.residual and use_torch_kernel(self, inputs, lengths):
             x, weight_ih = (inputs, self.weight_ih) if lengths is None else \
                 padded_for_torch_kernel(self, inputs, lengths)
             weights = (weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import sys
 import warnings
@@ -44,7 +45,10 @@ def _stdout_to_devnull() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("SEQKIT_DEBUG", "") not in ("", "0")
-    if not debug:
+    if debug:  # what seqkit decides on the way, such as the kernels it measured (seqkit.nn.kernels)
+        logging.basicConfig(format="%(name)s: %(message)s")
+        logging.getLogger("seqkit").setLevel(logging.DEBUG)
+    else:
         warnings.showwarning = one_line_warning
     try:
         return args.func(args)

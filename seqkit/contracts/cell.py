@@ -18,6 +18,12 @@ class Cell(nn.Module):
     and ``recur(project(x_t), state)`` must then all agree (``seqkit.testing.check_cell``).
     """
 
+    # Optionally, a cell class runs one step through a stack of its own cells in one fused call:
+    # ``stack_step(cells, x_t, states) -> (h_t of the last cell, new states)``, for inference (no
+    # dropout between the cells). ``seqkit.Recurrent.step`` then measures it against stepping cell
+    # by cell and takes the faster (seqkit.nn.kernels). None: cell by cell only.
+    stack_step = None
+
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.input_size = input_size

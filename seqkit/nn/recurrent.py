@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from seqkit.contracts.cell import Cell
+from seqkit.nn import kernels
 from seqkit.nn.dropout import Dropout
 from seqkit.registry import get_registry
 from seqkit.state import State
@@ -65,9 +66,18 @@ class Recurrent(nn.Module):
         return x, finals
 
     def step(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
-        """One time step through every layer (forward direction only: decoding is left to right)."""
+        """One time step through every layer (forward direction only: decoding is left to right).
+
+        Cells whose class has a ``stack_step`` may take the step through all layers in one fused
+        call instead, where that is faster on this machine for this shape (measured once,
+        ``seqkit.nn.kernels``)."""
         if self.bidirectional:
             raise ValueError("a bidirectional Recurrent cannot be stepped one token at a time")
+        if self._steps_fused(x_t, states):
+            return type(self.cells[0]).stack_step(self.cells, x_t, states)
+        return self._step_layers(x_t, states)
+
+    def _step_layers(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
         new_states = []
         for layer, cell in enumerate(self.cells):
             if layer and self.training:  # identity in eval mode: decoding skips the call per token
@@ -75,6 +85,27 @@ class Recurrent(nn.Module):
             x_t, state = cell.step(x_t, states[layer])
             new_states.append(state)
         return x_t, new_states
+
+
+    def _steps_fused(self, x_t: torch.Tensor, states: list[State]) -> bool:
+        cls = type(self.cells[0])
+        if cls.stack_step is None or (self.training and self.dropout.p > 0) or x_t.dim() != 2:
+            return False
+        batch = x_t.shape[0]
+        key = (f"{cls.__name__} step | {x_t.device.type} {str(x_t.dtype).removeprefix('torch.')} | layers "
+               f"{self.layers} input {self.input_size} hidden {self.hidden_size} | batch {kernels.bucket(batch)}")
+
+        def stand_in(run):
+            def once():
+                x = torch.randn(x_t.shape, generator=torch.Generator(x_t.device).manual_seed(0),
+                                device=x_t.device, dtype=x_t.dtype)
+                with torch.no_grad():
+                    return run(x, self.initial_states(batch, device=x_t.device, dtype=x_t.dtype))
+            return once
+
+        candidates = {"own": stand_in(self._step_layers),
+                      "torch": stand_in(lambda x, s: cls.stack_step(self.cells, x, s))}
+        return kernels.choose(key, candidates, x_t.device) == "torch"
 
 
 def _check_states(states: list[State], count: int, batch: int) -> None:

@@ -51,21 +51,21 @@ def torch_states(states, name, directions_layers):
     return torch.stack(states)
 
 
-def use_kernel(model: Recurrent, torch_kernel: bool) -> None:
-    for cell in model.cells:
-        cell.torch_kernel_devices = {"cpu"} if torch_kernel else set()
+def use_kernel(monkeypatch, torch_kernel: bool) -> None:
+    """Force torch's fused kernel or seqkit's own, as SEQKIT_KERNEL does for users."""
+    monkeypatch.setenv("SEQKIT_KERNEL", "torch" if torch_kernel else "own")
 
 
 @pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_matches_torch_nn_multilayer_bidirectional(name, torch_kernel):
+def test_matches_torch_nn_multilayer_bidirectional(name, torch_kernel, monkeypatch):
     torch.manual_seed(0)
     batch, time, inputs, hidden, layers = 4, 7, 5, 6, 2
     reference = TORCH_MODULES[name](inputs, hidden, num_layers=layers, bidirectional=True,
                                     batch_first=True).double()
     model = Recurrent(name, inputs, hidden, layers=layers, bidirectional=True).double()
     copy_torch_weights(model, reference)
-    use_kernel(model, torch_kernel)
+    use_kernel(monkeypatch, torch_kernel)
     x = torch.randn(batch, time, inputs, dtype=torch.float64, requires_grad=True)
     states = [model.cells[0].initial_state(batch, dtype=torch.float64) for _ in range(2 * layers)]
     states = [tuple(torch.randn_like(s) for s in st) if isinstance(st, tuple) else torch.randn_like(st)
@@ -83,12 +83,12 @@ def test_matches_torch_nn_multilayer_bidirectional(name, torch_kernel):
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_weight_gradients_match_torch_nn(name):
+def test_weight_gradients_match_torch_nn(name, monkeypatch):
     torch.manual_seed(1)
     reference = TORCH_MODULES[name](3, 5, batch_first=True).double()
     model = Recurrent(name, 3, 5).double()
     copy_torch_weights(model, reference)
-    use_kernel(model, False)
+    use_kernel(monkeypatch, False)
     x = torch.randn(2, 6, 3, dtype=torch.float64)
     weights = torch.randn(2, 6, 5, dtype=torch.float64)
     (model(x)[0] * weights).sum().backward()
@@ -100,12 +100,12 @@ def test_weight_gradients_match_torch_nn(name):
 
 @pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_padded_batch_matches_torch_packed_sequence(name, torch_kernel):
+def test_padded_batch_matches_torch_packed_sequence(name, torch_kernel, monkeypatch):
     torch.manual_seed(2)
     reference = TORCH_MODULES[name](4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
     model = Recurrent(name, 4, 5, layers=2, bidirectional=True).double()
     copy_torch_weights(model, reference)
-    use_kernel(model, torch_kernel)
+    use_kernel(monkeypatch, torch_kernel)
     x, lengths = torch.randn(3, 6, 4, dtype=torch.float64), torch.tensor([6, 2, 4])
     outputs, finals = model(x, lengths=lengths)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -117,14 +117,14 @@ def test_padded_batch_matches_torch_packed_sequence(name, torch_kernel):
 
 @pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_padded_batch_gradients_match_torch_packed_sequence(name, torch_kernel):
+def test_padded_batch_gradients_match_torch_packed_sequence(name, torch_kernel, monkeypatch):
     """Gradients through padded outputs AND final states (for lstm, the cell state too) reach
     the input, the initial states and every weight exactly as through torch's packed path."""
     torch.manual_seed(6)
     reference = TORCH_MODULES[name](4, 5, num_layers=2, bidirectional=True, batch_first=True).double()
     model = Recurrent(name, 4, 5, layers=2, bidirectional=True).double()
     copy_torch_weights(model, reference)
-    use_kernel(model, torch_kernel)
+    use_kernel(monkeypatch, torch_kernel)
     x = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([6, 2, 4])
     h0 = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
@@ -148,25 +148,27 @@ def test_padded_batch_gradients_match_torch_packed_sequence(name, torch_kernel):
         torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
 
 
-def test_padded_lstm_batches_run_torch_fused_kernel_on_cpu(monkeypatch):
-    """A tagger's padded batches take torch's fused LSTM on CPU, as unpadded ones do: seqkit's
-    kernel took 1.5-2x its time at a tagger's 32 sentences x 128 units (benchmarks/tagging.py)."""
+@pytest.mark.parametrize("kernel", ["torch", "own"])
+def test_padded_lstm_batches_run_the_kernel_chosen(monkeypatch, kernel):
+    """A tagger's padded batches can take torch's fused LSTM on CPU, as unpadded ones can (seqkit's
+    kernel took 1.5-2x its time at a tagger's 32 sentences x 128 units on one machine)."""
     calls = []
     fused = torch.lstm
     monkeypatch.setattr(torch, "lstm", lambda *args: calls.append(args[0].shape) or fused(*args))
+    use_kernel(monkeypatch, kernel == "torch")
     Recurrent("lstm", 3, 4, bidirectional=True)(torch.randn(2, 5, 3), lengths=torch.tensor([5, 2]))
-    assert len(calls) == 2  # one per direction
+    assert len(calls) == (2 if kernel == "torch" else 0)  # one per direction
 
 
 @pytest.mark.parametrize("torch_kernel", [False, True], ids=["seqkit-kernel", "torch-kernel"])
 @pytest.mark.parametrize("name", CELLS)
-def test_whatever_padding_holds_never_reaches_outputs_or_final_states(name, torch_kernel):
+def test_whatever_padding_holds_never_reaches_outputs_or_final_states(name, torch_kernel, monkeypatch):
     """NaN or inf at padding positions leave outputs and final states exactly as zeros there do,
     and a sequence of length 0 keeps its initial state (torch's kernel holds an LSTM's cell state
     still over the padding: a NaN there must not reach it)."""
     torch.manual_seed(3)
     model = Recurrent(name, 3, 4, bidirectional=True).double()
-    use_kernel(model, torch_kernel)
+    use_kernel(monkeypatch, torch_kernel)
     lengths = torch.tensor([5, 2, 0, 3])
     padding = (torch.arange(5) >= lengths.unsqueeze(1)).unsqueeze(2)
     x = torch.randn(4, 5, 3, dtype=torch.float64)
@@ -184,7 +186,7 @@ def test_whatever_padding_holds_never_reaches_outputs_or_final_states(name, torc
 
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))
-def test_float32_seqkit_kernel_matches_torch_nn(name, padded):
+def test_float32_seqkit_kernel_matches_torch_nn(name, padded, monkeypatch):
     """seqkit's own kernels (forced on: on CPU an LSTM would run torch's) in float32, at
     training size, against nn.LSTM/GRU/RNN: outputs and final states within 1e-6 (they are about
     1e-7 apart), gradients within 1e-5 of the largest gradient entry (about 1e-6 apart: each sums
@@ -193,7 +195,7 @@ def test_float32_seqkit_kernel_matches_torch_nn(name, padded):
     reference = TORCH_MODULES[name](16, 64, num_layers=2, bidirectional=True, batch_first=True)
     model = Recurrent(name, 16, 64, layers=2, bidirectional=True)
     copy_torch_weights(model, reference)
-    use_kernel(model, False)
+    use_kernel(monkeypatch, False)
     x = torch.randn(8, 30, 16, requires_grad=True)
     if padded:
         lengths = torch.tensor([30, 7, 19, 1, 30, 12, 25, 3])
