@@ -24,6 +24,7 @@ from torch import nn
 
 from benchmarks._report import machine, write_section
 from seqkit import Recurrent
+from seqkit.nn import kernels
 from seqkit.registry import get_registry
 
 SIZES = [(64, 100, 64, 256), (256, 64, 64, 512)]  # (batch, time, input, hidden)
@@ -146,8 +147,12 @@ def measure(size, repeats, cells):
     models = contenders(input_size, hidden_size, cells)
     times = {name: [] for name in models}
     peaks = []
-    for model, _ in models.values():
-        train_step(model, x)  # warm-up: allocator, kernels
+    ran = {}  # seqkit cell -> the kernel its layer runs ("torch" or "own"), chosen in the warm-up
+    for name, (model, _) in models.items():
+        before = kernels.choices()
+        train_step(model, x)  # warm-up: allocator, kernels, and seqkit's choice of kernel (untimed)
+        if isinstance(model, Recurrent):
+            ran[name] = "+".join(sorted(set(kernels.new_choices(before)))) or "own"
     names = list(models)
     for round_ in range(repeats):
         order = names if round_ % 2 == 0 else _swap_pairs(names)
@@ -159,7 +164,7 @@ def measure(size, repeats, cells):
             times[name].append(time.perf_counter() - start)
         peaks.append(matmul_peak())
     gates = {name: g for name, (_, g) in models.items()}
-    return times, gates, peaks
+    return times, gates, peaks, ran
 
 
 def _swap_pairs(names):
@@ -184,7 +189,7 @@ def matmul_peak(n=1024, repeats=3):
     return 2 * n ** 3 / best
 
 
-def rows_for(size, times, gates):
+def rows_for(size, times, gates, ran):
     """Median tokens/s and FLOP/s per contender; ratio = median of the per-round paired ratios."""
     batch, time_steps, input_size, hidden_size = size
     tokens = batch * time_steps
@@ -207,7 +212,7 @@ def rows_for(size, times, gates):
         upper = statistics.quantiles(ratios, n=4)[2] if len(ratios) > 1 else ratio
         # The best a kernel made of torch's matrix products could do against this baseline.
         ceiling = statistics.median(b / m for b, m in zip(times[baseline], times[f"matmuls {cell}"]))
-        rows.append(dict(size=size, cell=cell, speed=speed, flops=flops, baseline=baseline,
+        rows.append(dict(size=size, cell=cell, kernel=ran[cell], speed=speed, flops=flops, baseline=baseline,
                          base_speed=base_speed, base_flops=base_flops, ratio=ratio,
                          target=target, loop=rate(f"loop {cell}")[0], ceiling=ceiling,
                          status="ok" if ratio >= target else "within noise" if upper >= target else "MISSED"))
@@ -219,7 +224,7 @@ def render(rows, peak, large_size):
     from rich.table import Table
 
     table = Table(title=f"seqkit cells, forward+backward (matmul peak {peak / 1e9:.0f} GFLOP/s)")
-    header = ["size (B,T,I,H)", "cell", "tok/s", "% peak", "baseline", "tok/s", "% peak",
+    header = ["size (B,T,I,H)", "cell", "kernel", "tok/s", "% peak", "baseline", "tok/s", "% peak",
               "ratio", "target", "matmuls-only ratio", "hoisted loop tok/s"]
     for column in header:
         table.add_column(column)
@@ -227,7 +232,7 @@ def render(rows, peak, large_size):
     for r in rows:
         r["fraction"], r["base_fraction"] = r["flops"] / peak, r["base_flops"] / peak
         peak_ok = r["size"] != large_size or r["fraction"] >= PEAK_TARGET
-        cells = [",".join(map(str, r["size"])), r["cell"], f"{r['speed'] / 1e3:.0f}k",
+        cells = [",".join(map(str, r["size"])), r["cell"], r["kernel"], f"{r['speed'] / 1e3:.0f}k",
                  f"{100 * r['fraction']:.0f}%" + ("" if peak_ok else " (<50%)"), r["baseline"],
                  f"{r['base_speed'] / 1e3:.0f}k", f"{100 * r['base_fraction']:.0f}%",
                  f"{r['ratio']:.2f}x", f"≥{r['target']:.2f}x {r['status']}",
@@ -281,8 +286,8 @@ def main(argv=None):
         print(f"{threads} thread(s):")
         rows, peaks = [], []
         for size in sizes:
-            times, gates, size_peaks = measure(size, repeats, cells)
-            rows += rows_for(size, times, gates)
+            times, gates, size_peaks, ran = measure(size, repeats, cells)
+            rows += rows_for(size, times, gates, ran)
             peaks += size_peaks
         peak = statistics.median(peaks)
         # A wide spread of the per-round peak means other jobs shared the CPU during the run.
@@ -295,9 +300,10 @@ def main(argv=None):
         write_section("cells", f"## Cells (`python -m benchmarks.cells`)\n\nMachine: {machine()}\n\n"
                                f"Forward+backward tokens/s, median of {repeats} rounds; each ratio is the median "
                                f"of per-round ratios (cell and baseline run back to back); the matmul peak is "
-                               f"the median of the rounds' best 1024x1024 products. `lstm` runs torch's own "
-                               f"fused kernel on CPU (the one `nn.LSTM` runs), so its ratio is 1.0 up to noise; "
-                               f"padded batches take it too.\n\n{body}")
+                               f"the median of the rounds' best 1024x1024 products. `kernel`: the one seqkit "
+                               f"chose by measuring it against the other in the untimed warm-up "
+                               f"(seqkit.nn.kernels): `torch` is torch's fused kernel, the one the baseline "
+                               f"runs, so its ratio is 1.0 up to noise.\n\n{body}")
 
 
 if __name__ == "__main__":

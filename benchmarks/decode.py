@@ -33,9 +33,9 @@ from seqkit.registry import get_registry
 
 VOCAB, EMBED, HIDDEN, LAYERS = 96, 64, 256, 2
 TEMPERATURE = 0.8
-BATCH_1_TARGET = 0.9     # seqkit at least 0.9x the faster hand-written loop at batch 1
+RATIO_TARGET = 1.0       # seqkit at least the faster hand-written loop, at batch 1 and 64
 LINEAR_TARGET = 2.2      # time for 2T tokens at most 2.2x the time for T
-EXACT_TARGET_S = 10.0    # the whole V=4, T=10 enumeration
+EXACT_TARGET_S = 3.0     # the whole V=4, T=10 enumeration
 
 
 def char_model(vocab: int, seed: int = 0) -> CharLanguageModel:
@@ -144,8 +144,14 @@ def generation_rows(model, hand: HandWritten, batches, length: int, repeats: int
             rate = {name: batch * length / seconds for name, seconds in times.items()}
             baseline = max(rate["nn.LSTMCell loop"], rate["nn.LSTM loop"])
             rows.append(dict(strategy=strategy, batch=batch, rate=rate, ratio=rate["seqkit"] / baseline,
-                             target=BATCH_1_TARGET if batch == 1 else None))
+                             target=RATIO_TARGET, kernel=step_kernel(model, batch)))
     return rows
+
+
+def step_kernel(model: CharLanguageModel, batch: int) -> str:
+    """The kernel seqkit's steps took at this batch (chosen in best_times' untimed warm-up)."""
+    with torch.inference_mode():
+        return model.recurrent.step_kernel(torch.zeros(batch, EMBED))
 
 
 def same_greedy_text(model, hand: HandWritten, length: int) -> bool:
@@ -181,6 +187,9 @@ def score_every_sequence(hand: HandWritten, vocab: int, length: int, chunk: int 
 def exact_rows(length: int, compare_length: int) -> dict:
     model = char_model(4)
     hand = HandWritten(model)
+    # untimed warm-up: its 4^5 prefixes reach every batch size the timed run steps (chunks of at most
+    # 1,024), so seqkit's choice of kernel for each is measured here, not in the timed run
+    seqkit_decode(model, "exact", 1, min(length, 6))
     begin = time.perf_counter()
     result = seqkit_decode(model, "exact", 1, length)[0]
     seconds = time.perf_counter() - begin
@@ -193,7 +202,7 @@ def exact_rows(length: int, compare_length: int) -> dict:
     naive_seconds = time.perf_counter() - begin
     agree = (argmax == small.hypotheses[0].tokens
              and torch.allclose(marginals, small.extras["marginals"], rtol=0, atol=1e-4))
-    return dict(length=length, seconds=seconds, prefixes=result.extras["prefixes"],
+    return dict(length=length, seconds=seconds, prefixes=result.extras["prefixes"], kernel=step_kernel(model, 1024),
                 sequences=result.extras["sequences"], mass=result.extras["mass"],
                 compare_length=compare_length, small_seconds=small_seconds,
                 naive_seconds=naive_seconds, agree=agree)
@@ -204,14 +213,14 @@ def render(rows, length, linear, exact, same_text) -> str:
     from rich.table import Table
 
     names = ["seqkit", "plain step loop", "nn.LSTMCell loop", "nn.LSTM loop"]
-    header = ["strategy", "batch", *(f"{n} chars/s" for n in names), "ratio", "target"]
+    header = ["strategy", "batch", "seqkit kernel", *(f"{n} chars/s" for n in names), "ratio", "target"]
     table = Table(title=f"seqkit decode: {length} characters, 2x{HIDDEN} LSTM char LM, V={VOCAB}")
     for column in header:
         table.add_column(column)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         ok = r["target"] is None or r["ratio"] >= r["target"]
-        cells = [r["strategy"], str(r["batch"]), *(f"{r['rate'][n]:,.0f}" for n in names),
+        cells = [r["strategy"], str(r["batch"]), r["kernel"], *(f"{r['rate'][n]:,.0f}" for n in names),
                  f"{r['ratio']:.2f}x", "" if r["target"] is None else
                  f"≥{r['target']:.1f}x" + (" ok" if ok else " MISSED")]
         table.add_row(*cells)
@@ -224,7 +233,8 @@ def render(rows, length, linear, exact, same_text) -> str:
         f"(target ≤ {LINEAR_TARGET}: {'ok' if linear <= LINEAR_TARGET else 'MISSED'})",
         f"exact, V=4, T={exact['length']}: {exact['sequences']:,} sequences from {exact['prefixes']:,} "
         f"prefixes in {exact['seconds']:.2f} s ({exact['prefixes'] / exact['seconds']:,.0f} prefixes/s, "
-        f"mass {exact['mass']:.6f}; target < {EXACT_TARGET_S:.0f} s: "
+        f"mass {exact['mass']:.6f}; steps of 1,024 prefixes by the {exact['kernel']} kernel; target < "
+        f"{EXACT_TARGET_S:.0f} s: "
         f"{'ok' if exact['seconds'] < EXACT_TARGET_S else 'MISSED'})",
         f"exact, V=4, T={exact['compare_length']}: {exact['small_seconds']:.3f} s; scoring every sequence "
         f"on its own with nn.LSTM: {exact['naive_seconds']:.3f} s "

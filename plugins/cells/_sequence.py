@@ -82,15 +82,17 @@ def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None = 
         return False
     training = torch.is_grad_enabled() and cell.weight_hh.requires_grad
     batch, time, size = inputs.shape
-    # Both kernels cost about the same per step beyond a few steps, so a few steps are measured:
-    # the measurement stays well under a second, and longer sequences share it.
+    # Both kernels cost about the same per step beyond a few steps, and per row beyond some rows,
+    # so a few steps of at most so many rows are measured: well under a second, shared by the
+    # longer sequences and larger batches.
     steps = min(time, kernels.SEQUENCE_STEPS)
     span = f"time {steps}" if steps < kernels.SEQUENCE_STEPS else f"time >={steps}"
+    rows, measured = kernels.batch_span(batch)
     key = (f"{type(cell).__name__} sequence | {inputs.device.type} {str(inputs.dtype).removeprefix('torch.')} | "
-           f"input {size} hidden {cell.hidden_size} | batch {kernels.bucket(batch)} {span}"
+           f"input {size} hidden {cell.hidden_size} | {rows} {span}"
            f" | {'training' if training else 'inference'}{' padded' if lengths is not None else ''}")
-    shape = (batch, steps, size)
-    short = None if lengths is None else lengths.clamp(max=steps)
+    shape = (measured, steps, size)
+    short = None if lengths is None else lengths[:measured].clamp(max=steps)
     candidates = {name: _stand_in_run(cell, shape, inputs, short, name, training) for name in ("own", "torch")}
     return kernels.choose(key, candidates, inputs.device) == "torch"
 

@@ -33,6 +33,7 @@ from seqkit.errors import SeqkitError
 MODES = ("auto", "torch", "own")
 REPEATS = 3  # timed runs per candidate after one warm-up; the best counts
 SEQUENCE_STEPS = 8  # a whole-sequence kernel is measured on this many steps at most
+MEASURED_BATCH = 1024  # and on this many rows at most: beyond it time grows with the rows alike
 
 log = logging.getLogger("seqkit.kernels")
 _chosen: dict[str, dict] = {}  # key -> {"kernel": name, "ms": {name: best time}, "source": ...}
@@ -67,6 +68,14 @@ def bucket(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
+def batch_span(batch: int) -> tuple[str, int]:
+    """(the batch's part of a key, the batch to measure): its power-of-two bucket, or all batches
+    of ``MEASURED_BATCH`` rows and more together, measured at that many."""
+    if batch >= MEASURED_BATCH:
+        return f"batch >={MEASURED_BATCH}", MEASURED_BATCH
+    return f"batch {bucket(batch)}", batch
+
+
 def choose(key: str, candidates: dict[str, Callable[[], object]], device: torch.device) -> str:
     """The name of the fastest of ``candidates`` (zero-argument callables that run the work once
     on stand-in inputs) for ``key``; measured the first time ``key`` is seen. A forced kernel that
@@ -74,6 +83,8 @@ def choose(key: str, candidates: dict[str, Callable[[], object]], device: torch.
     policy = mode()
     if policy != "auto":
         return policy if policy in candidates else "own"
+    if device.type == "cpu":  # the fastest kernel may differ with the thread count
+        key = f"{key} | {torch.get_num_threads()} threads"
     found = _chosen.get(key) or _from_disk(key)
     if found is None or found["kernel"] not in candidates:
         found = {"kernel": None, "ms": _measure(candidates, device), "source": "measured"}
@@ -84,6 +95,11 @@ def choose(key: str, candidates: dict[str, Callable[[], object]], device: torch.
         timings = ", ".join(f"{name} {ms:.3f} ms" for name, ms in found["ms"].items())
         log.debug("%s: %s (%s; %s)", key, found["kernel"], timings, found["source"])
     return found["kernel"]
+
+
+def new_choices(before: dict[str, dict]) -> list[str]:
+    """The kernels chosen since ``before`` (an earlier ``choices()``), one name per new key."""
+    return [value["kernel"] for key, value in _chosen.items() if key not in before]
 
 
 def choices() -> dict[str, dict]:

@@ -35,6 +35,7 @@ class Recurrent(nn.Module):
             for _ in range(self.directions)
         )
         self.dropout = Dropout(dropout)
+        self._fused_steps: dict[tuple, bool] = {}  # see _steps_fused
 
     def initial_states(self, batch_size: int, device=None, dtype=None) -> list[State]:
         return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]
@@ -77,6 +78,11 @@ class Recurrent(nn.Module):
             return type(self.cells[0]).stack_step(self.cells, x_t, states)
         return self._step_layers(x_t, states)
 
+    def step_kernel(self, x_t: torch.Tensor) -> str:
+        """Which kernel ``step`` takes for inputs like ``x_t`` (batch, input_size): "torch" (one fused
+        call over every layer) or "own" (cell by cell); measured now if not yet."""
+        return "torch" if self._steps_fused(x_t, None) else "own"
+
     def _step_layers(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
         new_states = []
         for layer, cell in enumerate(self.cells):
@@ -88,16 +94,25 @@ class Recurrent(nn.Module):
 
 
     def _steps_fused(self, x_t: torch.Tensor, states: list[State]) -> bool:
+        # Decoding asks at every token: the answer is kept per batch size and setting (a few µs
+        # that a batch-1 step would otherwise pay each time).
+        setting = (x_t.shape[0], x_t.dtype, x_t.device, self.training, kernels.mode(), torch.get_num_threads())
+        fused = self._fused_steps.get(setting)
+        if fused is None:
+            fused = self._fused_steps[setting] = self._choose_fused_step(x_t)
+        return fused
+
+    def _choose_fused_step(self, x_t: torch.Tensor) -> bool:
         cls = type(self.cells[0])
         if cls.stack_step is None or (self.training and self.dropout.p > 0) or x_t.dim() != 2:
             return False
-        batch = x_t.shape[0]
+        rows, batch = kernels.batch_span(x_t.shape[0])
         key = (f"{cls.__name__} step | {x_t.device.type} {str(x_t.dtype).removeprefix('torch.')} | layers "
-               f"{self.layers} input {self.input_size} hidden {self.hidden_size} | batch {kernels.bucket(batch)}")
+               f"{self.layers} input {self.input_size} hidden {self.hidden_size} | {rows}")
 
         def stand_in(run):
             def once():
-                x = torch.randn(x_t.shape, generator=torch.Generator(x_t.device).manual_seed(0),
+                x = torch.randn((batch, x_t.shape[1]), generator=torch.Generator(x_t.device).manual_seed(0),
                                 device=x_t.device, dtype=x_t.dtype)
                 with torch.no_grad():
                     return run(x, self.initial_states(batch, device=x_t.device, dtype=x_t.dtype))

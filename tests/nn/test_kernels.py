@@ -41,10 +41,11 @@ def test_the_faster_candidate_is_chosen_once_and_kept_for_the_process(caplog):
     assert calls.count("own") == calls.count("torch") == 1 + kernels.REPEATS  # warm-up, then timed
     assert kernels.choose("shape A", candidates, torch.device("cpu")) == "torch"
     assert len(calls) == 2 * (1 + kernels.REPEATS)  # not measured again
-    chosen = kernels.choices()["shape A"]
+    key = f"shape A | {torch.get_num_threads()} threads"  # on the CPU the thread count is part of a shape
+    chosen = kernels.choices()[key]
     assert chosen["kernel"] == "torch" and chosen["ms"]["own"] > 10 > chosen["ms"]["torch"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"shape A: torch (own {chosen['ms']['own']:.3f} ms, torch {chosen['ms']['torch']:.3f} ms; measured)"]
+        f"{key}: torch (own {chosen['ms']['own']:.3f} ms, torch {chosen['ms']['torch']:.3f} ms; measured)"]
 
 
 @pytest.mark.parametrize("forced", ["own", "torch"])
@@ -69,16 +70,17 @@ def test_choices_are_cached_on_disk_per_machine_and_a_damaged_cache_is_measured_
     calls = []
     candidates = {"own": sleeper(0.001, calls, "own"), "torch": sleeper(0.02, calls, "torch")}
     assert kernels.choose("shape D", candidates, torch.device("cpu")) == "own"
+    key = f"shape D | {torch.get_num_threads()} threads"
     stored = json.loads(cache.read_text())
-    assert stored[kernels.machine_key()]["shape D"]["kernel"] == "own"
+    assert stored[kernels.machine_key()][key]["kernel"] == "own"
     kernels.forget()
     calls.clear()
     assert kernels.choose("shape D", candidates, torch.device("cpu")) == "own" and calls == []
-    assert kernels.choices()["shape D"]["source"] == f"cached in {cache}"
+    assert kernels.choices()[key]["source"] == f"cached in {cache}"
     cache.write_text('{"torn": ')
     kernels.forget()
     assert kernels.choose("shape D", candidates, torch.device("cpu")) == "own" and calls
-    assert "shape D" in json.loads(cache.read_text())[kernels.machine_key()]
+    assert key in json.loads(cache.read_text())[kernels.machine_key()]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "tanh"])
