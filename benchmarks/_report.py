@@ -23,6 +23,7 @@ PAGES = {
     "cells": "cells",
     "overhead": "training",
     "ddp": "training",
+    "time-budget": "training",
     "quality": "char_lm",
     "scale": "char_lm",
     "lm-tokens": "char_lm",

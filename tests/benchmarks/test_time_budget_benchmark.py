@@ -1,5 +1,5 @@
 """benchmarks/time_budget.py, tiny: both schedules of the tagging recipe on a slowed machine (each
-run pinned to its own core), with a 2-second budget and a small model."""
+run pinned to one core), with a 2-second budget and a small model."""
 from __future__ import annotations
 
 import shutil
@@ -11,7 +11,7 @@ from benchmarks.time_budget import main
 pytestmark = pytest.mark.slow  # end to end: two training processes
 
 
-def test_both_schedules_run_pinned_to_one_core_each_and_report_their_test_scores():
+def test_both_schedules_run_pinned_to_one_core_and_report_their_test_scores():
     if shutil.which("taskset") is None:
         pytest.skip("taskset (util-linux) is not installed")
     tiny = ["data.max_files=12", "data.test_files=0", "data.max_length=64", "model.hidden_size=16",
