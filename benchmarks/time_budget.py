@@ -118,7 +118,8 @@ def char_lm(extra: list[str], folder: Path) -> dict:
 
 
 def report(results: dict, recipes: list[str], conditions: list[str], lm: dict | None) -> str:
-    lines = [f"Machine: {machine()}. `python -m benchmarks.time_budget`: each recipe as shipped "
+    lines = ["## Training to a time budget (`python -m benchmarks.time_budget`)", "",
+             f"Machine: {machine()}. `python -m benchmarks.time_budget`: each recipe as shipped "
              f"(`schedule_by: time`) and with the step schedule it was tuned to before (`steps`, "
              f"{', '.join(f'{r} {STEP_PLAN[r]:,} steps' for r in recipes)}); test metric of the best "
              f"checkpoint. One run at a time, alone on the machine; slowed: pinned to one core with "
@@ -174,7 +175,8 @@ def main(argv=None) -> dict:
         text = report(results, recipes, conditions, lm)
     print(text)
     if not (extra or args.no_write):
-        print(f"written to {write_section('time-budget', text)}")
+        page = write_section("time-budget", text)
+        print(f"written to {page}")
     return {"results": results, "char_lm": lm, "report": text}
 
 

@@ -80,6 +80,8 @@ def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None = 
     """
     if inputs.device.type not in cell.torch_kernel_devices:
         return False
+    if _autocast_on(inputs.device.type):  # torch's kernel casts under autocast; seqkit's does not
+        return True
     training = torch.is_grad_enabled() and cell.weight_hh.requires_grad
     batch, time, size = inputs.shape
     # Both kernels cost about the same per step beyond a few steps, and per row beyond some rows,
@@ -95,6 +97,13 @@ def use_torch_kernel(cell, inputs: torch.Tensor, lengths: torch.Tensor | None = 
     short = None if lengths is None else lengths[:measured].clamp(max=steps)
     candidates = {name: _stand_in_run(cell, shape, inputs, short, name, training) for name in ("own", "torch")}
     return kernels.choose(key, candidates, inputs.device) == "torch"
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
 def _stand_in_run(cell, shape: tuple, like: torch.Tensor, lengths: torch.Tensor | None, kernel: str,
