@@ -6,8 +6,9 @@ a decoding step layer by layer or all layers in one fused call. Which is faster 
 CPU or GPU, the sizes, the batch, and whether it trains or decodes, so no choice written into the
 code is right everywhere. As ``torch.backends.cudnn.benchmark`` does, the first time a shape is
 seen in a process every candidate runs a few times on stand-in inputs and the fastest is kept for
-the rest of the process. The measurement runs on throwaway copies, inside ``torch.random.fork_rng``,
-so it changes no weight, gradient or random stream: a run trains the same whichever kernel wins.
+the rest of the process. The measurement runs on stand-in inputs, inside ``torch.random.fork_rng``,
+with gradients returned rather than accumulated, so it changes no weight, gradient or random
+stream: a run trains the same whichever kernel wins.
 
 ``SEQKIT_KERNEL=auto`` (default) measures; ``torch`` or ``own`` forces one where it applies.
 ``SEQKIT_KERNEL_CACHE=FILE`` keeps the choices in a JSON file keyed by the machine (CPU or GPU

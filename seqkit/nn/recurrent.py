@@ -74,14 +74,14 @@ class Recurrent(nn.Module):
         ``seqkit.nn.kernels``)."""
         if self.bidirectional:
             raise ValueError("a bidirectional Recurrent cannot be stepped one token at a time")
-        if self._steps_fused(x_t, states):
+        if self._steps_fused(x_t):
             return type(self.cells[0]).stack_step(self.cells, x_t, states)
         return self._step_layers(x_t, states)
 
     def step_kernel(self, x_t: torch.Tensor) -> str:
         """Which kernel ``step`` takes for inputs like ``x_t`` (batch, input_size): "torch" (one fused
         call over every layer) or "own" (cell by cell); measured now if not yet."""
-        return "torch" if self._steps_fused(x_t, None) else "own"
+        return "torch" if self._steps_fused(x_t) else "own"
 
     def _step_layers(self, x_t: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
         new_states = []
@@ -92,8 +92,7 @@ class Recurrent(nn.Module):
             new_states.append(state)
         return x_t, new_states
 
-
-    def _steps_fused(self, x_t: torch.Tensor, states: list[State]) -> bool:
+    def _steps_fused(self, x_t: torch.Tensor) -> bool:
         # Decoding asks at every token: the answer is kept per batch size and setting (a few µs
         # that a batch-1 step would otherwise pay each time).
         setting = (x_t.shape[0], x_t.dtype, x_t.device, self.training, kernels.mode(), torch.get_num_threads())

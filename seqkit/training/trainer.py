@@ -245,6 +245,8 @@ class Trainer:
                 tokens_since += self._optimizer_step(params)
                 c.elapsed = self._agreed_elapsed(elapsed_before + self.clock() - started)
                 self.scheduler.step()  # the next step's learning rate, from c.step and c.elapsed
+                if time_limit:
+                    self.display.time_used(c.elapsed, time_limit)
                 out_of_time = bool(time_limit) and self._budget_spent()
                 evaluate = c.step % eval_every == 0 or c.step == total or out_of_time
                 if c.step % log_every == 0 or evaluate:
@@ -285,7 +287,6 @@ class Trainer:
     def _budget_spent(self) -> bool:
         """Has training used ``train.time_limit``? The same answer on every rank."""
         spent = self.counters.elapsed >= self.train["time_limit"]
-        self.display.time_used(self.counters.elapsed, self.train["time_limit"])
         return spent if self.train["schedule_by"] == "time" else self._any_rank(spent)
 
     def _any_rank(self, flag: bool) -> bool:
