@@ -1,6 +1,6 @@
 """Training to a time budget: ``train.schedule_by: time`` against ``steps`` on a quiet and a slowed machine.
 
-    python -m benchmarks.time_budget [--recipes g2p,tagging] [--conditions quiet,slowed] [--char-lm]
+    python -m benchmarks.time_budget [--recipes g2p,tagging] [--conditions quiet,slowed,busy] [--char-lm]
                                      [--budget SECONDS] [--set KEY=VALUE ...] [--no-write]
 
 Each recipe runs as users run it (``seqkit run RECIPE --quiet``, its own process, data prepared
@@ -10,11 +10,14 @@ The figure is the task's own test metric of the best checkpoint (G2P: word error
 accuracy), from the run's ``metrics.jsonl``.
 
 * quiet: one run at a time, nothing else on the machine;
-* slowed: each run alone, pinned to one core (``taskset -c 0``), its torch threads sharing it,
-  the other core idle.
+* slowed: each run alone, pinned to one core (``taskset -c 0``; torch then takes one thread),
+  the other core idle;
+* busy: each run unpinned (torch's threads on every core) beside a process that spins on one core,
+  as other work on a shared machine does: the case where a step schedule is cut at a high rate.
 
-``--char-lm``: ``recipes/char_lm.yaml`` with ``train.time_limit: 240`` under both schedules (quiet),
-compared on the best validation bits per character. Run it alone: every figure is wall-time bound.
+``--char-lm``: ``recipes/char_lm.yaml`` with ``train.time_limit: 240`` under both schedules, in
+each condition, compared on the best validation bits per character. Run it alone: every figure is
+wall-time bound.
 """
 from __future__ import annotations
 
@@ -67,12 +70,22 @@ def outcome(output: Path) -> dict:
             "stopped": end["stopped"], "test": test, "val": val}
 
 
-def run_one(argv: list[str], core: int | None, log: Path) -> None:
-    """Run ``argv`` to its end (pinned to ``core`` where one is given), its output into ``log``."""
-    pinned = argv if core is None else ["taskset", "-c", str(core), *argv]
-    with open(log, "w") as out:
-        if subprocess.run(pinned, stdout=out, stderr=subprocess.STDOUT).returncode:
-            raise SystemExit(f"{' '.join(pinned)} failed; see {log}")
+CONDITIONS = ("quiet", "slowed", "busy")
+SPIN = "while True: pass"  # the other work of a busy machine: one core's worth of it
+
+
+def run_one(argv: list[str], condition: str, log: Path) -> None:
+    """Run ``argv`` to its end under ``condition``, its output into ``log``."""
+    pinned = ["taskset", "-c", "0", *argv] if condition == "slowed" else argv
+    burner = subprocess.Popen([sys.executable, "-c", SPIN]) if condition == "busy" else None
+    try:
+        with open(log, "w") as out:
+            if subprocess.run(pinned, stdout=out, stderr=subprocess.STDOUT).returncode:
+                raise SystemExit(f"{' '.join(pinned)} failed; see {log}")
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
 
 
 def measure(recipes: list[str], conditions: list[str], extra: list[str], folder: Path) -> dict:
@@ -81,9 +94,8 @@ def measure(recipes: list[str], conditions: list[str], extra: list[str], folder:
         prepare(recipe, extra)
         for condition in conditions:
             outputs = {s: folder / f"{recipe}-{condition}-{s}" for s in ("time", "steps")}
-            for schedule, output in outputs.items():  # one at a time: the machine, or core 0
-                run_one(command(recipe, output, schedule, extra), None if condition == "quiet" else 0,
-                        folder / f"{output.name}.log")
+            for schedule, output in outputs.items():  # one at a time
+                run_one(command(recipe, output, schedule, extra), condition, folder / f"{output.name}.log")
             for schedule, output in outputs.items():
                 results[recipe, condition, schedule] = outcome(output)
                 shutil.rmtree(output / "checkpoints", ignore_errors=True)
@@ -98,22 +110,25 @@ def _brief(recipe: str, result: dict) -> dict:
             "stopped": result["stopped"], "elapsed": round(result["elapsed"], 1)}
 
 
-def char_lm(extra: list[str], folder: Path) -> dict:
+def char_lm(conditions: list[str], extra: list[str], folder: Path) -> dict:
+    """{(condition, schedule): outcome with the best validation bits per character}."""
     extra = [f"train.time_limit={CHAR_LM_LIMIT}", "train.sample_chars=0", *extra]
     prepare("char_lm", extra)
     found = {}
-    for schedule in ("time", "steps"):
-        output = folder / f"char_lm-{schedule}"
-        # the time schedule's train.steps is only a bound: lifted, so the budget ends the run (as in
-        # the time-limited recipes); the step schedule keeps the recipe's 900 steps
-        bound = [f"train.steps={CHAR_LM_STEP_BOUND}"] if schedule == "time" else []
-        run_one(command("char_lm", output, schedule, [*extra, *bound]), None, folder / f"{output.name}.log")
-        result = outcome(output)
-        best = min(result["val"], key=lambda line: line["bits_per_char"])
-        found[schedule] = {**result, "bits_per_char": best["bits_per_char"], "last_bits_per_char":
-                           result["val"][-1]["bits_per_char"]}
-        print(json.dumps({f"char_lm {schedule}": {k: found[schedule][k] for k in
-                                                  ("steps", "stopped", "bits_per_char")}}), flush=True)
+    for condition in conditions:
+        for schedule in ("time", "steps"):
+            output = folder / f"char_lm-{condition}-{schedule}"
+            # the time schedule's train.steps is only a bound: lifted, so the budget ends the run (as
+            # in the time-limited recipes); the step schedule keeps the recipe's 900 steps
+            bound = [f"train.steps={CHAR_LM_STEP_BOUND}"] if schedule == "time" else []
+            run_one(command("char_lm", output, schedule, [*extra, *bound]), condition,
+                    folder / f"{output.name}.log")
+            result = outcome(output)
+            best = min(result["val"], key=lambda line: line["bits_per_char"])
+            found[condition, schedule] = {**result, "bits_per_char": best["bits_per_char"]}
+            shutil.rmtree(output / "checkpoints", ignore_errors=True)
+            print(json.dumps({f"char_lm {condition} {schedule}": {
+                k: found[condition, schedule][k] for k in ("steps", "stopped", "bits_per_char")}}), flush=True)
     return found
 
 
@@ -123,7 +138,8 @@ def report(results: dict, recipes: list[str], conditions: list[str], lm: dict | 
              f"(`schedule_by: time`) and with the step schedule it was tuned to before (`steps`, "
              f"{', '.join(f'{r} {STEP_PLAN[r]:,} steps' for r in recipes)}); test metric of the best "
              f"checkpoint. One run at a time, alone on the machine; slowed: pinned to one core with "
-             f"`taskset -c 0` (its torch threads share it), the other core idle.", "",
+             f"`taskset -c 0` (torch then takes one thread), the other core idle; busy: unpinned, "
+             f"beside a process spinning on one core.", "",
              "| recipe | machine | schedule | steps | training time | stopped by | test |",
              "|---|---|---|---|---|---|---|"]
     for recipe in recipes:
@@ -133,28 +149,31 @@ def report(results: dict, recipes: list[str], conditions: list[str], lm: dict | 
                 r = results[recipe, condition, schedule]
                 lines.append(f"| {recipe} | {condition} | {schedule} | {r['steps']:,} | {r['elapsed']:.0f} s | "
                              f"{r['stopped']} | {label} {scale * r['test'].get(key, float('nan')):.2f} % |")
-    if "quiet" in conditions and "slowed" in conditions:
+    slower = [c for c in conditions if c != "quiet"] if "quiet" in conditions else []
+    if slower:
         lines.append("")
-        for recipe in recipes:
-            key, label, scale = METRIC[recipe]
+    for recipe in recipes if slower else ():
+        key, label, scale = METRIC[recipe]
+        for condition in slower:
             for schedule in ("time", "steps"):
-                quiet, slowed = (scale * results[recipe, c, schedule]["test"].get(key, float("nan"))
-                                 for c in ("quiet", "slowed"))
-                lines.append(f"- {recipe}, `{schedule}`: slowed {label} {slowed:.2f} % against quiet "
-                             f"{quiet:.2f} % ({slowed - quiet:+.2f} points).")
+                quiet, slow = (scale * results[recipe, c, schedule]["test"].get(key, float("nan"))
+                               for c in ("quiet", condition))
+                lines.append(f"- {recipe}, `{schedule}`: {condition} {label} {slow:.2f} % against quiet "
+                             f"{quiet:.2f} % ({slow - quiet:+.2f} points).")
     if lm:
-        lines += ["", f"`recipes/char_lm.yaml` with `train.time_limit: {CHAR_LM_LIMIT}` (quiet): best validation "
-                  f"bits per character **{lm['time']['bits_per_char']:.4f}** with `schedule_by: time` "
-                  f"({lm['time']['steps']:,} steps, stopped by {lm['time']['stopped']}) against "
-                  f"{lm['steps']['bits_per_char']:.4f} with `steps` ({lm['steps']['steps']} of 900 steps, "
-                  f"stopped by {lm['steps']['stopped']})."]
+        lines += ["", f"`recipes/char_lm.yaml` with `train.time_limit: {CHAR_LM_LIMIT}`, best validation bits per "
+                  f"character (the time schedule's step bound lifted; the step schedule's plan is 900 steps):", "",
+                  "| machine | schedule | steps | stopped by | bits/char |", "|---|---|---|---|---|"]
+        for (condition, schedule), r in lm.items():
+            lines.append(f"| {condition} | {schedule} | {r['steps']:,} | {r['stopped']} | {r['bits_per_char']:.4f} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", default="g2p,tagging", help="comma-separated, of: g2p, tagging")
-    parser.add_argument("--conditions", default="quiet,slowed", help="comma-separated, of: quiet, slowed")
+    parser.add_argument("--conditions", default="quiet,slowed,busy",
+                        help=f"comma-separated, of: {', '.join(CONDITIONS)}")
     parser.add_argument("--char-lm", action="store_true", help=f"also char_lm.yaml with a {CHAR_LM_LIMIT} s limit")
     parser.add_argument("--budget", type=float, help="seconds: every run's train.time_limit instead of "
                                                      "its recipe's (a smoke run; writes nothing)")
@@ -164,14 +183,14 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     recipes = [r for r in args.recipes.split(",") if r]
     conditions = [c for c in args.conditions.split(",") if c]
-    unknown = sorted(set(recipes) - set(STEP_PLAN)) + sorted(set(conditions) - {"quiet", "slowed"})
+    unknown = sorted(set(recipes) - set(STEP_PLAN)) + sorted(set(conditions) - set(CONDITIONS))
     if unknown:
         parser.error(f"unknown recipe or condition: {', '.join(unknown)}")
     extra = [*args.set, *([f"train.time_limit={args.budget:g}"] if args.budget else [])]
     with tempfile.TemporaryDirectory(prefix="seqkit-time-budget-") as name:
         folder = Path(name)
         results = measure(recipes, conditions, extra, folder)
-        lm = char_lm(extra, folder) if args.char_lm else None
+        lm = char_lm(conditions, extra, folder) if args.char_lm else None
         text = report(results, recipes, conditions, lm)
     print(text)
     if not (extra or args.no_write):

@@ -1,5 +1,6 @@
 """benchmarks/time_budget.py, tiny: both schedules of the tagging recipe on a slowed machine (each
-run pinned to one core), with a 2-second budget and a small model."""
+run pinned to one core) and a busy one (beside a spinning process), with a 2-second budget and a
+small model."""
 from __future__ import annotations
 
 import shutil
@@ -11,17 +12,18 @@ from benchmarks.time_budget import main
 pytestmark = pytest.mark.slow  # end to end: two training processes
 
 
-def test_both_schedules_run_pinned_to_one_core_and_report_their_test_scores():
-    if shutil.which("taskset") is None:
+@pytest.mark.parametrize("condition", ["slowed", "busy"])
+def test_both_schedules_run_slowed_and_report_their_test_scores(condition):
+    if condition == "slowed" and shutil.which("taskset") is None:
         pytest.skip("taskset (util-linux) is not installed")
     tiny = ["data.max_files=12", "data.test_files=0", "data.max_length=64", "model.hidden_size=16",
             "model.layers=1", "train.eval_every=20", "train.batch_size=16", "train.batch_tokens=1024"]
-    result = main(["--recipes", "tagging", "--conditions", "slowed", "--budget", "2",
+    result = main(["--recipes", "tagging", "--conditions", condition, "--budget", "2",
                    *[arg for value in tiny for arg in ("--set", value)]])
-    timed, stepped = (result["results"]["tagging", "slowed", s] for s in ("time", "steps"))
+    timed, stepped = (result["results"]["tagging", condition, s] for s in ("time", "steps"))
     assert timed["stopped"] == "time_limit" and timed["budget_used"] == 1.0 and timed["steps"] > 0
     assert stepped["steps"] > 0 and 0 < stepped["budget_used"] <= 1.0
     assert all(0.0 <= r["test"]["accuracy"] <= 1.0 for r in (timed, stepped))
     report = result["report"]
-    assert "| tagging | slowed | time |" in report and "| tagging | slowed | steps |" in report
+    assert f"| tagging | {condition} | time |" in report and f"| tagging | {condition} | steps |" in report
     assert "tagging 800 steps" in report
