@@ -41,6 +41,7 @@ from seqkit.distributed import is_main
 from seqkit.errors import RunInterrupted, SeqkitError, SeqkitWarning
 from seqkit.plugin_errors import describe_failure
 from seqkit.training.checkpoint import save_checkpoint
+from seqkit.training.free_cores import FollowFreeCores
 from seqkit.training.loggers import Loggers
 from seqkit.training.progress import format_metric
 from seqkit.training.schedule import budget_fraction, lr_factor
@@ -240,9 +241,10 @@ class Trainer:
         started, tokens_since, log_clock = self.clock(), 0, time.perf_counter()
         elapsed_before = c.elapsed
         self.model.train()
-        with StopSignals() as stop, self._peer_failures():
+        with StopSignals() as stop, self._peer_failures(), FollowFreeCores() as threads:
             while c.step < total and self._signal(stop) is None:  # a signal waits for the whole step
                 tokens_since += self._optimizer_step(params)
+                threads.step()
                 c.elapsed = self._agreed_elapsed(elapsed_before + self.clock() - started)
                 self.scheduler.step()  # the next step's learning rate, from c.step and c.elapsed
                 if time_limit:
