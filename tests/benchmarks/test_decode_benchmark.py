@@ -19,3 +19,4 @@ def test_quick_benchmark_reports_each_row_with_its_kernel_and_the_exact_search()
     out = " ".join(result.stdout.split())
     assert "greedy output identical to the nn.LSTMCell loop's (same weights): yes" in out
     assert "steps of 1,024 prefixes by the" in out and "same argmax and marginals: yes" in out
+    assert "its matrix products alone take" in out and "the floor of any kernel" in out
