@@ -38,11 +38,17 @@ def busy_seconds(cpus: set[int], stat: Path = Path("/proc/stat")) -> float | Non
     except (OSError, ValueError, AttributeError):
         return None
     busy = 0
-    for line in lines:
-        name, *fields = line.split()
+    for name, *fields in (line.split() for line in lines if line.strip()):
         if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
             busy += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
     return busy / ticks
+
+
+def _allowed_cpus() -> set[int]:
+    """The CPUs this process may run on (``taskset``), or all of them where the system does not say."""
+    if hasattr(os, "sched_getaffinity"):  # not on macOS or Windows
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
 
 
 class FreeCores:
@@ -53,7 +59,7 @@ class FreeCores:
                  busy: Callable[[set[int]], float | None] = busy_seconds,
                  own: Callable[[], float] = time.process_time, clock: Callable[[], float] = time.monotonic):
         self.most = threads
-        self.cpus = cpus if cpus is not None else set(os.sched_getaffinity(0))
+        self.cpus = cpus if cpus is not None else _allowed_cpus()
         self.busy, self.own, self.clock = busy, own, clock
         self.active = threads > 1 and "OMP_NUM_THREADS" not in os.environ and busy(self.cpus) is not None
         self.mark = self._now() if self.active else None

@@ -81,6 +81,7 @@ def test_busy_seconds_sums_the_busy_columns_of_the_cpus_asked_for(tmp_path):
     stat.write_text("cpu  999 999 999 999 999 999 999 999 0 0\n"
                     "cpu0 100 10 50 7000 300 1 2 400 0 0\n"
                     "cpu1 200 0 100 6000 0 0 0 0 0 0\n"
+                    "\n"
                     "intr 12345\n")
     ticks = os.sysconf("SC_CLK_TCK")
     assert busy_seconds({0}, stat) == pytest.approx(163 / ticks)
