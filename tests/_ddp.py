@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from _tiny_runs import metric_lines
+from _tiny_runs import SAME_KERNELS, metric_lines
 
 from seqkit.training.progress import Silent
 
@@ -46,6 +46,7 @@ def _train_recipes(rank: int, world: int, recipes: list[dict], ports: list[int],
     from seqkit.training import run as run_module
 
     torch.set_num_threads(1)
+    os.environ.update(SAME_KERNELS)
     for index, (recipe, port) in enumerate(zip(recipes, ports)):  # a fresh process group (and port) each
         os.environ.update(rank_environment(rank, world, port))
         at = last_rank_stops_at.get(index)

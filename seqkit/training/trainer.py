@@ -5,7 +5,8 @@ Each optimizer step asks the task for the batch of that step and its loss; every
 (Ctrl-C) or SIGTERM lets the current step finish, checkpoints it and stops. Everything
 that decides the next step (weights, optimizer, schedule, RNG states, the task's carried
 state, running sums) is in the checkpoint, so a resumed run continues bit for bit on CPU
-with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly). With several threads
+with one torch thread (OMP_NUM_THREADS=1; the tests check this exactly) and the same kernels
+(SEQKIT_KERNEL: each process measures its own choice, seqkit.nn.kernels). With several threads
 the bits depend on the thread count (a reduction is split per thread), and oneDNN's and MKL's
 multi-threaded kernels do not promise the same summation order in every process, so two
 identical runs, resumed or not, may agree only to float rounding: a relative 1e-5 in the loss

@@ -11,13 +11,13 @@ import time
 
 import pytest
 import torch
-from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
+from _tiny_runs import ONE_THREAD_ENV, SAME_KERNELS, metric_lines, tiny_recipe, write_tiny_recipe
 from conftest import REPO, make_plugin_dist, run_cli
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
 
-ENV = {**os.environ, **ONE_THREAD_ENV}
+ENV = {**os.environ, **ONE_THREAD_ENV, **SAME_KERNELS}  # bit for bit across processes
 
 
 def seqkit(*args, timeout=300):

@@ -16,7 +16,7 @@ import pytest
 import torch
 from _ddp import assert_same_training, final_parameters, free_port, rank_environment, train_on_ranks
 from _tagging_runs import tagging_recipe
-from _tiny_runs import metric_lines, tiny_recipe, write_tiny_recipe
+from _tiny_runs import SAME_KERNELS, metric_lines, tiny_recipe, write_tiny_recipe
 from _translation_runs import translation_recipe
 from conftest import REPO, make_plugin_dist
 
@@ -103,10 +103,11 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(two_process_r
 
 @pytest.fixture(scope="module")
 def fault_env(tmp_path_factory):
-    """Subprocess environment: the task char_lm_with_fault installed, one thread, a short timeout."""
+    """Subprocess environment: the task char_lm_with_fault installed, one thread and one kernel
+    choice (the reference runs' too: bit for bit across processes), a short timeout."""
     site = make_plugin_dist(tmp_path_factory.mktemp("site"), "seqkit-fault", "seqkit_fault", FAULT_PLUGIN)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEQKIT_", "TORCHELASTIC_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(site), str(REPO)]), OMP_NUM_THREADS="1",
+    env.update(PYTHONPATH=os.pathsep.join([str(site), str(REPO)]), OMP_NUM_THREADS="1", **SAME_KERNELS,
                SEQKIT_DDP_TIMEOUT=str(TIMEOUT), TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1")
     return env
 
