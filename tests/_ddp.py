@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from _tiny_runs import SAME_KERNELS, metric_lines
+from _tiny_runs import metric_lines
+from conftest import SAME_KERNELS
 
 from seqkit.training.progress import Silent
 

@@ -11,9 +11,6 @@ from seqkit.registry import get_registry
 
 # Subprocesses get one torch thread too, as conftest gives the tests (tiny models).
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1"}
-# Runs in different processes compare bit for bit only with the same kernels: each process
-# measures which is faster (seqkit.nn.kernels), and the two may choose differently.
-SAME_KERNELS = {"SEQKIT_KERNEL": "torch"}
 
 
 TINY = {

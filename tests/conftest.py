@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 # The CLI runs the tests start are tiny too, and pytest-xdist runs several tests at once: one
 # torch thread each keeps the cores from being oversubscribed (a test may still set its own).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# And one kernel choice: each process measures which recurrent kernel is faster (seqkit.nn.kernels)
+# and two may choose differently, which moves the last bits of results that tests compare across
+# processes (a CLI run against this process's, a resumed run against an uninterrupted one). The
+# measurement itself is tested in tests/nn/test_kernels.py, which unsets this.
+SAME_KERNELS = {"SEQKIT_KERNEL": "torch"}
+os.environ.update(SAME_KERNELS)
 
 
 @pytest.fixture
@@ -111,7 +117,7 @@ def toy_site(tmp_path):
 
 def run_cli(*args, site: Path | None = None, env: dict | None = None, cwd=None):
     """Run ``python -m seqkit ARGS`` in a subprocess, optionally with extra plugin sites."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")} | SAME_KERNELS
     if site is not None:
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(site)] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else []))

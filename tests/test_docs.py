@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, SAME_KERNELS
 
 from benchmarks import _report
 
@@ -25,7 +25,7 @@ def generated(tmp_path_factory) -> Path:
     """docs/generate.py run into a temporary folder, on a narrow terminal (which must not matter),
     with the third-party plugins of this environment (the example mingru) installed."""
     out = tmp_path_factory.mktemp("reference")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")} | SAME_KERNELS
     env["COLUMNS"] = "37"
     result = subprocess.run([sys.executable, str(DOCS / "generate.py"), "--out", str(out)],
                             capture_output=True, text=True, env=env, cwd=out, timeout=300)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _tiny_runs import ONE_THREAD_ENV, TINY
+from conftest import SAME_KERNELS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -69,7 +70,7 @@ def installed(tmp_path_factory):
     project = tomllib.loads((src / "pyproject.toml").read_text())
 
     site = root / "site"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")} | SAME_KERNELS
     env.update(ONE_THREAD_ENV, PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
     pip = run(["-m", "pip", "install", "--no-index", "--no-deps", "--no-build-isolation",
                "--target", str(site), str(src)], env, root)

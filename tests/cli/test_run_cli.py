@@ -11,8 +11,8 @@ import time
 
 import pytest
 import torch
-from _tiny_runs import ONE_THREAD_ENV, SAME_KERNELS, metric_lines, tiny_recipe, write_tiny_recipe
-from conftest import REPO, make_plugin_dist, run_cli
+from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
+from conftest import REPO, SAME_KERNELS, make_plugin_dist, run_cli
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run

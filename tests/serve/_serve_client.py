@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, SAME_KERNELS
 
 LISTENING = re.compile(r"seqkit serve: serving .* on http://(127\.0\.0\.1):(\d+) ")
 
@@ -23,7 +23,7 @@ class Server:
 
     def __init__(self, args: list, log: Path, token: str | None = None, env: dict | None = None):
         self.log, self.token = log, token
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")} | SAME_KERNELS
         full_env.update({"OMP_NUM_THREADS": "1", **(env or {})})
         with open(log, "w") as out:  # a file, not a pipe: nothing must wait for a reader
             self.process = subprocess.Popen([sys.executable, "-m", "seqkit", "serve", *map(str, args), "--port", "0"],

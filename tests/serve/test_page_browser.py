@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _serve_client import Server
 from _served_runs import train_served_runs
-from conftest import REPO, needs_extra
+from conftest import REPO, SAME_KERNELS, needs_extra
 
 import seqkit
 
@@ -90,7 +90,7 @@ def fresh(page):
 
 def cli_decode(run: Path, *args) -> dict:
     """What ``seqkit decode RUN ARGS --json`` prints, as an object."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQKIT_")} | SAME_KERNELS
     env["OMP_NUM_THREADS"] = "1"
     done = subprocess.run([sys.executable, "-m", "seqkit", "decode", str(run), *map(str, args), "--json"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=300)

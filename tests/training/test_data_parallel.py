@@ -16,9 +16,9 @@ import pytest
 import torch
 from _ddp import assert_same_training, final_parameters, free_port, rank_environment, train_on_ranks
 from _tagging_runs import tagging_recipe
-from _tiny_runs import SAME_KERNELS, metric_lines, tiny_recipe, write_tiny_recipe
+from _tiny_runs import metric_lines, tiny_recipe, write_tiny_recipe
 from _translation_runs import translation_recipe
-from conftest import REPO, make_plugin_dist
+from conftest import REPO, SAME_KERNELS, make_plugin_dist
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
