@@ -65,13 +65,16 @@ class FreeCores:
         self.mark = self._now() if self.active else None
         self.others = 0.0  # cores other processes used over the last window
 
-    def _now(self) -> tuple[float, float, float]:
-        return self.clock(), self.busy(self.cpus) or 0.0, self.own()
+    def _now(self) -> tuple[float, float | None, float]:
+        return self.clock(), self.busy(self.cpus), self.own()
 
     def threads(self) -> int | None:
         if not self.active or self.clock() - self.mark[0] < WINDOW:
             return None
         now = self._now()
+        if now[1] is None or self.mark[1] is None:  # /proc/stat unreadable for a moment: no answer
+            self.mark = now
+            return None
         (t0, busy0, own0), (t1, busy1, own1) = self.mark, now
         self.mark = now
         self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)

@@ -56,6 +56,20 @@ def test_it_looks_once_a_window_and_follows_the_load_both_ways():
     assert cores.threads() == 4
 
 
+def test_a_window_without_a_reading_gives_no_answer():
+    machine, readable = Machine(), [True]
+    cores = FreeCores(2, {0, 1}, busy=lambda _: machine.busy_total if readable[0] else None,
+                      own=lambda: machine.own_total, clock=lambda: machine.now)
+    readable[0] = False
+    machine.run(free_cores.WINDOW, others=1.0, own=1.0)
+    assert cores.threads() is None
+    readable[0] = True
+    machine.run(free_cores.WINDOW, others=1.0, own=1.0)
+    assert cores.threads() is None  # the window began without a reading
+    machine.run(free_cores.WINDOW, others=1.0, own=1.0)
+    assert cores.threads() == 1
+
+
 def test_never_more_threads_than_torch_started_with():
     machine = Machine()
     cores = machine.cores(2, {0, 1, 2, 3})
