@@ -15,6 +15,8 @@ from rich.text import Text
 
 from seqkit.state import select_state
 
+END_TEXT = "</s>"  # the end symbol's entry in token_texts
+
 
 class Continuation:
     """``Task.decode``, ``show_decoded`` and ``decode_details`` (the ``DecodeDetails`` capability)
@@ -31,7 +33,7 @@ class Continuation:
                        progress=None) -> dict:
         """``decode``'s report with each output's ``token_log_probs``: one per entry of its
         ``tokens`` (the end symbol's included, where the model has one and the output ends with
-        it), summing to its ``log_prob``."""
+        it), summing to its ``log_prob``; and its ``token_texts``, each token's own text."""
         length = self.recipe["decode"]["length"] if length is None else length
         return decode_continuations(self, model, inputs, decoder, length, progress, details=True)
 
@@ -70,6 +72,9 @@ def decode_continuations(task, model, inputs: list[str], decoder, length: int, p
         for entry in entries:
             for output in entry["outputs"]:
                 output["token_log_probs"] = next(rescored)
+                # Each token's own text, so a page can label subword tokens (a character's is itself).
+                output["token_texts"] = [END_TEXT if token == end else task.detokenize([token])
+                                         for token in output["tokens"]]
     return {"length": length, "results": entries}
 
 

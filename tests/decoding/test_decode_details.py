@@ -47,6 +47,7 @@ def without_details(report: dict) -> dict:
     for entry in report["results"]:
         for output in entry["outputs"]:
             output.pop("token_log_probs")
+            output.pop("token_texts")
     return report
 
 
@@ -61,6 +62,8 @@ def test_token_log_probs_sum_to_log_prob_and_the_rest_is_unchanged(run, strategy
             assert len(output["token_log_probs"]) == len(output["tokens"])
             assert all(value <= 0.0 for value in output["token_log_probs"])
             assert math.fsum(output["token_log_probs"]) == pytest.approx(output["log_prob"], abs=1e-4)
+            assert "".join(output["token_texts"]) == output["text"]  # a character per token
+            assert len(output["token_texts"]) == len(output["tokens"])
 
 
 def test_token_log_probs_are_what_stepping_the_model_by_hand_gives(run):

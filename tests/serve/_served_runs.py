@@ -20,8 +20,9 @@ CHAR_LM = {
 }
 
 
-def train_served_runs(root: Path) -> dict[str, Path]:
-    """name -> path: ``char_lm``, ``translation`` (general attention) and ``tagger``, under ``root``."""
+def train_served_runs(root: Path, subword: bool = False) -> dict[str, Path]:
+    """name -> path: ``char_lm``, ``translation`` (general attention) and ``tagger``, under ``root``;
+    with ``subword``, ``subword_lm`` too: the char LM on byte-level BPE tokens."""
     corpus = root / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. " * 30 + "a stitch in time. " * 30)
     recipe = json.loads(json.dumps(CHAR_LM))
@@ -33,4 +34,9 @@ def train_served_runs(root: Path) -> dict[str, Path]:
         seqkit.train(translation_recipe(root / "pairs", root / "translation", "train.steps=12",
                                         "model.attention=general"))
         seqkit.train(tagging_recipe(root / "conll", root / "tagger", "train.steps=6", "train.eval_every=3"))
-    return {"char_lm": root / "char_lm", "translation": root / "translation", "tagger": root / "tagger"}
+        runs = {"char_lm": root / "char_lm", "translation": root / "translation", "tagger": root / "tagger"}
+        if subword:
+            recipe["data"]["tokenizer"] = {"name": "bpe", "vocab_size": 300}
+            seqkit.train(recipe, output=root / "subword_lm")
+            runs["subword_lm"] = root / "subword_lm"
+    return runs

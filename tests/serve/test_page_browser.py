@@ -52,7 +52,7 @@ def needs_browser() -> None:
 def runs(tmp_path_factory) -> dict:
     """name -> path of a tiny run of each task (a translator with attention), trained in-process."""
     needs_browser()
-    return train_served_runs(tmp_path_factory.mktemp("page"))
+    return train_served_runs(tmp_path_factory.mktemp("page"), subword=True)
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +170,18 @@ def test_char_lm_beam_shows_the_n_best_and_greedy_beside_it(fresh, runs):
     differ = greedy["outputs"][0]["text"] != expected["outputs"][0]["text"]
     assert page.get_attribute("#comparison", "data-differ") == str(differ).lower()
     assert page.is_visible("#verdict")
+
+
+def test_subword_tokens_are_chips_labelled_with_their_own_text(fresh, runs):
+    page = fresh
+    assert ask(page, "subword_lm", "the ", "beam", {"beam_size": 3, "n_best": 2}, length=6) == "done"
+    expected = cli_decode(runs["subword_lm"], "--prompt", "the ", "--strategy", "beam", "--beam-size", 3,
+                          "--n-best", 2, "--length", 6, "--details")["results"][0]
+    assert_same_outputs(shown_outputs(page), expected["outputs"])
+    pieces = expected["outputs"][0]["token_texts"]
+    assert len(pieces) == 6 and max(map(len, pieces)) > 1  # tokens of several characters
+    chips = page.eval_on_selector_all("#continuation .tok", "ts => ts.map(t => t.textContent)")
+    assert chips == [piece.replace(" ", "␣").replace("\n", "↵") for piece in pieces]
 
 
 def test_greedy_is_streamed_token_by_token_then_shown_as_decode_answers(fresh, runs, server):

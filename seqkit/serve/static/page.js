@@ -388,19 +388,21 @@ function optionSummary(answer) {
   return `${answer.strategy}${parts.length ? " (" + parts.join(", ") + ")" : ""}`;
 }
 
-// Token chips, each shaded by its probability, for an output with token_log_probs.
-// char_lm: one chip per character where the text has one per token; else the token's own text.
+// Token chips, each shaded by its probability, for an output with token_log_probs: one chip per
+// token with its own text (token_texts, for char_lm's subword tokens too), blanks made visible.
 function tokenChips(output, task) {
   const chips = el("span", { class: "tokens" });
   const logProbs = output.token_log_probs || [];
   let pieces;
-  if (task === "char_lm") {
+  if (output.token_texts) {
+    pieces = output.token_texts;
+  } else if (task === "char_lm") {  // a report without token_texts: its characters, where one per token
     const chars = Array.from(output.text);
     pieces = chars.length === output.tokens.length ? chars : null;
   } else {
     pieces = output.tokens.map(String);
   }
-  if (!pieces) {  // tokens that are not one character each: the text, then one chip per token
+  if (!pieces) {  // no text per token: the text, then one chip per token
     chips.append(el("span", { class: "plain", text: output.text }));
     pieces = output.tokens.map(() => "▪");
   }

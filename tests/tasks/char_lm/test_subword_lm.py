@@ -45,11 +45,14 @@ def test_the_run_keeps_its_tokenizer_and_reports_bits_per_character(subword_run)
 def test_decode_prints_text_and_eval_scores_any_file(subword_run, tmp_path):
     folder, env = subword_run
     decoded = run_cli("decode", folder / "run", "--prompt", "The ", "--strategy", "greedy", "--length", "10",
-                      "--json", env=env)
+                      "--json", "--details", env=env)
     assert decoded.returncode == 0, decoded.stderr
     [result] = json.loads(decoded.stdout)["results"]
     [output] = result["outputs"]
     assert len(output["tokens"]) == 10 and len(output["text"]) > 10  # ten tokens, text of several characters each
+    # --details labels each token with its own text: pieces of several characters that make the text
+    assert len(output["token_texts"]) == 10 and max(len(piece) for piece in output["token_texts"]) > 1
+    assert "".join(output["token_texts"]) == output["text"]
     other = tmp_path / "other.txt"
     other.write_text("Any UTF-8 text: naïve café, 😀 emoji and all, is read without unknown tokens. " * 40)
     scored = run_cli("eval", folder / "run", "--input-file", other, "--json", env=env)
