@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,48 @@ def run_cli(*args, site: Path | None = None, env: dict | None = None, cwd=None):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "seqkit", *map(str, args)], capture_output=True,
                           text=True, env=full_env, cwd=cwd or REPO, timeout=300)
+
+
+def cli_here(*args, site: Path | None = None, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``seqkit ARGS`` run in this process (``seqkit.cli.main``), returning what ``run_cli`` returns.
+
+    A new interpreter spends about 2 s importing torch, most of a test that checks one error line.
+    The many such checks run here instead: the same ``main`` the console script calls, with the
+    environment, plugin site, working folder, standard streams and warning filters a fresh process
+    would have, all restored after. What needs a process of its own (the console script itself,
+    signals, ``--debug`` logging, training) keeps ``run_cli``."""
+    from seqkit.cli import main
+
+    if site is not None and (Path(site) / "sitecustomize.py").exists():
+        raise ValueError("a site_without site works at interpreter start: use run_cli")
+    out, err = io.StringIO(), io.StringIO()
+    before = set(sys.modules)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.resetwarnings()  # an interpreter's defaults: each warning once per place
+        warnings.simplefilter("default")
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for key in [k for k in os.environ if k.startswith("SEQKIT_")]:
+            patch.delenv(key)
+        for key, value in (SAME_KERNELS | (env or {})).items():
+            patch.setenv(key, str(value))
+        if site is not None:
+            patch.syspath_prepend(str(site))
+        patch.chdir(cwd or REPO)
+        patch.setattr(sys, "stdin", io.StringIO(""))
+        patch.setattr(sys, "stdout", out)
+        patch.setattr(sys, "stderr", err)
+        reset_registry()
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        finally:
+            reset_registry()
+            if site is not None:  # the next test may lay out another module of the same name
+                for name in set(sys.modules) - before:
+                    if str(site) in str(getattr(sys.modules[name], "__file__", None) or ""):
+                        del sys.modules[name]
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def site_without(package: str, site: Path) -> Path:

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 import yaml
-from conftest import TOY_PLUGIN, run_cli
+from conftest import TOY_PLUGIN, cli_here, run_cli
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import apply_overrides, dump_recipe, load_recipe, resolve
@@ -71,7 +71,7 @@ def test_each_problem_is_one_line_and_exit_2(tmp_path, toy_site, edit, line):
         else:
             data[key] = value
     path = write(tmp_path, yaml.safe_dump(data))
-    result = run_cli("validate", path, site=toy_site)
+    result = cli_here("validate", path, site=toy_site)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{path}: {line}"), result.stderr
@@ -86,7 +86,7 @@ def test_every_problem_reported_at_once(tmp_path, toy_site):
         model: {hidden_size: -3, cell: toycell, cell_options: {nope: 1}}
         train: {lr: fast, stepz: 3}
     """)
-    result = run_cli("validate", path, site=toy_site)
+    result = cli_here("validate", path, site=toy_site)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert [l.split(": ")[1] for l in lines] == [
@@ -102,28 +102,28 @@ def test_every_problem_reported_at_once(tmp_path, toy_site):
 ])
 def test_unreadable_recipes(tmp_path, toy_site, text, line):
     path = write(tmp_path, text)
-    result = run_cli("validate", path, site=toy_site)
+    result = cli_here("validate", path, site=toy_site)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"{path}: {line}"] or \
         result.stderr.startswith(f"{path}: {line}"), result.stderr
 
 
 def test_missing_file(tmp_path):
-    result = run_cli("validate", tmp_path / "nope.yaml")
+    result = cli_here("validate", tmp_path / "nope.yaml")
     assert result.returncode == 2
     assert result.stderr.strip() == f"{tmp_path / 'nope.yaml'}: no such recipe file"
 
 
 def test_overrides_through_cli(tmp_path, toy_site):
     path = write(tmp_path, GOOD)
-    ok = run_cli("validate", path, "--set", "train.steps=7", "--set", "model.cell_options.scale=2",
+    ok = cli_here("validate", path, "--set", "train.steps=7", "--set", "model.cell_options.scale=2",
                  site=toy_site)
     assert ok.returncode == 0, ok.stderr
-    bad = run_cli("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two",
+    bad = cli_here("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two",
                   "--set", "oops", site=toy_site)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["--set oops: needs KEY=VALUE, e.g. --set oops=VALUE"]
-    bad = run_cli("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two", site=toy_site)
+    bad = cli_here("validate", path, "--set", "train.steps=-1", "--set", "model.layers=two", site=toy_site)
     assert bad.stderr.strip().splitlines() == [
         f"{path}: model.layers: expected an integer, got str 'two'",
         f"{path}: train.steps: must be >= 1; got -1"]
@@ -131,7 +131,7 @@ def test_overrides_through_cli(tmp_path, toy_site):
 
 def test_device_flag_is_validated(tmp_path, toy_site):
     path = write(tmp_path, GOOD)
-    result = run_cli("validate", path, "--device", "tpu", site=toy_site)
+    result = cli_here("validate", path, "--device", "tpu", site=toy_site)
     assert result.returncode == 2
     assert result.stderr.strip() == f"{path}: device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"
 
@@ -155,9 +155,9 @@ def test_null_removes_a_key():
 
 def test_null_lets_a_recipe_switch_decoder(tmp_path):
     """recipes/char_lm.yaml sets decode.temperature and seed, which beam search does not take."""
-    clash = run_cli("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam")
+    clash = cli_here("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam")
     assert clash.returncode == 2 and "decode.temperature: " in clash.stderr
-    result = run_cli("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam",
+    result = cli_here("validate", "recipes/char_lm.yaml", "--set", "decode.strategy=beam",
                      "--set", "decode.temperature=null", "--set", "decode.seed=null", "--device", "cpu")
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
 

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 import yaml
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit import SeqkitError
 from seqkit.decoding import decode_inputs
@@ -40,7 +40,7 @@ def run_dir(tmp_path_factory):
 
 
 def decode_json(run_dir, *args):
-    result = run_cli("decode", run_dir, *args, "--json")
+    result = cli_here("decode", run_dir, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -103,7 +103,7 @@ def test_exact_reports_marginals_and_mass(run_dir, tmp_path):
         assert entry["sequences"] == vocab ** 2 and entry["prefixes"] == 1 + vocab
         log_probs = [o["log_prob"] for o in entry["outputs"]]
         assert len(log_probs) == 3 and log_probs == sorted(log_probs, reverse=True)
-    text = run_cli("decode", run_dir, "--strategy", "exact", "--length", "2", "--prompt", "the ")
+    text = cli_here("decode", run_dir, "--strategy", "exact", "--length", "2", "--prompt", "the ")
     assert "p(y_s = v)" in text.stdout and "probability mass 1.000000" in text.stdout
 
 
@@ -118,11 +118,11 @@ def test_exact_with_pruning_finds_the_enumerated_answer_and_says_whether_it_is_p
         assert entry["search"] == "branch_and_bound" and entry["proven"] is True
         assert "marginals" not in entry and entry["prefixes"] <= full.extras["prefixes"]
         assert [o["tokens"] for o in entry["outputs"]] == [h.tokens for h in full.hypotheses]
-    text = run_cli("decode", run_dir, "--strategy", "exact", "--search", "branch_and_bound",
+    text = cli_here("decode", run_dir, "--strategy", "exact", "--search", "branch_and_bound",
                    "--length", str(length), "--prompt", "the ")
     assert f"proven exact after {report['results'][0]['prefixes']:,} prefixes" in text.stdout
     # auto: the enumeration does not fit in 20 prefixes, so it prunes, and stops there
-    stopped = run_cli("decode", run_dir, "--strategy", "exact", "--length", str(length),
+    stopped = cli_here("decode", run_dir, "--strategy", "exact", "--length", str(length),
                       "--prompt", "the ", "--max-prefixes", "20")
     assert stopped.returncode == 0 and "not proven exact: the search stopped at 20 prefixes" in stopped.stdout
 
@@ -143,7 +143,7 @@ def test_exact_with_pruning_finds_the_enumerated_answer_and_says_whether_it_is_p
     (["--input-file", "missing.txt"], "missing.txt: no such input file"),
 ])
 def test_input_errors_are_one_line_and_exit_2(run_dir, args, message):
-    result = run_cli("decode", run_dir, *args)
+    result = cli_here("decode", run_dir, *args)
     assert result.returncode == 2, result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
@@ -165,7 +165,7 @@ def diverged(run_dir, tmp_path_factory):
 @pytest.mark.parametrize("strategy,value", [("greedy", "nan"), ("sample", "nan"), ("beam", "nan"),
                                             ("exact", "nan"), ("sample", "inf")])
 def test_a_diverged_model_is_one_line_naming_the_checkpoint(run_dir, diverged, strategy, value):
-    result = run_cli("decode", run_dir, "--checkpoint", diverged[value], "--strategy", strategy,
+    result = cli_here("decode", run_dir, "--checkpoint", diverged[value], "--strategy", strategy,
                      "--length", "2")
     assert result.returncode == 2, result.stdout
     assert result.stderr.splitlines() == [
@@ -174,18 +174,18 @@ def test_a_diverged_model_is_one_line_naming_the_checkpoint(run_dir, diverged, s
 
 
 def test_length_penalty_without_an_end_symbol_warns_in_one_line(run_dir):
-    result = run_cli("decode", run_dir, "--strategy", "beam", "--length-penalty", "1", "--length", "3")
+    result = cli_here("decode", run_dir, "--strategy", "beam", "--length-penalty", "1", "--length", "3")
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [
         "seqkit: warning: --length-penalty: has no effect: this task's outputs have no end symbol, "
         "so they all have the requested length"]
-    assert run_cli("decode", run_dir, "--strategy", "beam", "--length", "3").stderr == ""
+    assert cli_here("decode", run_dir, "--strategy", "beam", "--length", "3").stderr == ""
 
 
 def test_characters_outside_the_vocabulary_are_named_and_shown_as_read(run_dir, tmp_path):
     warning = ("seqkit: warning: {}: characters not in the vocabulary replaced by '\ufffd': "
                "'T', 'é', 'ß'")
-    result = run_cli("decode", run_dir, "--strategy", "greedy", "--prompt", "Thé ß", "--prompt", "the",
+    result = cli_here("decode", run_dir, "--strategy", "greedy", "--prompt", "Thé ß", "--prompt", "the",
                      "--length", "5", "--json")
     assert result.returncode == 0 and result.stderr.splitlines() == [warning.format("--prompt")]
     entries = json.loads(result.stdout)["results"]
@@ -194,14 +194,14 @@ def test_characters_outside_the_vocabulary_are_named_and_shown_as_read(run_dir, 
 
     inputs = tmp_path / "inputs.txt"
     inputs.write_text("Thé ß\n", encoding="utf-8")
-    human = run_cli("decode", run_dir, "--strategy", "greedy", "--input-file", inputs, "--length", "5")
+    human = cli_here("decode", run_dir, "--strategy", "greedy", "--input-file", inputs, "--length", "5")
     assert human.stderr.splitlines() == [warning.format(inputs)]
     text = entries[0]["outputs"][0]["text"]
     assert human.stdout.splitlines()[1].startswith("\ufffdh\ufffd \ufffd" + text + "   log p = ")
 
 
 def test_a_missing_run_is_named(tmp_path):
-    result = run_cli("decode", tmp_path / "nothing", "--strategy", "greedy")
+    result = cli_here("decode", tmp_path / "nothing", "--strategy", "greedy")
     assert result.returncode == 2 and "nothing: no such run directory" in result.stderr
 
 
@@ -273,7 +273,7 @@ def test_a_third_party_decoder_gets_its_own_flags(run_dir, tmp_path):
     from conftest import make_plugin_dist
 
     site = make_plugin_dist(tmp_path / "site", "seqkit-norepeat", "seqkit_norepeat", NO_REPEAT_PLUGIN)
-    result = run_cli("decode", run_dir, "--strategy", "norepeat", "--penalty", "50", "--length", "40",
+    result = cli_here("decode", run_dir, "--strategy", "norepeat", "--penalty", "50", "--length", "40",
                      "--json", site=site)
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)["results"][0]["outputs"][0]
@@ -281,7 +281,7 @@ def test_a_third_party_decoder_gets_its_own_flags(run_dir, tmp_path):
     assert all(a != b for a, b in zip(["the "[-1]] + list(output["text"]), output["text"]))
     assert json.loads(result.stdout)["options"] == {"penalty": 50.0}
 
-    wrong = run_cli("decode", run_dir, "--strategy", "beam", "--penalty", "5", site=site)
+    wrong = cli_here("decode", run_dir, "--strategy", "beam", "--penalty", "5", site=site)
     assert wrong.returncode == 2
     assert "--penalty: does not apply to strategy 'beam' (it is an option of norepeat)" in wrong.stderr
 
@@ -290,7 +290,7 @@ def test_a_broken_plugin_is_one_warning_line_and_decoding_goes_on(run_dir, tmp_p
     from conftest import make_plugin_dist
 
     site = make_plugin_dist(tmp_path / "site", "seqkit-broken", "seqkit_broken", "raise ImportError('boom')\n")
-    result = run_cli("decode", run_dir, "--strategy", "greedy", "--length", "3", site=site)
+    result = cli_here("decode", run_dir, "--strategy", "greedy", "--length", "3", site=site)
     assert result.returncode == 0
     assert result.stderr.strip().splitlines() == [
         "seqkit: warning: plugin 'seqkit-broken' (seqkit-broken) failed to load: ImportError: boom "

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from _tiny_runs import tiny_recipe
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import load_run, start_run
@@ -22,7 +22,7 @@ def trained(tmp_path_factory):
 
 def test_the_export_keeps_what_decoding_needs_and_drops_training_state(trained, tmp_path):
     out = tmp_path / "model.pt"
-    done = run_cli("export", trained, "-o", out, "--json")
+    done = cli_here("export", trained, "-o", out, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     best = load_checkpoint(trained / "checkpoints" / "best.pt")
@@ -42,8 +42,8 @@ def test_decode_and_eval_read_the_exported_file_as_they_read_the_run(trained, tm
     assert run_cli("export", trained, "-o", out).returncode == 0
     for command in (["decode", "--strategy", "greedy", "--length", "30", "--json"], ["eval", "--json"]):
         from_run = run_cli(command[0], trained, *command[1:])
-        from_file = run_cli(command[0], out, *command[1:])
-        by_flag = run_cli(command[0], trained, "--checkpoint", out, *command[1:])
+        from_file = cli_here(command[0], out, *command[1:])
+        by_flag = cli_here(command[0], trained, "--checkpoint", out, *command[1:])
         assert from_run.returncode == from_file.returncode == by_flag.returncode == 0, from_file.stderr
         run_json, file_json = json.loads(from_run.stdout), json.loads(from_file.stdout)
         for key in ("run", "checkpoint"):  # they say which file was read; the rest is identical
@@ -54,7 +54,7 @@ def test_decode_and_eval_read_the_exported_file_as_they_read_the_run(trained, tm
 
 def test_load_run_takes_the_exported_file(trained, tmp_path):
     out = tmp_path / "model.pt"
-    assert run_cli("export", trained, "--checkpoint", "last", "-o", out).returncode == 0
+    assert cli_here("export", trained, "--checkpoint", "last", "-o", out).returncode == 0
     exported, last = load_run(out), load_run(trained, "last")
     assert exported.recipe == last.recipe
     for (name, a), (_, b) in zip(exported.model.state_dict().items(), last.model.state_dict().items()):
@@ -64,18 +64,18 @@ def test_load_run_takes_the_exported_file(trained, tmp_path):
 def test_export_never_replaces_a_checkpoint_and_reports_bad_input_in_one_line(trained, tmp_path):
     for target in (trained / "checkpoints" / "last.pt", trained / "checkpoints" / "copy.pt"):
         before = (trained / "checkpoints" / "last.pt").read_bytes()
-        done = run_cli("export", trained, "-o", target)
+        done = cli_here("export", trained, "-o", target)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "would replace a checkpoint" in done.stderr and not (trained / "checkpoints" / "copy.pt").exists()
         assert (trained / "checkpoints" / "last.pt").read_bytes() == before
-    missing = run_cli("export", tmp_path / "nowhere", "-o", tmp_path / "m.pt")
+    missing = cli_here("export", tmp_path / "nowhere", "-o", tmp_path / "m.pt")
     assert missing.returncode == 2 and missing.stderr.strip() == f"{tmp_path / 'nowhere'}: no such run directory"
-    folder = run_cli("export", trained, "-o", tmp_path)
+    folder = cli_here("export", trained, "-o", tmp_path)
     assert folder.returncode == 2 and "is a folder" in folder.stderr
 
 
 def test_default_output_is_model_pt_in_the_run(trained):
-    done = run_cli("export", trained)
+    done = cli_here("export", trained)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {trained / 'model.pt'} (")
     assert load_run(trained / "model.pt").recipe == load_run(trained).recipe

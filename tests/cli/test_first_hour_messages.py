@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 import yaml
 from _tiny_runs import tiny_recipe
-from conftest import needs_extra, run_cli, site_without
+from conftest import cli_here, needs_extra, run_cli, site_without
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import load_recipe, parse_yaml
@@ -36,7 +36,7 @@ def write(path, text: str):
 @pytest.mark.parametrize("typo, meant", [("trian", "train"), ("modle", "model"), ("sed", "seed")])
 def test_a_misspelt_section_lists_every_top_level_key_and_suggests_the_near_one(tmp_path, typo, meant):
     recipe = write(tmp_path / "r.yaml", f"task: char_lm\n{typo}: {{}}\n")
-    assert one_line(run_cli("validate", recipe)) == (
+    assert one_line(cli_here("validate", recipe)) == (
         f"{recipe}: {typo}: unknown key (did you mean '{meant}'?); allowed: task, seed, device, "
         f"output, data, model, train, decode")
 
@@ -44,7 +44,7 @@ def test_a_misspelt_section_lists_every_top_level_key_and_suggests_the_near_one(
 # -- 2. a key given twice ------------------------------------------------------------------------
 def test_a_key_given_twice_names_it_and_both_lines(tmp_path):
     recipe = write(tmp_path / "r.yaml", "task: char_lm\ntrain:\n  steps: 100\n  steps: 200\n")
-    assert one_line(run_cli("validate", recipe)) == (
+    assert one_line(cli_here("validate", recipe)) == (
         f"{recipe}: line 4: invalid YAML: train.steps given twice (lines 3 and 4); keep one")
 
 
@@ -82,14 +82,14 @@ def test_overrides_given_in_python_are_held_to_the_same_rule():
 
 # -- 4. a key of another dataset, cell or strategy -------------------------------------------------
 def test_a_key_of_another_dataset_names_the_datasets_that_take_it():
-    assert one_line(run_cli("validate", CHAR_LM, "--set", "data.path=book.txt")) == (
+    assert one_line(cli_here("validate", CHAR_LM, "--set", "data.path=book.txt")) == (
         f"{CHAR_LM}: data.path: does not apply to dataset 'python-docs' (it is an option of cmudict, "
         f"conll, pairs, text); 'python-docs' accepts: max_chars; to use it, set data.dataset to "
         f"one of those")
 
 
 def test_a_key_of_another_cell_names_the_cell_that_takes_it(toy_site):
-    result = run_cli("validate", CHAR_LM, "--set", "model.cell_options.scale=2", site=toy_site)
+    result = cli_here("validate", CHAR_LM, "--set", "model.cell_options.scale=2", site=toy_site)
     assert one_line(result) == (
         f"{CHAR_LM}: model.cell_options.scale: does not apply to cell 'lstm' (it is an option of "
         f"toycell); 'lstm' accepts: no options; to use it, set model.cell=toycell")
@@ -97,7 +97,7 @@ def test_a_key_of_another_cell_names_the_cell_that_takes_it(toy_site):
 
 def test_a_key_of_another_strategy_names_the_strategy_that_takes_it(tmp_path):
     recipe = write(tmp_path / "r.yaml", "task: char_lm\ndecode: {strategy: beam, top_k: 3}\n")
-    assert one_line(run_cli("validate", recipe)) == (
+    assert one_line(cli_here("validate", recipe)) == (
         f"{recipe}: decode.top_k: does not apply to strategy 'beam' (it is an option of sample); "
         f"'beam' accepts: beam_size, n_best, length_penalty; to use it, set decode.strategy=sample")
 
@@ -155,7 +155,7 @@ def test_rapidfuzz_is_asked_for_by_every_translation_recipe(tmp_path, hide):
 
 # -- 6. a decode strategy that does not apply to the task's output ---------------------------------
 def test_a_search_strategy_for_a_softmax_tagger_is_refused_at_validation():
-    assert one_line(run_cli("validate", TAGGING, "--set", "decode.strategy=beam")) == (
+    assert one_line(cli_here("validate", TAGGING, "--set", "decode.strategy=beam")) == (
         f"{TAGGING}: decode.strategy: 'beam' does not apply to model.output=softmax: a softmax tagger "
         f"is decoded exactly by its per-position argmax, which greedy and exact both give; search "
         f"strategies apply to model.output=autoregressive")

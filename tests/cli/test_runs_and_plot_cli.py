@@ -12,7 +12,7 @@ import time
 
 import pytest
 from _tiny_runs import ONE_THREAD_ENV, tiny_recipe, write_tiny_recipe
-from conftest import needs_extra, run_cli, site_without
+from conftest import cli_here, needs_extra, run_cli, site_without
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
 
 
 def test_runs_lists_each_run_with_its_state_progress_and_best_metrics(runs):
-    done = run_cli("runs", runs, "--json")
+    done = cli_here("runs", runs, "--json")
     assert done.returncode == 0, done.stderr
     rows = {row["run"]: row for row in json.loads(done.stdout)}
     assert sorted(rows) == [str(runs / n) for n in ("finished", "killed", "other/deep", "timed")]
@@ -77,7 +77,7 @@ def test_a_run_stopped_by_a_signal_shows_the_step_it_saved_not_its_last_log_line
     assert proc.returncode == 130, stderr
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
     assert 10 <= saved < 300
-    [row] = json.loads(run_cli("runs", tmp_path / "runs", "--json").stdout)
+    [row] = json.loads(cli_here("runs", tmp_path / "runs", "--json").stdout)
     assert (row["step"], row["steps"], row["state"]) == (saved, 300, "stopped (SIGINT)")
     last = json.loads(metrics.read_text().splitlines()[-1])
     assert last["step"] == saved and row["elapsed"] == last["elapsed"]
@@ -93,12 +93,12 @@ def test_the_table_shows_the_share_of_the_time_limit_used():
 
 def test_a_run_being_trained_reads_as_running_and_cannot_be_resumed_meanwhile(runs):
     with training_lock(runs / "finished"):  # what a training process holds
-        listed = {r["run"]: r["state"] for r in json.loads(run_cli("runs", runs, "--json").stdout)}
+        listed = {r["run"]: r["state"] for r in json.loads(cli_here("runs", runs, "--json").stdout)}
         resumed = run_cli("run", "--resume", runs / "finished")
     assert listed[str(runs / "finished")] == "running"
     assert resumed.returncode == 2 and "is training this run now" in resumed.stderr
     assert len(resumed.stderr.strip().splitlines()) == 1
-    listed = {r["run"]: r["state"] for r in json.loads(run_cli("runs", runs, "--json").stdout)}
+    listed = {r["run"]: r["state"] for r in json.loads(cli_here("runs", runs, "--json").stdout)}
     assert listed[str(runs / "finished")] == "finished"  # the lock went with its holder
 
 
@@ -107,9 +107,9 @@ def test_runs_prints_a_table_and_says_when_there_is_nothing(runs, tmp_path):
     assert table.returncode == 0, table.stderr
     for text in ("finished (time_limit)", "stopped", "12/12", "loss ", "other/deep"):
         assert text in table.stdout, text
-    empty = run_cli("runs", tmp_path)
+    empty = cli_here("runs", tmp_path)
     assert empty.returncode == 0 and empty.stdout.strip() == f"no runs under {tmp_path}"
-    missing = run_cli("runs", tmp_path / "nope")
+    missing = cli_here("runs", tmp_path / "nope")
     assert missing.returncode == 2 and missing.stderr.startswith(f"{tmp_path / 'nope'}: no such folder")
 
 
@@ -122,7 +122,7 @@ def _png_size(path):
 def test_plot_draws_several_runs_into_one_png(runs, tmp_path):
     needs_extra("matplotlib", "plot")
     out = tmp_path / "cmp.png"
-    done = run_cli("plot", runs / "finished", runs / "other" / "deep", "--metric", "bits_per_char",
+    done = cli_here("plot", runs / "finished", runs / "other" / "deep", "--metric", "bits_per_char",
                    "-o", out, "--json")
     assert done.returncode == 0, done.stderr
     width, height = _png_size(out)
@@ -135,7 +135,7 @@ def test_plot_draws_several_runs_into_one_png(runs, tmp_path):
 
 def test_plot_without_output_writes_into_the_run_and_time_is_in_minutes(runs):
     needs_extra("matplotlib", "plot")
-    done = run_cli("plot", runs / "finished", "--split", "train", "--x", "time", "--json")
+    done = cli_here("plot", runs / "finished", "--split", "train", "--x", "time", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["output"] == str(runs / "finished" / "plot.png") and _png_size(runs / "finished" / "plot.png")
@@ -144,11 +144,11 @@ def test_plot_without_output_writes_into_the_run_and_time_is_in_minutes(runs):
 
 
 def test_plot_errors_are_one_line(runs, tmp_path):
-    wrong = run_cli("plot", runs / "finished", "--metric", "word_error_rate")
+    wrong = cli_here("plot", runs / "finished", "--metric", "word_error_rate")
     assert wrong.returncode == 2 and wrong.stderr.strip() == (
         f"{runs / 'finished' / 'metrics.jsonl'}: no 'word_error_rate' in its val lines; logged there: "
         f"bits_per_char, loss, perplexity (choose with --metric)")
-    nowhere = run_cli("plot", tmp_path)
+    nowhere = cli_here("plot", tmp_path)
     assert nowhere.returncode == 2 and "no metrics.jsonl" in nowhere.stderr
     without = run_cli("plot", runs / "finished", "-o", tmp_path / "x.png",
                       site=site_without("matplotlib", tmp_path / "hide"))

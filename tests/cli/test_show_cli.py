@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.options import type_label
 from seqkit.plugins.decoders.beam import Beam
@@ -13,7 +13,7 @@ from seqkit.recipe import TRAIN_OPTIONS
 
 
 def shown(*args, **kwargs) -> dict:
-    result = run_cli("show", *args, "--json", **kwargs)
+    result = cli_here("show", *args, "--json", **kwargs)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -59,6 +59,6 @@ def test_the_table_shows_every_key_whole_when_piped():
     (["cell", "gruu"], "seqkit show cell: unknown cell 'gruu' (did you mean 'gru'?); registered: "),
 ])
 def test_unknown_names_are_one_line(args, message):
-    result = run_cli("show", *args)
+    result = cli_here("show", *args)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(message)

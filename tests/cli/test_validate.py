@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, run_cli
+from conftest import REPO, cli_here, run_cli
 
 from seqkit.errors import SeqkitError
 from seqkit.recipe import load_recipe
@@ -24,13 +24,13 @@ def problems(*overrides: str) -> list[str]:
 
 def test_random_sampling_validates_and_carries_no_state():
     assert load_recipe(RECIPE, ("train.sampling=random", *CPU))["train"]["carry_state"] is False
-    result = run_cli("validate", RECIPE, "--set", "train.sampling=random", "--device", "cpu")
+    result = cli_here("validate", RECIPE, "--set", "train.sampling=random", "--device", "cpu")
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
 
 
 def test_cross_key_and_dataset_problems_at_once(tmp_path):
     missing = tmp_path / "missing.txt"
-    result = run_cli("validate", RECIPE, "--set", "train.sampling=random", "--set", "train.carry_state=true",
+    result = cli_here("validate", RECIPE, "--set", "train.sampling=random", "--set", "train.carry_state=true",
                      "--set", "data.dataset=text", "--set", f"data.path={missing}", "--device", "cpu")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [

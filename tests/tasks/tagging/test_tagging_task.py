@@ -15,6 +15,7 @@ import torch
 import yaml
 from _tagging_runs import sentence, tagging_recipe, write_conll
 from _tiny_runs import ONE_THREAD_ENV
+from conftest import cli_here
 from conftest import run_cli as run_cli_anywhere
 
 from seqkit.plugins.tasks.common.length_batches import plan_batches
@@ -32,6 +33,11 @@ def run_cli(*args, env: dict | None = None):
     fixture's), so that the runs' prepared data is not left in the user's cache."""
     return run_cli_anywhere(*args, env={**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"],
                                         **(env or {})})
+
+
+def here(*args):
+    """``run_cli``'s command in this process (``conftest.cli_here``): for what reads a trained run."""
+    return cli_here(*args, env={**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"]})
 
 
 def prepared(tmp_path, *overrides) -> Tagging:
@@ -140,8 +146,18 @@ def run_recipe(tmp_path, name: str, *overrides: str):
     return tmp_path / name, json.loads(result.stdout)
 
 
+@pytest.fixture(scope="module")
+def softmax_run(tmp_path_factory):
+    """(folder, run): one softmax tagger trained by ``seqkit run`` for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("softmax")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQKIT_CACHE_DIR", str(folder / "cache"))
+        run_dir, _ = run_recipe(folder, "softmax")
+    return folder, run_dir
+
+
 def cli_json(*args):
-    result = run_cli(*args, "--json", env=ONE_THREAD_ENV)
+    result = here(*args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -237,32 +253,32 @@ def test_a_character_run_highlights_its_input_with_a_legend(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_scores_a_labelled_file_read_whole(tmp_path):
-    run_dir, _ = run_recipe(tmp_path, "file")
-    dev_file = tmp_path / "dev.conll"
+def test_eval_scores_a_labelled_file_read_whole(tmp_path, softmax_run):
+    folder, run_dir = softmax_run
+    dev_file = folder / "dev.conll"
     assert cli_json("eval", run_dir, "--input-file", dev_file)["metrics"] == cli_json("eval", run_dir)["metrics"]
     short = write_conll(tmp_path / "short.conll", 3, seed=9)  # fewer than 10 sentences: not split
     assert cli_json("eval", run_dir, "--input-file", short)["file"] == str(short)
     unknown_tag = tmp_path / "new_tag.conll"
     unknown_tag.write_text("the X O\nZorro X B-MISC\n", encoding="utf-8")
-    result = run_cli("eval", run_dir, "--input-file", unknown_tag)
+    result = here("eval", run_dir, "--input-file", unknown_tag)
     assert result.returncode == 2
     assert result.stderr.startswith("data: the tag 'B-MISC' was not among the tags this run trained on")
     broken = tmp_path / "broken.conll"
     broken.write_text("the X O\ncat O\n", encoding="utf-8")
-    result = run_cli("eval", run_dir, "--input-file", broken)
+    result = here("eval", run_dir, "--input-file", broken)
     assert result.returncode == 2 and result.stderr.startswith(f"--input-file: {broken}:2:")
 
 
 @pytest.mark.parametrize("command", ["decode", "eval"])
-def test_a_search_strategy_on_a_softmax_tagger_is_refused_saying_why(tmp_path, command):
-    run_dir, _ = run_recipe(tmp_path, "softmax")
+def test_a_search_strategy_on_a_softmax_tagger_is_refused_saying_why(softmax_run, command):
+    _, run_dir = softmax_run
     extra = ("--input", "the dog") if command == "decode" else ()
-    result = run_cli(command, run_dir, "--strategy", "beam", *extra)
+    result = here(command, run_dir, "--strategy", "beam", *extra)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "'beam' does not apply" in result.stderr and "exactly by its per-position argmax" in result.stderr
     if command == "decode":
-        result = run_cli("decode", run_dir, "--input", "the dog", "--length", "3")
+        result = here("decode", run_dir, "--input", "the dog", "--length", "3")
         assert result.returncode == 2 and result.stderr.startswith("--length: a tagger gives one tag per token")
 
 
@@ -289,7 +305,7 @@ def test_validation_refuses_decoder_keys_without_the_autoregressive_output(tmp_p
     recipe["model"]["decoder_size"] = 12
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    result = run_cli("validate", path)
+    result = here("validate", path)
     assert result.returncode == 2
     assert "model.decoder_size: only the autoregressive output has a decoder" in result.stderr
 
