@@ -1,11 +1,12 @@
-"""``seqkit eval`` on a real (tiny) trained char LM, in subprocesses: the trainer's own numbers."""
+"""``seqkit eval`` on a real (tiny) trained char LM, in subprocesses (its refusals in this process,
+``conftest.cli_here``): the trainer's own numbers."""
 from __future__ import annotations
 
 import json
 
 import pytest
 from _tiny_runs import ONE_THREAD_ENV, write_tiny_recipe
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.plugins.tasks.char_lm.data import dataset_text, split_text
 from seqkit.plugins.tasks.char_lm.metrics import char_metrics, stream_loss
@@ -27,16 +28,18 @@ def trained(tmp_path_factory):
     return root / "run", corpus
 
 
-def evaluate(*args):
+def evaluate(*args, in_process: bool = False):
+    """``seqkit eval ARGS --json``'s report: in a subprocess, or with ``in_process`` in this one
+    (``conftest.cli_here``), for the tests that compare two evaluations with each other."""
     # the run's device: `auto` would pick CUDA where there is one, whose sums differ in the last bits
-    result = run_cli("eval", *args, "--json", "--device", "cpu", env=ONE_THREAD_ENV)
+    result = (cli_here if in_process else run_cli)("eval", *args, "--json", "--device", "cpu", env=ONE_THREAD_ENV)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def fails(*args) -> str:
     """The one stderr line of a refused `seqkit eval`, which exits with status 2."""
-    result = run_cli("eval", *args, env=ONE_THREAD_ENV)
+    result = cli_here("eval", *args, env=ONE_THREAD_ENV)
     assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
     [line] = result.stderr.splitlines()
     return line
@@ -67,8 +70,8 @@ def test_a_file_holding_the_dev_text_scores_as_the_dev_split(trained, tmp_path):
     run_dir, corpus = trained
     text_file = tmp_path / "dev.txt"
     text_file.write_text(dev_text(corpus), encoding="utf-8")
-    report = evaluate(run_dir, "--input-file", text_file)
-    assert report["metrics"] == evaluate(run_dir, "--split", "dev")["metrics"]
+    report = evaluate(run_dir, "--input-file", text_file, in_process=True)
+    assert report["metrics"] == evaluate(run_dir, "--split", "dev", in_process=True)["metrics"]
     assert set(report) == {"run", "task", "checkpoint", "file", "metrics", "tables"}
     assert report["file"] == str(text_file)
 
@@ -82,8 +85,8 @@ def test_characters_outside_the_vocabulary_score_as_the_unknown_symbol(trained, 
     given.write_text(text, encoding="utf-8")
     mapped.write_text(text.replace("Ω", UNKNOWN).replace("é", UNKNOWN).replace("Ж", UNKNOWN),
                       encoding="utf-8")
-    report = evaluate(run_dir, "--input-file", given, "--device", "cpu")  # as `direct` below
-    assert report["metrics"] == evaluate(run_dir, "--input-file", mapped, "--device", "cpu")["metrics"]
+    report = evaluate(run_dir, "--input-file", given, "--device", "cpu", in_process=True)  # as `direct` below
+    assert report["metrics"] == evaluate(run_dir, "--input-file", mapped, "--device", "cpu", in_process=True)["metrics"]
     # the same numbers computed directly: 4 streams (train.batch_size) of 16-character windows
     direct = char_metrics(stream_loss(run.model, run.task.tokenizer.encode(text), 16, 4, carry=True))
     assert report["metrics"] == pytest.approx(direct, rel=1e-6)

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 from _tiny_runs import ONE_THREAD_ENV, metric_lines, tiny_recipe, write_tiny_recipe
-from conftest import REPO, SAME_KERNELS, make_plugin_dist, run_cli
+from conftest import REPO, SAME_KERNELS, cli_here, make_plugin_dist, run_cli
 
 from seqkit.training.checkpoint import load_checkpoint
 from seqkit.training.run import start_run
@@ -88,7 +88,7 @@ def test_kill_9_at_any_moment_then_resume_is_bit_for_bit_an_uninterrupted_run(tm
     whole = start_run(tiny_recipe(tmp_path / "whole", *KILL_SETTINGS), display="silent")
     whole_checkpoint = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     rng = random.Random(9)
-    for trial, moment in enumerate(["mid-write", "random", "random"]):
+    for trial, moment in enumerate(["mid-write", "random"]):
         run_dir = tmp_path / f"killed-{trial}"
         recipe = write_tiny_recipe(tmp_path / f"killed-{trial}.yaml", run_dir, *KILL_SETTINGS)
         kill_9(run_dir, recipe, moment, rng)
@@ -121,15 +121,16 @@ def test_cli_errors_are_single_lines(tmp_path):
     assert [json.loads(l)["split"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()] \
         == ["train", "val", "train", "val", "end"]
 
-    again = seqkit("run", recipe, "--quiet")
+    # the refusals below come before any training: the command in this process (conftest.cli_here)
+    again = cli_here("run", recipe, "--quiet", env=ONE_THREAD_ENV)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     assert "already holds a run" in again.stderr
 
-    changed = seqkit("run", "--resume", tmp_path / "run", "--set", "train.lr=0.5")
+    changed = cli_here("run", "--resume", tmp_path / "run", "--set", "train.lr=0.5", env=ONE_THREAD_ENV)
     assert changed.returncode == 2 and "Traceback" not in changed.stderr
     assert changed.stderr.splitlines()[0] == f"{tmp_path / 'run'}: recipe differs from the run's: train.lr: 0.01 -> 0.5"
 
-    missing = seqkit("run", "--resume", tmp_path / "nowhere")
+    missing = cli_here("run", "--resume", tmp_path / "nowhere")
     assert missing.returncode == 2 and missing.stderr.strip() == f"{tmp_path / 'nowhere'}: no such run directory"
 
 

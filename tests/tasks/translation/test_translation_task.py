@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from _translation_runs import TINY_TRANSLATOR, cache_folder, cli_env, translation_recipe
-from conftest import REPO, needs_extra, run_cli
+from conftest import REPO, cli_here, needs_extra, run_cli
 
 from seqkit.analysis.search_report import report_rows
 from seqkit.cli import main
@@ -50,7 +50,8 @@ def run_recipe(tmp_path, name: str, *overrides: str):
 
 
 def cli_json(*args):
-    result = run_cli(*args, "--json", env=cli_env())
+    """A command's ``--json`` report, the command run in this process (``conftest.cli_here``)."""
+    result = cli_here(*args, "--json", env=cli_env())
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -263,7 +264,7 @@ def test_search_report_compares_each_strategy_with_the_exact_argmax(trained):
     (("--limit", "3"), "--limit: only applies with --search-report"),
 ])
 def test_search_report_mistakes_are_one_line(trained, args, problem):
-    result = run_cli("eval", trained[0], *args, env=cli_env())
+    result = cli_here("eval", trained[0], *args, env=cli_env())
     assert result.returncode == 2 and result.stderr.startswith(problem), result.stderr
     assert len(result.stderr.splitlines()) == 1
 
