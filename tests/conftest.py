@@ -141,7 +141,9 @@ def cli_here(*args, site: Path | None = None, env: dict | None = None, cwd=None)
     if site is not None and (Path(site) / "sitecustomize.py").exists():
         raise ValueError("a site_without site works at interpreter start: use run_cli")
     out, err = io.StringIO(), io.StringIO()
-    before = set(sys.modules)
+    # The site's modules are imported afresh, as a new interpreter would: another test may have
+    # imported a module of the same name from another site.
+    fresh = set() if site is None else {path.stem for path in Path(site).glob("*.py")}
     with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
         warnings.resetwarnings()  # an interpreter's defaults: each warning once per place
         warnings.simplefilter("default")
@@ -152,6 +154,8 @@ def cli_here(*args, site: Path | None = None, env: dict | None = None, cwd=None)
             patch.setenv(key, str(value))
         if site is not None:
             patch.syspath_prepend(str(site))
+        for name in [name for name in sys.modules if name.partition(".")[0] in fresh]:
+            patch.delitem(sys.modules, name)  # put back after the call
         patch.chdir(cwd or REPO)
         patch.setattr(sys, "stdin", io.StringIO(""))
         patch.setattr(sys, "stdout", out)
@@ -163,10 +167,8 @@ def cli_here(*args, site: Path | None = None, env: dict | None = None, cwd=None)
             code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         finally:
             reset_registry()
-            if site is not None:  # the next test may lay out another module of the same name
-                for name in set(sys.modules) - before:
-                    if str(site) in str(getattr(sys.modules[name], "__file__", None) or ""):
-                        del sys.modules[name]
+            for name in [name for name in sys.modules if name.partition(".")[0] in fresh]:
+                del sys.modules[name]  # this call's imports of them
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import make_plugin_dist, run_cli
+from conftest import cli_here, make_plugin_dist, run_cli
 
 import seqkit
 from seqkit.errors import PluginWarning, SeqkitError
@@ -220,7 +220,7 @@ def test_cli_plugins_shows_failed_plugin_and_keeps_working(toy_site):
     assert len(warning_lines) == 1 and warning_lines[0].startswith("seqkit: warning: plugin 'broken'")
     assert "Traceback" not in result.stderr
 
-    strict = run_cli("plugins", site=toy_site, env={"SEQKIT_STRICT_PLUGINS": "1"})
+    strict = cli_here("plugins", site=toy_site, env={"SEQKIT_STRICT_PLUGINS": "1"})
     assert strict.returncode == 2
     assert strict.stderr.strip().splitlines() == [
         "plugin 'broken' (seqkit-broken) failed to load: ModuleNotFoundError: "
@@ -228,7 +228,7 @@ def test_cli_plugins_shows_failed_plugin_and_keeps_working(toy_site):
 
 
 def test_cli_plugins_table(toy_site):
-    result = run_cli("plugins", site=toy_site, env={"COLUMNS": "200"})
+    result = cli_here("plugins", site=toy_site, env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "seqkit-toy" in result.stdout and "toycell" in result.stdout
 

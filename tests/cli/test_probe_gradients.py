@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.analysis.gradient_probe import jacobian_norms, probe_cell
 from seqkit.plugins.cells.residual import ResidualCell
@@ -68,7 +68,7 @@ def test_the_command_probes_every_registered_cell_third_party_included(tmp_path,
 
 
 def test_the_table_shows_the_distances_within_the_length_and_where_the_norm_vanished():
-    done = run_cli("probe", "gradients", "--cells", "tanh,residual", "--length", "60",
+    done = cli_here("probe", "gradients", "--cells", "tanh,residual", "--length", "60",
                    "--hidden-size", "16", "--batch", "4", "--seeds", "1")
     assert done.returncode == 0, done.stderr
     assert "T−t = 50" in done.stdout and "T−t = 100" not in done.stdout
@@ -77,9 +77,9 @@ def test_the_table_shows_the_distances_within_the_length_and_where_the_norm_vani
 
 
 def test_bad_arguments_are_one_line():
-    unknown = run_cli("probe", "gradients", "--cells", "tanh,lstn")
+    unknown = cli_here("probe", "gradients", "--cells", "tanh,lstn")
     assert unknown.returncode == 2 and unknown.stderr.strip().startswith("unknown cell 'lstn' (did you mean 'lstm'?)")
-    short = run_cli("probe", "gradients", "--length", "0")
+    short = cli_here("probe", "gradients", "--length", "0")
     assert short.returncode == 2 and short.stderr.strip() == "--length: must be at least 1; got 0"
 
 
@@ -95,5 +95,5 @@ def test_a_trained_run_is_probed_on_its_own_dev_text_with_the_loss_gradient_too(
     assert report["run"] == str(tmp_path / "run") and sorted(report["curves"]) == ["lstm L_T", "lstm h_T"]
     for curve in report["curves"].values():
         assert len(curve["norms"]) == 20 and all(0 < n < float("inf") for n in curve["norms"])
-    both = run_cli("probe", "gradients", tmp_path / "run", "--cells", "tanh")
+    both = cli_here("probe", "gradients", tmp_path / "run", "--cells", "tanh")
     assert both.returncode == 2 and both.stderr.strip() == "probe gradients: give a RUN or --cells, not both"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from _tiny_runs import tiny_recipe, write_tiny_recipe
-from conftest import run_cli
+from conftest import cli_here, run_cli
 from torch.nn import functional as F
 
 from seqkit.plugins.tasks.char_lm.corpus import _cut
@@ -145,9 +145,9 @@ def test_seqkit_prepare_prints_a_summary_then_reuses(tmp_path):
     assert summary["reused"] is False and summary["tokenizer"] == "char" and summary["task"] == "char_lm"
     assert summary["tokens"]["train"] + summary["tokens"]["dev"] == 6000  # max_chars of the tiny recipe
     assert summary["tokens"] == summary["characters"]
-    second = run_cli("prepare", recipe, "--json", env=env)
+    second = cli_here("prepare", recipe, "--json", env=env)
     assert json.loads(second.stdout)["reused"] is True
-    table = run_cli("prepare", recipe, env=env)
+    table = cli_here("prepare", recipe, env=env)
     assert table.returncode == 0 and "train tokens" in table.stdout and "already there" in table.stdout
     # and a run after it reads what is there: nothing new in the cache
     before = sorted(p.name for p in (tmp_path / "cache" / "prepared").iterdir())
@@ -160,7 +160,7 @@ def test_an_unwritable_cache_folder_is_one_line_naming_it(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     recipe = write_tiny_recipe(tmp_path / "r.yaml", tmp_path / "run")
-    result = run_cli("prepare", recipe, env={"SEQKIT_CACHE_DIR": str(blocker / "cache")})
+    result = cli_here("prepare", recipe, env={"SEQKIT_CACHE_DIR": str(blocker / "cache")})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "SEQKIT_CACHE_DIR" in result.stderr and str(blocker) in result.stderr
 
@@ -187,8 +187,8 @@ def test_a_damaged_prepared_file_is_prepared_again_with_one_warning(tmp_path):
     first = json.loads(run_cli("prepare", recipe, "--json", env=env).stdout)
     [train] = Path(first["path"]).glob("train.*")
     train.write_bytes(train.read_bytes()[:-100])  # torn, as by a crash or a full disk
-    again = run_cli("prepare", recipe, "--json", env=env)
+    again = cli_here("prepare", recipe, "--json", env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["reused"] is False
     [warning] = again.stderr.strip().splitlines()
     assert "damaged" in warning and "preparing it again" in warning and first["path"] in warning
-    assert json.loads(run_cli("prepare", recipe, "--json", env=env).stdout)["tokens"] == first["tokens"]
+    assert json.loads(cli_here("prepare", recipe, "--json", env=env).stdout)["tokens"] == first["tokens"]

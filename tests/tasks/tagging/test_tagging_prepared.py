@@ -13,7 +13,7 @@ import torch
 import yaml
 from _tagging_runs import tagging_recipe, write_conll
 from _tiny_runs import ONE_THREAD_ENV
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.contracts.tagged_corpus import TaggedCorpus
 from seqkit.plugins.tasks.common.dataset_splits import load_corpus
@@ -282,10 +282,10 @@ def test_seqkit_prepare_of_a_tagging_recipe_then_a_run_reuses_it(tmp_path, cache
     assert summary["sentences"] == {"train": 120, "dev": 30, "test": 30}
     assert summary["tokenizer"] == "words, most frequent first" and summary["char_vocabulary"] > 2
     assert summary["tokens"]["train"] > 120 and summary["tags"] == 5
-    second = run_cli("prepare", path, "--json", env=env)
+    second = cli_here("prepare", path, "--json", env=env)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == {**summary, "reused": True}
-    table = run_cli("prepare", path, env=env)
+    table = cli_here("prepare", path, env=env)
     assert table.returncode == 0 and "already there" in table.stdout and "train tokens" in table.stdout
     before = sorted(p.name for p in (cache / "prepared").iterdir())
     ran = run_cli("run", path, "--quiet", env=env)

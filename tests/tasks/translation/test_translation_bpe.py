@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 from _translation_runs import cache_folder, cli_env
-from conftest import REPO, needs_extra, run_cli
+from conftest import REPO, cli_here, needs_extra, run_cli
 
 RECIPE = REPO / "recipes" / "translation_bpe.yaml"
 TINY = ("train.steps=6", "train.eval_every=3", "train.log_every=3", "train.eval_size=12", "train.batch_size=16",
@@ -44,7 +44,7 @@ def trained(tmp_path_factory):
 
 
 def cli_json(*args, **env):
-    result = run_cli(*args, "--json", env=cli_env(**env))
+    result = cli_here(*args, "--json", env=cli_env(**env))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
