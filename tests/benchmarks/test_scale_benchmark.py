@@ -21,16 +21,16 @@ def test_the_corpus_has_the_asked_size_and_is_utf8(tmp_path):
 
 
 def test_a_tiny_scale_run_measures_prepare_run_bpe_and_two_processes(tmp_path, capsys):
-    rows, ddp = main(["--sizes", "2MB", "--steps", "4", "--bpe-size", "2MB", "--torchrun", "2MB",
+    rows, ddp = main(["--sizes", "1MB", "--steps", "4", "--bpe-size", "1MB", "--torchrun", "1MB",
                       "--keep", str(tmp_path), "--timeout", "240", "--no-write"])
     [row] = rows
-    assert row["prepare"]["tokens"]["train"] + row["prepare"]["tokens"]["dev"] == pytest.approx(2e6, rel=0.01)
-    assert row["prepare"]["tokens"]["dev"] == pytest.approx(2e6 * 0.001, rel=0.2)
+    assert row["prepare"]["tokens"]["train"] + row["prepare"]["tokens"]["dev"] == pytest.approx(1e6, rel=0.01)
+    assert row["prepare"]["tokens"]["dev"] == pytest.approx(1e6 * 0.001, rel=0.2)
     assert 0 < row["prepare"]["peak_rss_mb"] < 1500 and 0 < row["run"]["peak_rss_mb"] < 1500
     assert row["run"]["tokens_per_s"] > 0 and 0 < row["run"]["first_step_s"] < row["run"]["seconds"]
     assert row["bpe"]["mb_per_s"] > 0
     assert len(ddp["workers"]) == 2 and all(w["peak_rss_mb"] > w["file_rss_mb"] > 0 for w in ddp["workers"])
-    assert "| 2 MB |" in capsys.readouterr().out
+    assert "| 1 MB |" in capsys.readouterr().out
     assert not list(tmp_path.glob("corpus-*"))  # each corpus is removed once measured
 
 

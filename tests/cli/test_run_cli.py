@@ -200,7 +200,7 @@ BROKEN_CELL = """
 def test_an_exception_in_a_plugin_cell_names_the_cell_and_its_plugin(tmp_path):
     site = make_plugin_dist(tmp_path / "site", "seqkit-brokencell", "brokencell_plugin", BROKEN_CELL)
     recipe = write_tiny_recipe(tmp_path / "tiny.yaml", tmp_path / "run", "model.cell=brokencell")
-    proc = run_cli("run", recipe, "--quiet", site=site, env=ONE_THREAD_ENV)
+    proc = cli_here("run", recipe, "--quiet", site=site, env=ONE_THREAD_ENV)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "seqkit run: cell 'brokencell' (plugin seqkit-brokencell) raised ZeroDivisionError: "

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 from _tiny_runs import TINY
-from conftest import REPO, run_cli
+from conftest import REPO, cli_here, run_cli
 
 import seqkit
 from seqkit.plugins.datasets import cmudict
@@ -21,7 +21,7 @@ def one_line_error(result) -> str:
 
 def test_a_recipe_given_as_the_run_says_how_to_train_it():
     for command in ("decode", "eval", "export"):
-        line = one_line_error(run_cli(command, "recipes/char_lm.yaml"))
+        line = one_line_error(cli_here(command, "recipes/char_lm.yaml"))
         assert line == ("recipes/char_lm.yaml: is a recipe, not a trained run; train it with "
                         "'seqkit run recipes/char_lm.yaml', then use its run folder (runs/char_lm)")
 

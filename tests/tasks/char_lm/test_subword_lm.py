@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 from _tiny_runs import write_tiny_recipe
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 pytestmark = pytest.mark.slow  # end to end: trains, decodes, exports in subprocesses
 
@@ -32,20 +32,20 @@ def test_the_run_keeps_its_tokenizer_and_reports_bits_per_character(subword_run)
     assert state["name"] == "bpe" and "vocab" not in checkpoint["task"]
     lines = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [line for line in lines if line["split"] == "val"][-1]
-    summary = json.loads(run_cli("prepare", folder / "r.yaml", "--json", env=env).stdout)
+    summary = json.loads(cli_here("prepare", folder / "r.yaml", "--json", env=env).stdout)
     assert summary["reused"] and summary["tokenizer"] == "bpe" and summary["vocabulary"] <= 300
     chars_per_token = summary["characters"]["dev"] / summary["tokens"]["dev"]
     assert chars_per_token > 1.3  # pieces longer than characters
     # bits per character: the loss per token spread over the characters the tokens stand for
     assert val["bits_per_char"] == pytest.approx(val["loss"] / chars_per_token / math.log(2), rel=1e-3)
-    evaluated = json.loads(run_cli("eval", folder / "run", "--json", env=env).stdout)
+    evaluated = json.loads(cli_here("eval", folder / "run", "--json", env=env).stdout)
     assert evaluated["metrics"]["loss"] == pytest.approx(val["loss"], rel=1e-5)
 
 
 def test_decode_prints_text_and_eval_scores_any_file(subword_run, tmp_path):
     folder, env = subword_run
-    decoded = run_cli("decode", folder / "run", "--prompt", "The ", "--strategy", "greedy", "--length", "10",
-                      "--json", "--details", env=env)
+    decoded = cli_here("decode", folder / "run", "--prompt", "The ", "--strategy", "greedy", "--length", "10",
+                       "--json", "--details", env=env)
     assert decoded.returncode == 0, decoded.stderr
     [result] = json.loads(decoded.stdout)["results"]
     [output] = result["outputs"]
@@ -55,7 +55,7 @@ def test_decode_prints_text_and_eval_scores_any_file(subword_run, tmp_path):
     assert "".join(output["token_texts"]) == output["text"]
     other = tmp_path / "other.txt"
     other.write_text("Any UTF-8 text: naïve café, 😀 emoji and all, is read without unknown tokens. " * 40)
-    scored = run_cli("eval", folder / "run", "--input-file", other, "--json", env=env)
+    scored = cli_here("eval", folder / "run", "--input-file", other, "--json", env=env)
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["metrics"]["bits_per_char"] > 0
 
@@ -66,7 +66,7 @@ def test_an_export_decodes_the_same_and_a_resumed_run_continues(subword_run, tmp
     assert run_cli("export", folder / "run", "-o", exported, env=env).returncode == 0
     args = ("--prompt", "def ", "--strategy", "greedy", "--length", "6", "--json")
     from_run = json.loads(run_cli("decode", folder / "run", *args, env=env).stdout)
-    from_export = json.loads(run_cli("decode", exported, *args, env=env).stdout)
+    from_export = json.loads(cli_here("decode", exported, *args, env=env).stdout)
     assert from_run["results"] == from_export["results"]
     resumed = run_cli("run", "--resume", folder / "run", "--set", "train.steps=10", "--force", "--quiet", env=env)
     assert resumed.returncode == 0, resumed.stderr
