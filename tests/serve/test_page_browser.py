@@ -151,12 +151,19 @@ def assert_same_outputs(shown: list[dict], outputs: list[dict]) -> None:
 
 # -- char_lm -----------------------------------------------------------------------------------
 
+def beam_on_the_page(page, runs, run: str, beam_size: int, n_best: int, length: int) -> dict:
+    """Beam search on "the " asked on the page, its n-best list checked against ``seqkit decode
+    --json --details``; returns that command's entry for the input."""
+    assert ask(page, run, "the ", "beam", {"beam_size": beam_size, "n_best": n_best}, length=length) == "done"
+    expected = cli_decode(runs[run], "--prompt", "the ", "--strategy", "beam", "--beam-size", beam_size,
+                          "--n-best", n_best, "--length", length, "--details")["results"][0]
+    assert_same_outputs(shown_outputs(page), expected["outputs"])
+    return expected
+
+
 def test_char_lm_beam_shows_the_n_best_and_greedy_beside_it(fresh, runs):
     page = fresh
-    assert ask(page, "char_lm", "the ", "beam", {"beam_size": 4, "n_best": 3}, length=8) == "done"
-    expected = cli_decode(runs["char_lm"], "--prompt", "the ", "--strategy", "beam", "--beam-size", 4,
-                          "--n-best", 3, "--length", 8, "--details")["results"][0]
-    assert_same_outputs(shown_outputs(page), expected["outputs"])
+    expected = beam_on_the_page(page, runs, "char_lm", beam_size=4, n_best=3, length=8)
     # the best continuation after the prompt, one chip per character shaded by its probability
     assert page.inner_text("#continuation .prompt") == expected["normalized_input"]
     probs = page.eval_on_selector_all("#continuation .tok", "ts => ts.map(t => Number(t.dataset.p))")
@@ -174,10 +181,7 @@ def test_char_lm_beam_shows_the_n_best_and_greedy_beside_it(fresh, runs):
 
 def test_subword_tokens_are_chips_labelled_with_their_own_text(fresh, runs):
     page = fresh
-    assert ask(page, "subword_lm", "the ", "beam", {"beam_size": 3, "n_best": 2}, length=6) == "done"
-    expected = cli_decode(runs["subword_lm"], "--prompt", "the ", "--strategy", "beam", "--beam-size", 3,
-                          "--n-best", 2, "--length", 6, "--details")["results"][0]
-    assert_same_outputs(shown_outputs(page), expected["outputs"])
+    expected = beam_on_the_page(page, runs, "subword_lm", beam_size=3, n_best=2, length=6)
     pieces = expected["outputs"][0]["token_texts"]
     assert len(pieces) == 6 and max(map(len, pieces)) > 1  # tokens of several characters
     chips = page.eval_on_selector_all("#continuation .tok", "ts => ts.map(t => t.textContent)")
