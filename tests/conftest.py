@@ -163,8 +163,10 @@ def cli_here(*args, site: Path | None = None, env: dict | None = None, cwd=None)
         reset_registry()
         try:
             code = main([str(arg) for arg in args])
-        except SystemExit as exc:  # argparse's usage errors
+        except SystemExit as exc:  # argparse's usage errors; a message, as the interpreter shows it
             code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=err)
         finally:
             reset_registry()
             for name in [name for name in sys.modules if name.partition(".")[0] in fresh]:

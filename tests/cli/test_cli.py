@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 from seqkit.device import resolve_device
 from seqkit.errors import SeqkitError
@@ -32,6 +32,18 @@ def test_unknown_command_is_a_usage_error():
     result = run_cli("frobnicate")
     assert result.returncode == 2
     assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("validate", "recipes/char_lm.yaml", "--set", "model.cell=toycel", "--set", "train.stepz=3"),  # two problems
+    ("show", "cell", "toycell", "--json"),  # a plugin's cell, from the site
+    ("frobnicate",),  # argparse's usage error
+])
+def test_a_command_run_in_this_process_answers_as_the_console_script_does(toy_site, args):
+    """conftest.cli_here, which most refusal tests use, against a fresh interpreter."""
+    here, there = cli_here(*args, site=toy_site), run_cli(*args, site=toy_site)
+    assert (here.returncode, here.stdout, here.stderr) == (there.returncode, there.stdout, there.stderr)
+    assert here.stdout or here.stderr
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
