@@ -11,7 +11,7 @@ import torch
 from _tagging_runs import tagging_recipe
 from _tiny_runs import tiny_recipe
 from _translation_runs import cli_env
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 import seqkit
 from seqkit.api import Run
@@ -85,7 +85,7 @@ def test_token_log_probs_are_what_stepping_the_model_by_hand_gives(run):
 def test_seqkit_decode_details_json_in_a_subprocess(trained):
     args = ["decode", trained, "--prompt", "The ", "--strategy", "beam", "--beam-size", "3", "--n-best", "2",
             "--length", "5", "--json", "--device", "cpu"]
-    plain = run_cli(*args, env=cli_env())
+    plain = cli_here(*args, env=cli_env())  # this process's, against a subprocess's --details
     detailed = run_cli(*args, "--details", env=cli_env())
     assert plain.returncode == 0 and detailed.returncode == 0, plain.stderr + detailed.stderr
     report = json.loads(detailed.stdout)

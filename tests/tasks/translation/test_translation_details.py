@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from _translation_runs import cli_env, translation_recipe
-from conftest import run_cli
+from conftest import cli_here, run_cli
 
 import seqkit
 from seqkit.api import Run
@@ -136,7 +136,7 @@ def test_without_details_the_report_is_unchanged_and_an_empty_input_has_no_outpu
 def test_seqkit_decode_details_json_in_a_subprocess(trained):
     args = ["decode", trained, "--input", "cab", "--input", "dot", "--strategy", "beam", "--beam-size", "3",
             "--n-best", "2", "--json", "--device", "cpu"]
-    plain = run_cli(*args, env=cli_env())
+    plain = cli_here(*args, env=cli_env())  # this process's, against a subprocess's --details
     detailed = run_cli(*args, "--details", env=cli_env())
     assert plain.returncode == 0 and detailed.returncode == 0, plain.stderr + detailed.stderr
     report = json.loads(detailed.stdout)
