@@ -388,24 +388,13 @@ function optionSummary(answer) {
   return `${answer.strategy}${parts.length ? " (" + parts.join(", ") + ")" : ""}`;
 }
 
-// Token chips, each shaded by its probability, for an output with token_log_probs: one chip per
-// token with its own text (token_texts, for char_lm's subword tokens too), blanks made visible.
+// Token chips, each shaded by its probability, for an output of a details request: one chip per
+// token with its own text (a char LM's token_texts: characters or subword pieces, blanks made
+// visible; a translation's tokens).
 function tokenChips(output, task) {
   const chips = el("span", { class: "tokens" });
   const logProbs = output.token_log_probs || [];
-  let pieces;
-  if (output.token_texts) {
-    pieces = output.token_texts;
-  } else if (task === "char_lm") {  // a report without token_texts: its characters, where one per token
-    const chars = Array.from(output.text);
-    pieces = chars.length === output.tokens.length ? chars : null;
-  } else {
-    pieces = output.tokens.map(String);
-  }
-  if (!pieces) {  // no text per token: the text, then one chip per token
-    chips.append(el("span", { class: "plain", text: output.text }));
-    pieces = output.tokens.map(() => "▪");
-  }
+  let pieces = (output.token_texts || output.tokens).map(String);
   if (output.finished && logProbs.length === pieces.length + 1) pieces = [...pieces, "</s>"];
   pieces.forEach((piece, i) => {
     const lp = logProbs[i];
