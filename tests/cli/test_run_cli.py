@@ -215,10 +215,17 @@ def test_an_exception_in_a_plugin_cell_names_the_cell_and_its_plugin(tmp_path):
 SIGNAL_SETTINGS = ("train.steps=200", "train.eval_every=100", "train.log_every=10")
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(result, folder): the signal tests' run trained start to end in this process, once."""
+    folder = tmp_path_factory.mktemp("uninterrupted") / "whole"
+    return start_run(tiny_recipe(folder, *SIGNAL_SETTINGS), display="silent"), folder
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_signal_checkpoints_the_current_step_and_resume_is_an_uninterrupted_run(
-        tmp_path, stop, status):
+        tmp_path, uninterrupted, stop, status):
     run_dir = tmp_path / "stopped"
     recipe = write_tiny_recipe(tmp_path / "tiny.yaml", run_dir, *SIGNAL_SETTINGS)
     proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", str(recipe), "--quiet"],
@@ -237,6 +244,6 @@ def test_a_stop_signal_checkpoints_the_current_step_and_resume_is_an_uninterrupt
     resumed = seqkit("run", "--resume", run_dir, "--quiet", "--json")
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
-    whole = start_run(tiny_recipe(tmp_path / "whole", *SIGNAL_SETTINGS), display="silent")
+    whole, folder = uninterrupted
     assert result["step"] == 200 and result["final"] == whole.final and result["sample"] == whole.sample
-    assert metric_lines(run_dir) == metric_lines(tmp_path / "whole")
+    assert metric_lines(run_dir) == metric_lines(folder)
