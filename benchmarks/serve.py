@@ -2,7 +2,8 @@
 20,000 requests, and a mixed load with bad requests.
 
     python -m benchmarks.serve [--run RUN] [--clients 1,8,32,128] [--requests 2000] [--seconds 30]
-                               [--rss-requests 20000] [--train-steps 300] [--no-write]
+                               [--rss-requests 20000] [--train-steps 300] [--worker-batches 1,16,64,256]
+                               [--no-write]
 
 The server (``seqkit serve RUN --max-batch 64 --max-wait-ms 5``) runs in its own process on a free
 localhost port and is driven from this one only, by threads that each hold one connection and send
@@ -15,6 +16,9 @@ is trained first (``recipes/g2p.yaml`` for ``--train-steps`` steps, in a tempora
   (dynamic batching's gain), and against ``Run.decode`` of the same words in one process, which is
   what ``seqkit decode --input-file`` runs (timed here in this process, before the server starts),
   and against that command itself, its whole process timed (start-up and loading the run included);
+* the worker's ceiling: ``Run.decode`` of the same words in batches of 1, 16, 64 and 256 with one
+  torch thread, as the server's worker decodes them (``seqkit serve`` leaves the other core to the
+  event loop), alone in this process: the most words per second a batch of that size allows;
 * the server's RSS (``/proc/PID/status``) after 1,000 requests and after ``--rss-requests``;
 * a mixed load at 32 clients, one request in ten malformed or over a cap: every good request must
   get its word's greedy output (as ``Run.decode`` gave it), every bad one a 4xx, none a 5xx.
@@ -149,6 +153,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--seconds", type=float, default=30, help="seconds per level, at most")
     parser.add_argument("--rss-requests", type=int, default=20000)
     parser.add_argument("--train-steps", type=int, default=300)
+    parser.add_argument("--worker-batches", default="1,16,64,256",
+                        help="batch sizes of the worker's ceiling, measured on --requests words")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks/ alone")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",")]
@@ -165,6 +171,8 @@ def main(argv=None) -> dict:
             expected = loaded.decode(vocabulary, "greedy")["results"]
         in_process = len(vocabulary) / (time.perf_counter() - start)
         outputs = {w: r["outputs"] for w, r in zip(vocabulary, expected)}
+        ceiling = worker_ceiling(loaded, vocabulary[:args.requests],
+                                 [int(b) for b in args.worker_batches.split(",") if b])
         del loaded
         cli = cli_words_per_second(run, vocabulary, folder)
 
@@ -187,12 +195,35 @@ def main(argv=None) -> dict:
             server.stop()
 
     by_clients = {row["clients"]: row for row in rows}
-    text = report(rows, in_process, cli, rss, args.rss_requests, mixed, by_clients)
+    text = report(rows, in_process, cli, rss, args.rss_requests, mixed, by_clients, ceiling)
     print(text)
     if not args.no_write:
         page = write_section("serve", text)
         print(f"wrote {page}")
-    return {"rows": rows, "in_process": in_process, "cli": cli, "rss": rss, "mixed": mixed}
+    return {"rows": rows, "in_process": in_process, "cli": cli, "rss": rss, "mixed": mixed, "ceiling": ceiling}
+
+
+def worker_ceiling(loaded, vocabulary: list[str], sizes: list[int]) -> dict[int, float]:
+    """Words per second of ``Run.decode`` on ``vocabulary`` in batches of each size, one torch
+    thread (the server worker's), after one warm-up batch."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rates = {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SeqkitWarning)
+            for size in sizes:
+                batches = [vocabulary[i:i + size] for i in range(0, len(vocabulary), size)]
+                loaded.decode(batches[0], "greedy")
+                start = time.perf_counter()
+                for batch in batches:
+                    loaded.decode(batch, "greedy")
+                rates[size] = len(vocabulary) / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return rates
 
 
 def cli_words_per_second(run: Path, vocabulary: list[str], folder: Path) -> float:
@@ -243,7 +274,7 @@ def same_outputs(got: list[dict], expected: list[dict]) -> bool:
 
 
 def report(rows: list[dict], in_process: float, cli: float, rss: tuple[float, float], rss_requests: int,
-           mixed: dict, by_clients: dict) -> str:
+           mixed: dict, by_clients: dict, ceiling: dict[int, float]) -> str:
     lines = [f"Machine: {machine()}. `python -m benchmarks.serve`: `seqkit serve --max-batch 64 --max-wait-ms 5` "
              "on a G2P run, one-word greedy requests from local clients (threads, one connection each), "
              "server and clients on the same cores, alone on the machine.", "",
@@ -257,6 +288,10 @@ def report(rows: list[dict], in_process: float, cli: float, rss: tuple[float, fl
                      f"one process ({in_process:,.0f} words/s, what `seqkit decode --input-file` runs), "
                      f"**{by_clients[32]['per_s'] / cli:.2f}x** those of the command `seqkit decode --input-file` "
                      f"itself, start-up and loading included ({cli:,.0f} words/s).")
+    if ceiling:
+        lines.append("The worker's ceiling, `Run.decode` of the same words with one torch thread as the server's "
+                     "worker has, alone: " + ", ".join(f"batches of {size}: {rate:,.0f} words/s"
+                                                      for size, rate in ceiling.items()) + ".")
     lines.append(f"Server RSS {rss[0]:,.0f} MB after 1,000 requests, {rss[1]:,.0f} MB after {rss_requests:,} "
                  f"({(rss[1] / rss[0] - 1) * 100:+.1f} %).")
     lines.append(f"Mixed load (32 clients, one request in ten malformed or over a cap): {mixed['good_right']:,} good "

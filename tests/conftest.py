@@ -28,6 +28,14 @@ SAME_KERNELS = {"SEQKIT_KERNEL": "torch"}
 os.environ.update(SAME_KERNELS)
 
 
+def pytest_collection_modifyitems(items):
+    """Files with end-to-end (``slow``) tests first, each file's tests in their order: under
+    ``--dist loadfile`` the long files start early, and the short ones fill the workers at the end,
+    instead of one worker running the last long file while the others wait."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture
 def registry():
     """A registry with the built-in plugins only (no third-party entry points)."""
@@ -44,6 +52,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_cache_home(tmp_path_factory):
+    """Prepared data of a test that names no cache folder (``SEQKIT_CACHE_DIR``) goes to a scratch
+    folder, never the user's ``~/.cache/seqkit``: its default, ``$XDG_CACHE_HOME/seqkit``, points
+    there for this process and every command it starts."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
 
 
 @pytest.fixture(autouse=True)
