@@ -1,11 +1,14 @@
 """Shared fixtures: fresh registries, and installed-looking plugin distributions without pip."""
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import warnings
 from pathlib import Path
@@ -26,6 +29,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # measurement itself is tested in tests/nn/test_kernels.py, which unsets this.
 SAME_KERNELS = {"SEQKIT_KERNEL": "torch"}
 os.environ.update(SAME_KERNELS)
+# Prepared data of a test that names no cache folder (SEQKIT_CACHE_DIR) goes to a scratch folder,
+# never the user's ~/.cache/seqkit: the default, $XDG_CACHE_HOME/seqkit, points there for this
+# process and every command it starts (set here, before any test module copies os.environ).
+_SCRATCH_CACHE = tempfile.mkdtemp(prefix="seqkit-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _SCRATCH_CACHE
+atexit.register(shutil.rmtree, _SCRATCH_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
@@ -52,16 +61,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _scratch_cache_home(tmp_path_factory):
-    """Prepared data of a test that names no cache folder (``SEQKIT_CACHE_DIR``) goes to a scratch
-    folder, never the user's ``~/.cache/seqkit``: its default, ``$XDG_CACHE_HOME/seqkit``, points
-    there for this process and every command it starts."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield
 
 
 @pytest.fixture(autouse=True)
