@@ -1,4 +1,5 @@
-"""Shared fixtures: fresh registries, and installed-looking plugin distributions without pip."""
+"""Shared fixtures and helpers: fresh registries, installed-looking plugin distributions without pip,
+and the command line run in a subprocess (``run_cli``) or in this process (``cli_here``)."""
 from __future__ import annotations
 
 import atexit
