@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from benchmarks.time_budget import main
+from benchmarks.time_budget import char_lm_limit, main, report
 
 pytestmark = pytest.mark.slow  # end to end: two training processes
 
@@ -27,3 +27,12 @@ def test_both_schedules_run_slowed_and_report_their_test_scores(condition):
     report = result["report"]
     assert f"| tagging | {condition} | time |" in report and f"| tagging | {condition} | steps |" in report
     assert "tagging 800 steps" in report
+
+
+def test_the_char_lm_table_names_the_time_limit_its_runs_had():
+    lm = {("quiet", "time"): {"steps": 1588, "stopped": "time_limit", "bits_per_char": 1.39},
+          ("quiet", "steps"): {"steps": 900, "stopped": "finished", "bits_per_char": 1.46}}
+    assert char_lm_limit([]) == 240 and char_lm_limit(["train.time_limit=436", "model.layers=1"]) == 436
+    given = report({}, [], ["quiet"], lm, char_lm_limit(["train.time_limit=436"]))
+    assert "with `train.time_limit: 436`" in given and "| quiet | time | 1,588 | time_limit | 1.3900 |" in given
+    assert "with `train.time_limit: 240`" in report({}, [], ["quiet"], lm)
