@@ -28,16 +28,20 @@ OUTPUTS = ("softmax", "crf", "autoregressive")
 pytestmark = pytest.mark.usefixtures("cache")  # prepared data in a fresh cache folder per test (conftest)
 
 
+def command_env(**more: str) -> dict:
+    """One torch thread and this test's cache folder (the ``cache`` fixture's), so that the runs'
+    prepared data is not left in the user's cache."""
+    return {**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"], **more}
+
+
 def run_cli(*args, env: dict | None = None):
-    """``conftest.run_cli`` with one torch thread and this test's cache folder (the ``cache``
-    fixture's), so that the runs' prepared data is not left in the user's cache."""
-    return run_cli_anywhere(*args, env={**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"],
-                                        **(env or {})})
+    """``conftest.run_cli`` in ``command_env``."""
+    return run_cli_anywhere(*args, env=command_env(**(env or {})))
 
 
 def here(*args):
     """``run_cli``'s command in this process (``conftest.cli_here``): for what reads a trained run."""
-    return cli_here(*args, env={**ONE_THREAD_ENV, "SEQKIT_CACHE_DIR": os.environ["SEQKIT_CACHE_DIR"]})
+    return cli_here(*args, env=command_env())
 
 
 def prepared(tmp_path, *overrides) -> Tagging:
