@@ -16,9 +16,11 @@ is trained first (``recipes/g2p.yaml`` for ``--train-steps`` steps, in a tempora
   (dynamic batching's gain), and against ``Run.decode`` of the same words in one process, which is
   what ``seqkit decode --input-file`` runs (timed here in this process, before the server starts),
   and against that command itself, its whole process timed (start-up and loading the run included);
-* the worker's ceiling: ``Run.decode`` of the same words in batches of 1, 16, 64 and 256 with one
-  torch thread, as the server's worker decodes them (``seqkit serve`` leaves the other core to the
-  event loop), alone in this process: the most words per second a batch of that size allows;
+* the worker's ceiling: ``Run.decode`` of the same words in batches of 1, 16, 32, 64 and 256 with
+  one torch thread, as the server's worker decodes them (``seqkit serve`` leaves the other core to
+  the event loop), alone in this process: the most words per second a batch of that size allows.
+  32 clients with one word each form batches of 32 words at most, so the batch-32 rate over the
+  batch-1 rate bounds the gain batching can give 32 clients over 1;
 * the server's RSS (``/proc/PID/status``) after 1,000 requests and after ``--rss-requests``;
 * a mixed load at 32 clients, one request in ten malformed or over a cap: every good request must
   get its word's greedy output (as ``Run.decode`` gave it), every bad one a 4xx, none a 5xx.
@@ -84,6 +86,16 @@ class Server:
                 raise SystemExit(f"seqkit serve did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
         self.host, self.port, self.name = found[1], int(found[2]), run.name
+
+    def counts(self) -> tuple[int, int]:
+        """(decode requests answered through batches, batches decoded) so far, from ``/healthz``."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request("GET", "/healthz")
+            health = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        return health["requests"], health["batches"]
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -153,7 +165,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seconds", type=float, default=30, help="seconds per level, at most")
     parser.add_argument("--rss-requests", type=int, default=20000)
     parser.add_argument("--train-steps", type=int, default=300)
-    parser.add_argument("--worker-batches", default="1,16,64,256",
+    parser.add_argument("--worker-batches", default="1,16,32,64,256",
                         help="batch sizes of the worker's ceiling, measured on --requests words")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks/ alone")
     args = parser.parse_args(argv)
@@ -180,13 +192,16 @@ def main(argv=None) -> dict:
         try:
             rows = []
             for clients in levels:
+                before = server.counts()
                 result = load(server, clients, [greedy_body(w) for w in vocabulary][:args.requests], args.seconds)
                 bad = sum(status != 200 for status, _ in result["answers"].values())
                 if bad:
                     raise SystemExit(f"{bad} good requests failed at {clients} clients; see {folder / 'server.log'}")
+                requests, batches = (after - first for after, first in zip(server.counts(), before))
+                result["mean_batch"] = requests / max(1, batches)
                 rows.append(result)
                 print(f"{clients} clients: {result['per_s']:.0f} words/s, p50 {result['p50_ms']:.1f} ms, "
-                      f"p99 {result['p99_ms']:.1f} ms", flush=True)
+                      f"p99 {result['p99_ms']:.1f} ms, {result['mean_batch']:.1f} words per batch", flush=True)
             rss = memory(server, vocabulary, args.rss_requests)
             print(f"RSS {rss[0]:.0f} MB after 1,000 requests, {rss[1]:.0f} MB after {args.rss_requests:,}", flush=True)
             mixed = mixed_load(server, vocabulary, outputs, args.requests)
@@ -201,6 +216,15 @@ def main(argv=None) -> dict:
         page = write_section("serve", text)
         print(f"wrote {page}")
     return {"rows": rows, "in_process": in_process, "cli": cli, "rss": rss, "mixed": mixed, "ceiling": ceiling}
+
+
+def http_stack() -> str:
+    """uvicorn's HTTP parser and event loop, as it picks them (``auto``) in this environment."""
+    from importlib.metadata import version
+    from importlib.util import find_spec
+    parser = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"uvicorn {version('uvicorn')} on {parser} and {loop}"
 
 
 def worker_ceiling(loaded, vocabulary: list[str], sizes: list[int]) -> dict[int, float]:
@@ -276,10 +300,11 @@ def same_outputs(got: list[dict], expected: list[dict]) -> bool:
 def report(rows: list[dict], in_process: float, cli: float, rss: tuple[float, float], rss_requests: int,
            mixed: dict, by_clients: dict, ceiling: dict[int, float]) -> str:
     lines = [f"Machine: {machine()}. `python -m benchmarks.serve`: `seqkit serve --max-batch 64 --max-wait-ms 5` "
-             "on a G2P run, one-word greedy requests from local clients (threads, one connection each), "
-             "server and clients on the same cores, alone on the machine.", "",
-             "| clients | words/s | p50 latency | p99 latency |", "|---|---|---|---|"]
-    lines += [f"| {r['clients']} | {r['per_s']:,.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms |" for r in rows]
+             f"on a G2P run ({http_stack()}), one-word greedy requests from local clients (threads, one "
+             "connection each), server and clients on the same cores, alone on the machine.", "",
+             "| clients | words/s | p50 latency | p99 latency | words per batch |", "|---|---|---|---|---|"]
+    lines += [f"| {r['clients']} | {r['per_s']:,.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
+              f"{r['mean_batch']:.1f} |" for r in rows]
     lines.append("")
     if 1 in by_clients and 32 in by_clients:
         gain = by_clients[32]["per_s"] / by_clients[1]["per_s"]
@@ -292,6 +317,10 @@ def report(rows: list[dict], in_process: float, cli: float, rss: tuple[float, fl
         lines.append("The worker's ceiling, `Run.decode` of the same words with one torch thread as the server's "
                      "worker has, alone: " + ", ".join(f"batches of {size}: {rate:,.0f} words/s"
                                                       for size, rate in ceiling.items()) + ".")
+        if 1 in ceiling and 32 in ceiling:
+            lines.append(f"A batch of 32 words, the most 32 one-word clients can form, decodes at "
+                         f"**{ceiling[32] / ceiling[1]:.1f}x** the rate of a batch of 1: what batching alone "
+                         "could give 32 clients over 1 here, were the HTTP work free and every batch full.")
     lines.append(f"Server RSS {rss[0]:,.0f} MB after 1,000 requests, {rss[1]:,.0f} MB after {rss_requests:,} "
                  f"({(rss[1] / rss[0] - 1) * 100:+.1f} %).")
     lines.append(f"Mixed load (32 clients, one request in ten malformed or over a cap): {mixed['good_right']:,} good "

@@ -20,6 +20,8 @@ def test_a_tiny_load_measures_every_level_memory_and_a_mixed_load(tmp_path):
     assert [row["clients"] for row in result["rows"]] == [1, 4]
     assert all(row["answered"] == 60 and row["per_s"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0
                for row in result["rows"])
+    assert [row["mean_batch"] for row in result["rows"]][0] == 1.0  # one client: never company
+    assert 1.0 <= result["rows"][1]["mean_batch"] <= 4.0
     assert result["in_process"] > result["cli"] > 0 and all(rss > 0 for rss in result["rss"])
     assert list(result["ceiling"]) == [1, 16] and all(rate > 0 for rate in result["ceiling"].values())
     assert result["mixed"] == {"good_right": 54, "good_wrong": 0, "bad_4xx": 6, "bad_other": 0, "5xx": 0}
