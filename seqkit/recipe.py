@@ -45,9 +45,10 @@ TRAIN_OPTIONS = {
                                "used, and train.steps is only an upper bound"),
     "warmup_steps": Option(0, min=0),
     "clip_grad_norm": Option(1.0, min=0.0, help="0 turns clipping off"),
-    "precision": Option("fp32", choices=("fp32", "bf16-mixed"),
+    "precision": Option("fp32", choices=("fp32", "bf16-mixed", "auto"),
                         help="bf16-mixed: the training step's matrix products in bfloat16 "
-                             "(torch.autocast), the weights and optimizer in float32"),
+                             "(torch.autocast), the weights and optimizer in float32; auto: "
+                             "bf16-mixed where the device multiplies bfloat16 in hardware, else fp32"),
     "eval_every": Option(200, min=1, help="steps between validation and checkpoints"),
     "patience": Option(0, min=0, help="stop after this many evaluations without improvement; 0: never"),
     "log_every": Option(20, min=1),

@@ -141,7 +141,8 @@ class Trainer:
             self.compute_loss = DistributedDataParallel(
                 self.compute_loss, device_ids=[device.index] if device.type == "cuda" else None)
 
-        self.autocast = mixed_precision(self.train["precision"], device)
+        self.precision = resolve_precision(self.train["precision"], device)
+        self.autocast = mixed_precision(self.precision, device)
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -242,6 +243,8 @@ class Trainer:
         started, tokens_since, log_clock = self.clock(), 0, time.perf_counter()
         elapsed_before = c.elapsed
         self.model.train()
+        if train["precision"] == "auto":
+            self.display.message(f"train.precision: auto is {self.precision} on this {self.device.type}")
         with StopSignals() as stop, self._peer_failures(), FollowFreeCores() as threads:
             while c.step < total and self._signal(stop) is None:  # a signal waits for the whole step
                 tokens_since += self._optimizer_step(params)
@@ -446,6 +449,22 @@ class Trainer:
                           f"train.clip_grad_norm")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``train.precision`` as it runs on ``device``: ``auto`` is bf16-mixed where the device
+    multiplies bfloat16 in hardware (a CUDA GPU with native bfloat16; a CPU with AMX or
+    AVX512-BF16), else fp32, which is faster wherever bfloat16 would be emulated."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.3 counts no emulation
+            native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and _cpu_has_bfloat16(unknown=False)
+    return "bf16-mixed" if native else "fp32"
+
+
 def mixed_precision(precision: str, device: torch.device):
     """The context of the training step's forward for ``train.precision``.
 
@@ -462,11 +481,11 @@ def mixed_precision(precision: str, device: torch.device):
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _cpu_has_bfloat16() -> bool:
-    """Does this CPU multiply bfloat16 in hardware? (True where torch cannot tell.)"""
+def _cpu_has_bfloat16(unknown: bool = True) -> bool:
+    """Does this CPU multiply bfloat16 in hardware? ``unknown`` where this torch cannot tell."""
     checks = [getattr(torch.cpu, name, None)
               for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    return not all(checks) or any(check() for check in checks)
+    return unknown if not all(checks) else any(check() for check in checks)
 
 
 class _TaskLoss(torch.nn.Module):

@@ -62,7 +62,39 @@ def test_a_translation_model_trains_in_bf16_mixed(tmp_path):
 
 
 def test_bf16_mixed_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_module, "_cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(trainer_module, "_cpu_has_bfloat16", lambda unknown=True: False)
     with pytest.warns(SeqkitWarning, match="train.precision: bf16-mixed on a CPU without bfloat16"):
         start_run(tiny_recipe(tmp_path / "r", "train.precision=bf16-mixed", "train.steps=2",
                               "train.eval_every=2"), display="silent")
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_is_bf16_mixed_where_the_cpu_multiplies_bfloat16_and_fp32_elsewhere(tmp_path, monkeypatch, native,
+                                                                                  expected):
+    monkeypatch.setattr(trainer_module, "_cpu_has_bfloat16", lambda unknown=True: native)
+    seen = _autocast_seen(monkeypatch, "char_lm")
+    messages = []
+    monkeypatch.setattr(trainer_module.Trainer, "fit", _recording_messages(trainer_module.Trainer.fit, messages))
+    start_run(tiny_recipe(tmp_path / "r", "train.precision=auto", "train.steps=2", "train.eval_every=2"),
+              display="silent")
+    assert seen == {"loss": {expected}, "evaluate": {None}}
+    chosen = "bf16-mixed" if native else "fp32"
+    assert messages[0] == f"train.precision: auto is {chosen} on this cpu"
+    # the run keeps what its recipe said: resumed on another machine, it chooses again there
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["recipe"]["train"]["precision"] == "auto"
+
+
+def _recording_messages(fit, messages: list):
+    def recorded(self):
+        original = self.display.message
+        self.display.message = lambda text: (messages.append(text), original(text))
+        return fit(self)
+    return recorded
+
+
+def test_auto_takes_fp32_where_torch_cannot_tell(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    cpu = torch.device("cpu")
+    assert trainer_module.resolve_precision("auto", cpu) == "fp32"
+    assert trainer_module._cpu_has_bfloat16()  # bf16-mixed asked for by name is not warned about
+    assert [trainer_module.resolve_precision(p, cpu) for p in ("fp32", "bf16-mixed")] == ["fp32", "bf16-mixed"]
