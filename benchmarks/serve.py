@@ -20,7 +20,7 @@ is trained first (``recipes/g2p.yaml`` for ``--train-steps`` steps, in a tempora
   one torch thread, as the server's worker decodes them (``seqkit serve`` leaves the other core to
   the event loop), alone in this process: the most words per second a batch of that size allows.
   32 clients with one word each form batches of 32 words at most, so the batch-32 rate over the
-  batch-1 rate bounds the gain batching can give 32 clients over 1;
+  batch-1 rate is what batching alone could give 32 clients over 1, were HTTP free;
 * the server's RSS (``/proc/PID/status``) after 1,000 requests and after ``--rss-requests``;
 * a mixed load at 32 clients, one request in ten malformed or over a cap: every good request must
   get its word's greedy output (as ``Run.decode`` gave it), every bad one a 4xx, none a 5xx.
